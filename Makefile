@@ -1,0 +1,34 @@
+# eventpulse: `make demo` sets everything up and runs the pipeline; `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The embedding model ships in a Python package: nothing may reach for a model hub.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: demo test bench ui lint format
+
+demo: $(VENV)/installed
+	$(BIN)/eventpulse demo
+
+test: $(VENV)/installed
+	$(BIN)/pytest -q
+
+bench: $(VENV)/installed
+	$(BIN)/python -m benchmarks.run
+
+ui: $(VENV)/installed
+	$(BIN)/eventpulse ui
+
+lint: $(VENV)/installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(VENV)/installed
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+# torch is pinned to 2.13.0 in pyproject.toml: pip takes the local CPU wheel for it.
+$(VENV)/installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@

@@ -1,0 +1,1 @@
+"""Stage: anomalies (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Stage: cohorts (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Stage: corpus (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Stage: funnels (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Stage: ingest (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Stage: metrics (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Stage: reports (filled in by its issue)."""

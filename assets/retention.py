@@ -1,0 +1,1 @@
+"""Stage: retention (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Stage: sessions_users (filled in by its issue)."""

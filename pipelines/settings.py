@@ -1,0 +1,324 @@
+"""Home folder and `eventpulse.yaml`: loaded and validated in one place (CONTRACT §1).
+
+Every problem is reported as one sentence naming the key and the fix; unknown keys are errors,
+because a misspelt key silently falling back to a default would hide the problem.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipelines.errors import EventpulseError
+
+ANOMALY_METRICS = (
+    "active_users",
+    "new_users",
+    "sessions",
+    "events",
+    "purchasers",
+    "revenue",
+    "conversion_rate",
+)
+FUNNEL_ORDERS = ("ordered", "strict", "unordered")
+ANOMALY_DIRECTIONS = ("both", "spike", "dip")
+DEFAULT_FUNNEL_WINDOW_SECONDS = 7 * 86400
+PARTITION_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+
+
+@dataclass(frozen=True)
+class Funnel:
+    name: str
+    steps: tuple[str, ...]
+    window_seconds: int = DEFAULT_FUNNEL_WINDOW_SECONDS
+    order: str = "ordered"
+
+
+@dataclass(frozen=True)
+class AnomalySettings:
+    contamination: float | str = "auto"
+    min_history_days: int = 14
+    metrics: tuple[str, ...] = ANOMALY_METRICS
+    directions: str = "both"
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.model)
+
+
+DEFAULT_FUNNELS = (Funnel("checkout", ("page_view", "signup", "add_to_cart", "purchase")),)
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    config_path: Path | None = None
+    start_date: dt.date | None = None
+    conversion_event: str = "purchase"
+    session_gap_seconds: int = 1800
+    funnels: tuple[Funnel, ...] = DEFAULT_FUNNELS
+    anomalies: AnomalySettings = field(default_factory=AnomalySettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing" / "events"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def lancedb_dir(self) -> Path:
+        return self.home / "lancedb"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def docs_dir(self) -> Path:
+        return self.home / "docs"
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ.get("DAGSTER_HOME") or self.home / "dagster")
+
+    @property
+    def labels_path(self) -> Path:
+        return self.home / "demo_labels.json"
+
+    def partition_start(self, today: dt.date | None = None) -> dt.date:
+        """First daily partition: config, else the earliest landing folder, else 90 days ago."""
+        if self.start_date:
+            return self.start_date
+        days = landing_dates(self.landing_dir)
+        if days:
+            return days[0]
+        return (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=90)
+
+
+def landing_dates(landing_dir: Path) -> list[dt.date]:
+    """Arrival days that have a `date=YYYY-MM-DD` folder, sorted."""
+    if not landing_dir.is_dir():
+        return []
+    days = []
+    for child in landing_dir.iterdir():
+        match = PARTITION_FOLDER.match(child.name)
+        if child.is_dir() and match:
+            try:
+                days.append(dt.date.fromisoformat(match.group(1)))
+            except ValueError:
+                continue
+    return sorted(days)
+
+
+def home_dir() -> Path:
+    return Path(os.environ.get("EVENTPULSE_HOME") or "./data").resolve()
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("EVENTPULSE_CONFIG") or "./eventpulse.yaml").resolve()
+
+
+def load_settings(config_path: Path | None = None, home: Path | None = None) -> Settings:
+    """Settings from `eventpulse.yaml` (built-in defaults when the file is absent)."""
+    home = (home or home_dir()).resolve()
+    path = (config_path or config_file()).resolve()
+    if not path.exists():
+        if config_path is not None or os.environ.get("EVENTPULSE_CONFIG"):
+            raise EventpulseError(
+                f"Config file {path} does not exist; create it or unset EVENTPULSE_CONFIG "
+                "to use the built-in defaults."
+            )
+        return Settings(home=home)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise EventpulseError(f"{path.name}: not valid YAML ({exc}); fix the syntax.") from None
+    return parse_settings(raw, home=home, config_path=path)
+
+
+def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Settings:
+    where = config_path.name if config_path else "eventpulse.yaml"
+    mapping = _mapping(raw, where, "the top level")
+    _no_unknown_keys(
+        mapping,
+        {
+            "start_date",
+            "conversion_event",
+            "session_gap_seconds",
+            "funnels",
+            "anomalies",
+            "llm",
+        },
+        where,
+        "the top level",
+    )
+    defaults = Settings(home=home)
+    return Settings(
+        home=home,
+        config_path=config_path,
+        start_date=_date(mapping.get("start_date"), where),
+        conversion_event=_name(
+            mapping.get("conversion_event", defaults.conversion_event), where, "conversion_event"
+        ),
+        session_gap_seconds=_positive_int(
+            mapping.get("session_gap_seconds", defaults.session_gap_seconds),
+            where,
+            "session_gap_seconds",
+        ),
+        funnels=_funnels(mapping.get("funnels", None), where),
+        anomalies=_anomalies(mapping.get("anomalies") or {}, where),
+        llm=_llm(mapping.get("llm") or {}, where),
+    )
+
+
+def _mapping(value: Any, where: str, key: str) -> dict:
+    if not isinstance(value, dict):
+        raise EventpulseError(f"{where}: {key} must be a mapping of keys to values.")
+    return value
+
+
+def _no_unknown_keys(mapping: dict, allowed: set[str], where: str, key: str) -> None:
+    unknown = sorted(str(k) for k in mapping if k not in allowed)
+    if unknown:
+        raise EventpulseError(
+            f"{where}: unknown key {', '.join(repr(k) for k in unknown)} in {key}; "
+            f"allowed keys are {', '.join(sorted(allowed))}."
+        )
+
+
+def _date(value: Any, where: str) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise EventpulseError(
+            f"{where}: start_date {value!r} is not a date; write it as YYYY-MM-DD."
+        ) from None
+
+
+def _name(value: Any, where: str, key: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise EventpulseError(f"{where}: {key} must be a non-empty event name, got {value!r}.")
+    return value
+
+
+def _positive_int(value: Any, where: str, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise EventpulseError(f"{where}: {key} must be a positive whole number, got {value!r}.")
+    return value
+
+
+def _funnels(value: Any, where: str) -> tuple[Funnel, ...]:
+    if value is None:
+        return DEFAULT_FUNNELS
+    if not isinstance(value, list):
+        raise EventpulseError(f"{where}: funnels must be a list of funnels (name, steps, ...).")
+    funnels = []
+    for position, item in enumerate(value, start=1):
+        key = f"funnels[{position}]"
+        item = _mapping(item, where, key)
+        _no_unknown_keys(item, {"name", "steps", "window_seconds", "window_days", "order"}, where, key)
+        name = _name(item.get("name"), where, f"{key}.name")
+        steps = item.get("steps")
+        if not isinstance(steps, list) or not all(isinstance(s, str) and s for s in steps):
+            raise EventpulseError(f'{where}: funnel "{name}" steps must be a list of event names.')
+        if len(steps) < 2:
+            raise EventpulseError(
+                f'{where}: funnel "{name}" has {len(steps)} step; a funnel needs at least 2.'
+            )
+        if "window_seconds" in item and "window_days" in item:
+            raise EventpulseError(
+                f'{where}: funnel "{name}" sets both window_seconds and window_days; keep one.'
+            )
+        window = DEFAULT_FUNNEL_WINDOW_SECONDS
+        if "window_seconds" in item:
+            window = _positive_int(item["window_seconds"], where, f'funnel "{name}" window_seconds')
+        if "window_days" in item:
+            window = 86400 * _positive_int(item["window_days"], where, f'funnel "{name}" window_days')
+        order = item.get("order", "ordered")
+        if order not in FUNNEL_ORDERS:
+            raise EventpulseError(
+                f'{where}: funnel "{name}" order {order!r} is not one of {", ".join(FUNNEL_ORDERS)}.'
+            )
+        funnels.append(Funnel(name=name, steps=tuple(steps), window_seconds=window, order=order))
+    names = [f.name for f in funnels]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise EventpulseError(f"{where}: funnel name {duplicates[0]!r} is used twice; rename one.")
+    return tuple(funnels)
+
+
+def _anomalies(value: Any, where: str) -> AnomalySettings:
+    mapping = _mapping(value, where, "anomalies")
+    _no_unknown_keys(
+        mapping, {"contamination", "min_history_days", "metrics", "directions"}, where, "anomalies"
+    )
+    defaults = AnomalySettings()
+    contamination = mapping.get("contamination", defaults.contamination)
+    if contamination != "auto" and not (
+        isinstance(contamination, int | float)
+        and not isinstance(contamination, bool)
+        and 0 < contamination <= 0.5
+    ):
+        raise EventpulseError(
+            f"{where}: anomalies.contamination must be 'auto' or a number in (0, 0.5], "
+            f"got {contamination!r}."
+        )
+    metrics = mapping.get("metrics", list(defaults.metrics))
+    if not isinstance(metrics, list) or not metrics:
+        raise EventpulseError(f"{where}: anomalies.metrics must be a non-empty list of metrics.")
+    unknown = [m for m in metrics if m not in ANOMALY_METRICS]
+    if unknown:
+        raise EventpulseError(
+            f"{where}: anomalies.metrics has unknown metric {unknown[0]!r}; "
+            f"choose from {', '.join(ANOMALY_METRICS)}."
+        )
+    directions = mapping.get("directions", defaults.directions)
+    if directions not in ANOMALY_DIRECTIONS:
+        raise EventpulseError(
+            f"{where}: anomalies.directions must be one of {', '.join(ANOMALY_DIRECTIONS)}, "
+            f"got {directions!r}."
+        )
+    return AnomalySettings(
+        contamination=contamination,
+        min_history_days=_positive_int(
+            mapping.get("min_history_days", defaults.min_history_days),
+            where,
+            "anomalies.min_history_days",
+        ),
+        metrics=tuple(metrics),
+        directions=directions,
+    )
+
+
+def _llm(value: Any, where: str) -> LlmSettings:
+    mapping = _mapping(value, where, "llm")
+    _no_unknown_keys(mapping, {"base_url", "model", "api_key_env"}, where, "llm")
+    for key in ("base_url", "model", "api_key_env"):
+        if mapping.get(key) is not None and not isinstance(mapping[key], str):
+            raise EventpulseError(f"{where}: llm.{key} must be a string or null.")
+    settings = LlmSettings(**{k: mapping.get(k) for k in ("base_url", "model", "api_key_env")})
+    if bool(settings.base_url) != bool(settings.model):
+        raise EventpulseError(f"{where}: llm needs both base_url and model (or neither).")
+    return settings
