@@ -1,0 +1,28 @@
+"""`make bench`: run every benchmark; each writes benchmarks/results/<name>.md (quoted in README)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+
+BENCHMARKS = ["ingest_bench", "generate_bench", "marts_bench", "anomaly_bench", "rag_bench"]
+
+
+def main(names: list[str]) -> None:
+    for name in names or BENCHMARKS:
+        try:
+            module = importlib.import_module(f"benchmarks.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"benchmarks.{name}":
+                raise
+            print(f"[bench] {name}: not written yet, skipped")
+            continue
+        started = time.perf_counter()
+        print(f"[bench] {name} ...", flush=True)
+        module.main()
+        print(f"[bench] {name} done in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,80 @@
+"""Shared test setup: an isolated home folder, offline models, and an events-table factory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# Before any project import: the partition definitions read settings at import time.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="eventpulse-test-home-"))
+os.environ["EVENTPULSE_HOME"] = str(_SESSION_HOME)
+(_SESSION_HOME / "eventpulse.yaml").write_text("start_date: 2025-01-01\n")
+os.environ["EVENTPULSE_CONFIG"] = str(_SESSION_HOME / "eventpulse.yaml")
+
+import duckdb  # noqa: E402
+import pytest  # noqa: E402
+
+from pipelines import warehouse  # noqa: E402
+from pipelines.sql import run_sql_file  # noqa: E402
+
+EVENT_COLUMNS = (
+    "event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue, "
+    "properties, arrival_date, source_file, line_no"
+)
+
+
+def insert_events(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert clean events (as ingest would leave them) from dicts with at least user_id,
+    event and ts (a datetime, UTC). Missing fields get neutral defaults."""
+    run_sql_file(conn, "staging/tables.sql")
+    records = []
+    for n, row in enumerate(rows):
+        ts: dt.datetime = row["ts"]
+        key = f"{row['user_id']}|{row['event']}|{ts.isoformat()}|{n}"
+        records.append(
+            (
+                row.get("event_id") or hashlib.md5(key.encode()).hexdigest(),
+                row["user_id"],
+                row["event"],
+                ts,
+                ts.date(),
+                row.get("platform", "web"),
+                row.get("channel", "organic"),
+                row.get("campaign"),
+                row.get("country"),
+                row.get("revenue"),
+                json.dumps(row.get("properties", {})),
+                row.get("arrival_date", ts.date()),
+                row.get("source_file", "test.jsonl"),
+                row.get("line_no", n + 1),
+            )
+        )
+    conn.executemany(
+        f"insert into events ({EVENT_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        records,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty home folder for one test."""
+    folder = tmp_path / "home"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def conn(tmp_path: Path):
+    """A DuckDB connection on a fresh file with the project's connection settings."""
+    connection = warehouse.connect(tmp_path / "test.duckdb")
+    try:
+        yield connection
+    finally:
+        connection.close()
