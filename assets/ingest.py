@@ -1,1 +1,336 @@
-"""Stage: ingest (filled in by its issue)."""
+"""Stage: ingest. Event files of one arrival day -> `events`, `quarantine`, `ingest_log`.
+
+CONTRACT §2. Files are read with DuckDB's readers as raw lines/rows (`sql/staging/stage_*`),
+validated in SQL (`parse_records.sql`) and the day is replaced in one transaction
+(`load_partition.sql`). Every record read ends in `events` or `quarantine`.
+"""
+
+
+import csv
+import datetime as dt
+import gzip
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from pipelines.partitions import DAILY, window_days
+from pipelines.resources import Warehouse
+from pipelines.sql import run_sql_file
+
+FORMATS = {
+    ".jsonl": "lines",
+    ".ndjson": "lines",
+    ".json": "lines",
+    ".csv": "csv",
+    ".parquet": "parquet",
+}
+STAGE_SQL = {
+    "lines": "staging/stage_lines.sql",
+    "csv": "staging/stage_csv.sql",
+    "parquet": "staging/stage_parquet.sql",
+}
+
+
+@dataclass
+class IngestResult:
+    """What one partition load did (mirrors its `ingest_log` row)."""
+
+    arrival_date: dt.date
+    files: int
+    records: int
+    loaded: int
+    quarantined: int
+    duplicates: int
+    unreadable_files: int
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def nothing_arrived(self) -> bool:
+        return self.files == 0
+
+    def summary(self) -> str:
+        if self.nothing_arrived:
+            return f"{self.arrival_date}: nothing arrived (no files under date={self.arrival_date})"
+        return (
+            f"{self.arrival_date}: {self.records} records from {self.files} files -> "
+            f"{self.loaded} events, {self.quarantined} quarantined "
+            f"({self.duplicates} duplicates, {self.unreadable_files} unreadable files)"
+        )
+
+
+def partition_folder(landing_dir: Path, day: dt.date) -> Path:
+    return landing_dir / f"date={day.isoformat()}"
+
+
+def file_format(path: Path) -> str | None:
+    """`lines`, `csv` or `parquet` from the extension (`.gz` allowed except for Parquet)."""
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    if suffixes and suffixes[-1] == ".gz":
+        kind = FORMATS.get(suffixes[0]) if len(suffixes) == 2 else None
+        return kind if kind in ("lines", "csv") else None
+    return FORMATS.get(suffixes[-1]) if suffixes else None
+
+
+def partition_files(folder: Path) -> list[Path]:
+    """Every non-hidden file under the arrival folder, in name order (the dedup tie-break)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        (p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")),
+        key=lambda p: p.relative_to(folder).as_posix(),
+    )
+
+
+def load_partition(
+    conn: duckdb.DuckDBPyConnection, landing_dir: Path, day: dt.date
+) -> IngestResult:
+    """Load (or re-load) one arrival day; the day's rows are replaced atomically."""
+    started_at = _utc_now()
+    run_sql_file(conn, "staging/tables.sql")
+    run_sql_file(conn, "staging/raw_records.sql")
+    folder = partition_folder(landing_dir, day)
+    files = partition_files(folder)
+    unreadable = 0
+    for path in files:
+        unreadable += not _stage_file(conn, path, path.relative_to(folder).as_posix())
+    run_sql_file(conn, "staging/parse_records.sql", {"arrival_date": day})
+    run_sql_file(
+        conn,
+        "staging/load_partition.sql",
+        {
+            "arrival_date": day,
+            "files": len(files),
+            "unreadable_files": unreadable,
+            "started_at": started_at,
+            "finished_at": _utc_now(),
+        },
+    )
+    return _result(conn, day)
+
+
+def _stage_file(conn: duckdb.DuckDBPyConnection, path: Path, source_file: str) -> bool:
+    """Append one file's records to raw_records; False when (part of) the file is unreadable."""
+    kind = file_format(path)
+    if kind is None:
+        _record_unreadable(
+            conn,
+            source_file,
+            f"unsupported file type {path.name!r}: use .jsonl, .ndjson, .json, .csv "
+            "(optionally .gz) or .parquet",
+        )
+        return False
+    if path.stat().st_size == 0:
+        return True
+    try:
+        _run_stage(conn, kind, path, source_file)
+        return True
+    except (duckdb.Error, ValueError) as exc:
+        error = _first_line(exc)
+    if path.suffix.lower() == ".gz":
+        return _stage_truncated_gzip(conn, path, source_file, kind, error)
+    _record_unreadable(conn, source_file, f"unreadable file: {error}")
+    return False
+
+
+def _stage_truncated_gzip(
+    conn: duckdb.DuckDBPyConnection, path: Path, source_file: str, kind: str, error: str
+) -> bool:
+    """Keep the records before the damage of a broken gzip file; report the rest unreadable.
+
+    DuckDB fails the whole file on a truncated stream, so we decompress what we can ourselves.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        salvaged = Path(scratch) / path.name.removesuffix(".gz").removesuffix(".GZ")
+        complete_lines = _decompress_readable_prefix(path, salvaged)
+        try:
+            if complete_lines:
+                _run_stage(conn, kind, salvaged, source_file)
+        except (duckdb.Error, ValueError) as exc:
+            error = f"{error}; {_first_line(exc)}"
+    _record_unreadable(
+        conn,
+        source_file,
+        f"damaged gzip file ({error}): the first {complete_lines} complete lines were loaded, "
+        "the rest is unreadable",
+    )
+    return False
+
+
+def _run_stage(conn: duckdb.DuckDBPyConnection, kind: str, path: Path, source_file: str) -> None:
+    params: dict = {"path": str(path), "source_file": source_file}
+    if kind == "csv":
+        params["columns"] = {name: "VARCHAR" for name in _csv_header(path)}
+    run_sql_file(conn, STAGE_SQL[kind], params)
+
+
+def _csv_header(path: Path) -> list[str]:
+    """Column names from the first line (DuckDB's sniffer rejects files with ragged rows)."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    names = [name.strip() for name in header]
+    if not names or any(not name for name in names) or len(set(names)) != len(names):
+        raise ValueError(f"CSV header {header!r} needs unique, non-empty column names")
+    return names
+
+
+def _decompress_readable_prefix(path: Path, target: Path) -> int:
+    """Write the complete lines that decompress cleanly; returns how many lines."""
+    # wbits 16+MAX_WBITS: gzip framing. A decompressobj hands out what it could decode so
+    # far, where GzipFile raises and drops it.
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    pending = b""
+    lines = 0
+    with open(path, "rb") as raw, open(target, "wb") as out:
+        try:
+            while chunk := raw.read(1 << 20):
+                pending += decoder.decompress(chunk)
+                cut = pending.rfind(b"\n")
+                if cut >= 0:
+                    out.write(pending[: cut + 1])
+                    lines += pending.count(b"\n", 0, cut + 1)
+                    pending = pending[cut + 1 :]
+        except zlib.error:
+            pass  # the damaged tail: the caller reports it
+    return lines
+
+
+def _record_unreadable(conn: duckdb.DuckDBPyConnection, source_file: str, error: str) -> None:
+    conn.execute(
+        "insert into raw_records values ($source_file, null, null, 0, false, $error)",
+        {"source_file": source_file, "error": error},
+    )
+
+
+def _result(conn: duckdb.DuckDBPyConnection, day: dt.date) -> IngestResult:
+    row = conn.execute(
+        """
+        select files, records, loaded, quarantined, duplicates, unreadable_files
+        from ingest_log where arrival_date = $day order by finished_at desc limit 1
+        """,
+        {"day": day},
+    ).fetchone()
+    reasons = conn.execute(
+        "select reason, count(*) from quarantine where arrival_date = $day group by reason",
+        {"day": day},
+    ).fetchall()
+    return IngestResult(day, *row, by_reason=dict(sorted(reasons)))
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def conservation_failures(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Arrival days whose latest load read more or fewer records than events + quarantine hold."""
+    return conn.execute(
+        """
+        with latest as (
+            select arrival_date, records
+            from ingest_log
+            qualify row_number() over (partition by arrival_date order by finished_at desc) = 1
+        ),
+        kept as (select arrival_date, count(*) as n from events group by all),
+        rejected as (select arrival_date, count(*) as n from quarantine group by all)
+        select l.arrival_date, l.records, coalesce(k.n, 0), coalesce(r.n, 0)
+        from latest l
+        left join kept k using (arrival_date)
+        left join rejected r using (arrival_date)
+        where l.records <> coalesce(k.n, 0) + coalesce(r.n, 0)
+        order by 1
+        """
+    ).fetchall()
+
+
+def duplicate_event_ids(conn: duckdb.DuckDBPyConnection) -> int:
+    return conn.execute(
+        "select count(*) from (select event_id from events group by 1 having count(*) > 1)"
+    ).fetchone()[0]
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="ingest",
+    kinds={"duckdb"},
+    pool="warehouse",
+)
+def events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Clean, deduplicated product events, loaded by arrival day from
+    `landing/events/date=YYYY-MM-DD/` (JSON lines, CSV, Parquet, gzip). Rejected records go to
+    `quarantine` with a reason; each load is logged in `ingest_log` (CONTRACT §2)."""
+    settings = warehouse.settings()
+    days = window_days(*context.partition_time_window)
+    results: list[IngestResult] = []
+    with warehouse.writer() as conn:
+        for day in days:
+            result = load_partition(conn, settings.landing_dir, day)
+            context.log.info(result.summary())
+            results.append(result)
+        total_rows = conn.execute("select count(*) from events").fetchone()[0]
+        preview = conn.sql(
+            """
+            select event_date, event, platform, channel, count(*) as events
+            from events where arrival_date between $first and $last
+            group by all order by events desc limit 10
+            """,
+            params={"first": days[0], "last": days[-1]},
+        ).fetchall()
+    return dg.MaterializeResult(metadata=_ingest_metadata(results, total_rows, preview))
+
+
+def _ingest_metadata(results: list[IngestResult], total_rows: int, preview: list[tuple]) -> dict:
+    reasons: dict[str, int] = {}
+    for result in results:
+        for reason, count in result.by_reason.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    rows = "\n".join(f"| {' | '.join(str(v) for v in row)} |" for row in preview)
+    return {
+        "dagster/row_count": total_rows,
+        "arrival_days": len(results),
+        "days_with_nothing_arrived": sum(r.nothing_arrived for r in results),
+        "records_read": sum(r.records for r in results),
+        "loaded": sum(r.loaded for r in results),
+        "quarantined": sum(r.quarantined for r in results),
+        "quarantine_by_reason": dg.MetadataValue.json(reasons),
+        "unreadable_files": sum(r.unreadable_files for r in results),
+        "loads": dg.MetadataValue.md("\n".join(f"- {r.summary()}" for r in results)),
+        "preview": dg.MetadataValue.md(
+            "| event_date | event | platform | channel | events |\n|---|---|---|---|---|\n" + rows
+        ),
+    }
+
+
+@dg.asset_check(asset=events, blocking=True)
+def records_are_conserved(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """For every arrival day: records read = rows in `events` + rows in `quarantine`."""
+    with warehouse.reader() as conn:
+        failures = conservation_failures(conn)
+    return dg.AssetCheckResult(
+        passed=not failures,
+        metadata={
+            "days_not_conserved": len(failures),
+            "examples": dg.MetadataValue.json(
+                [
+                    {"arrival_date": str(d), "records": r, "events": e, "quarantine": q}
+                    for d, r, e, q in failures[:10]
+                ]
+            ),
+        },
+    )
+
+
+@dg.asset_check(asset=events, blocking=True)
+def event_ids_are_unique(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """No event id appears twice in `events`."""
+    with warehouse.reader() as conn:
+        duplicated = duplicate_event_ids(conn)
+    return dg.AssetCheckResult(passed=duplicated == 0, metadata={"duplicated_ids": duplicated})

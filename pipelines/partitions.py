@@ -18,7 +18,9 @@ def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
 def weekly_partitions(settings: Settings) -> dg.WeeklyPartitionsDefinition:
     start = settings.partition_start()
     monday = start - dt.timedelta(days=start.weekday())
-    return dg.WeeklyPartitionsDefinition(start_date=monday.isoformat(), day_offset=1, timezone="UTC")
+    return dg.WeeklyPartitionsDefinition(
+        start_date=monday.isoformat(), day_offset=1, timezone="UTC"
+    )
 
 
 def window_days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:

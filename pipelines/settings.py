@@ -238,7 +238,9 @@ def _funnels(value: Any, where: str) -> tuple[Funnel, ...]:
     for position, item in enumerate(value, start=1):
         key = f"funnels[{position}]"
         item = _mapping(item, where, key)
-        _no_unknown_keys(item, {"name", "steps", "window_seconds", "window_days", "order"}, where, key)
+        _no_unknown_keys(
+            item, {"name", "steps", "window_seconds", "window_days", "order"}, where, key
+        )
         name = _name(item.get("name"), where, f"{key}.name")
         steps = item.get("steps")
         if not isinstance(steps, list) or not all(isinstance(s, str) and s for s in steps):
@@ -255,7 +257,9 @@ def _funnels(value: Any, where: str) -> tuple[Funnel, ...]:
         if "window_seconds" in item:
             window = _positive_int(item["window_seconds"], where, f'funnel "{name}" window_seconds')
         if "window_days" in item:
-            window = 86400 * _positive_int(item["window_days"], where, f'funnel "{name}" window_days')
+            window = 86400 * _positive_int(
+                item["window_days"], where, f'funnel "{name}" window_days'
+            )
         order = item.get("order", "ordered")
         if order not in FUNNEL_ORDERS:
             raise EventpulseError(

@@ -18,7 +18,9 @@ def sql_text(name: str) -> str:
     return (SQL_DIR / name).read_text()
 
 
-def run_sql(conn: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> None:
+def run_sql(
+    conn: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
+) -> None:
     """Execute every statement of `sql`, giving each only the parameters it uses."""
     params = params or {}
     for statement in conn.extract_statements(sql):

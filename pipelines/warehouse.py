@@ -34,16 +34,17 @@ from pipelines.errors import EventpulseError
 
 RUN_BUILD_ENV = "EVENTPULSE_RUN_BUILD"
 LOCK_WAIT_SECONDS = float(os.environ.get("EVENTPULSE_LOCK_WAIT_SECONDS", 1800))
-CONNECTION_CONFIG = {
-    "python_enable_replacements": False,
-    "enable_progress_bar": False,
-    "TimeZone": "UTC",
-}
+CONNECTION_CONFIG = {"python_enable_replacements": False}
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the project's settings (UTC session time zone)."""
-    return duckdb.connect(str(path), read_only=read_only, config=dict(CONNECTION_CONFIG))
+    conn = duckdb.connect(str(path), read_only=read_only, config=dict(CONNECTION_CONFIG))
+    # Not in `config`: ICU (built in) is loaded only after connect. Naive timestamps and
+    # TIMESTAMPTZ -> TIMESTAMP conversions then mean UTC whatever the machine's zone.
+    conn.execute("set TimeZone = 'UTC'")
+    conn.execute("set enable_progress_bar = false")
+    return conn
 
 
 def published_path(home: Path) -> Path:

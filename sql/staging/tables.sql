@@ -18,7 +18,7 @@ create table if not exists events (
 
 -- Every valid record, duplicates included: the earliest copy of an event id is chosen from
 -- here, so the result does not depend on the order in which partitions were loaded.
-create table if not exists event_copies as select * from events limit 0;
+create table if not exists event_copies as select *, null::varchar as raw from events limit 0;
 
 create table if not exists quarantine (
     arrival_date date not null,

@@ -1,0 +1,201 @@
+-- Validate raw_records of one arrival day (CONTRACT §2): each record gets either clean event
+-- columns or exactly one quarantine reason. Aliases are tried in the contract's order.
+
+create or replace temp macro present(j) as
+    case when j is null or json_type(j) = 'NULL' then null else j end;
+
+-- Text of a scalar JSON value ('' counts as absent); NULL for objects and arrays.
+create or replace temp macro scalar_text(j) as
+    case
+        when j is null or json_type(j) in ('OBJECT', 'ARRAY', 'NULL') then null
+        else nullif(j ->> '$', '')
+    end;
+
+create or replace temp macro is_container(j) as
+    j is not null and json_type(j) in ('OBJECT', 'ARRAY');
+
+-- Epoch numbers: milliseconds when the magnitude says so (1e11 s is the year 5138).
+create or replace temp macro epoch_to_ts(v) as
+    try(make_timestamp(cast(case when abs(v) >= 1e11 then v * 1000 else v * 1000000 end as bigint)));
+
+create or replace temp table parsed_records as
+with docs as (
+    select
+        *,
+        case
+            when read_error is null and raw_bytes <= 1048576 and json_valid(raw)
+                then raw::json
+        end as doc
+    from raw_records
+),
+fields as (
+    select
+        *,
+        coalesce(
+            present(doc -> 'user_id'), present(doc -> 'distinct_id'), present(doc -> 'userId'),
+            present(doc -> 'anonymous_id'), present(doc -> 'anonymousId')
+        ) as user_j,
+        coalesce(
+            present(doc -> 'event'), present(doc -> 'event_type'),
+            present(doc -> 'event_name'), present(doc -> 'name')
+        ) as event_j,
+        coalesce(
+            present(doc -> 'timestamp'), present(doc -> 'time'), present(doc -> 'ts'),
+            present(doc -> 'event_time'), present(doc -> 'originalTimestamp')
+        ) as time_j,
+        coalesce(
+            present(doc -> 'event_id'), present(doc -> 'uuid'), present(doc -> 'messageId'),
+            present(doc -> 'insert_id'), present(doc -> '$."$insert_id"')
+        ) as id_j,
+        present(doc -> 'properties') as props_j,
+        -- Top-level keys that are not record fields are properties too (CSV/Parquet columns,
+        -- or flat JSON records).
+        list_filter(
+            json_keys(doc),
+            lambda k: not list_contains(
+                [
+                    'user_id', 'distinct_id', 'userId', 'anonymous_id', 'anonymousId',
+                    'event', 'event_type', 'event_name', 'name',
+                    'timestamp', 'time', 'ts', 'event_time', 'originalTimestamp',
+                    'event_id', 'uuid', 'messageId', 'insert_id', '$insert_id', 'properties'
+                ],
+                k
+            )
+        ) as extra_keys
+    from docs
+),
+objects as (
+    select
+        *,
+        case
+            when props_j is null then '{}'::json
+            when json_type(props_j) = 'OBJECT' then props_j
+            -- A CSV/Parquet cell can only hold the object as JSON text.
+            when tabular and json_type(props_j) = 'VARCHAR' and json_valid(props_j ->> '$')
+                 and json_type((props_j ->> '$')::json) = 'OBJECT'
+                then (props_j ->> '$')::json
+        end as props_obj,
+        case
+            when len(extra_keys) > 0 then to_json(map_from_entries(list_filter(
+                map_entries(json_transform(doc, '"MAP(VARCHAR, JSON)"')),
+                lambda e: list_contains(extra_keys, e.key) and e.value is not null
+            )))
+        end as extras_obj
+    from fields
+),
+props as (
+    select
+        *,
+        case
+            when props_obj is null then null
+            when extras_obj is null then json(props_obj)
+            else json_merge_patch(extras_obj, props_obj)
+        end as properties
+    from objects
+),
+lifted as (
+    select
+        *,
+        coalesce(present(properties -> 'platform'), present(properties -> '$."$os"')) as platform_j,
+        coalesce(present(properties -> 'channel'), present(properties -> 'utm_source')) as channel_j,
+        coalesce(present(properties -> 'campaign'), present(properties -> 'utm_campaign'))
+            as campaign_j,
+        present(properties -> 'country') as country_j,
+        coalesce(present(properties -> 'revenue'), present(properties -> '$."$revenue"'))
+            as revenue_j
+    from props
+),
+typed as (
+    select
+        *,
+        case
+            when json_type(time_j) in ('UBIGINT', 'BIGINT', 'DOUBLE')
+                then epoch_to_ts((time_j ->> '$')::double)
+            when json_type(time_j) = 'VARCHAR' and regexp_full_match(trim(time_j ->> '$'), '-?[0-9]+(\.[0-9]+)?')
+                then epoch_to_ts(try_cast(trim(time_j ->> '$') as double))
+            when json_type(time_j) = 'VARCHAR'
+                then try_cast(try_cast(trim(time_j ->> '$') as timestamptz) as timestamp)
+        end as ts,
+        case
+            when json_type(revenue_j) in ('UBIGINT', 'BIGINT', 'DOUBLE')
+                then (revenue_j ->> '$')::double
+            when json_type(revenue_j) = 'VARCHAR' then try_cast(trim(revenue_j ->> '$') as double)
+        end as revenue_value,
+        case
+            when json_type(user_j) = 'VARCHAR' then nullif(trim(user_j ->> '$'), '')
+        end as user_text,
+        case
+            when json_type(event_j) = 'VARCHAR' then nullif(trim(event_j ->> '$'), '')
+        end as event_text
+    from lifted
+),
+judged as (
+    select
+        *,
+        case
+            when read_error is not null then 'malformed_record'
+            when raw_bytes > 1048576 then 'oversized_record'
+            when doc is null or json_type(doc) <> 'OBJECT' then 'malformed_record'
+            when user_j is null or (json_type(user_j) = 'VARCHAR' and user_text is null)
+                then 'missing_user_id'
+            when event_j is null or (json_type(event_j) = 'VARCHAR' and event_text is null)
+                then 'missing_event'
+            when time_j is null or (json_type(time_j) = 'VARCHAR' and trim(time_j ->> '$') = '')
+                then 'missing_timestamp'
+            when json_type(user_j) not in ('VARCHAR', 'UBIGINT', 'BIGINT')
+                or json_type(event_j) <> 'VARCHAR'
+                or json_type(time_j) not in ('VARCHAR', 'UBIGINT', 'BIGINT', 'DOUBLE')
+                or (id_j is not null and json_type(id_j) not in ('VARCHAR', 'UBIGINT', 'BIGINT'))
+                or props_obj is null
+                or is_container(platform_j) or is_container(channel_j)
+                or is_container(campaign_j) or is_container(country_j)
+                then 'invalid_type'
+            when ts is null then 'invalid_timestamp'
+            when ts > $arrival_date::timestamp + interval 2 day then 'future_timestamp'
+            when revenue_j is not null and (revenue_value is null or not isfinite(revenue_value))
+                then 'invalid_revenue'
+        end as reason
+    from typed
+)
+select
+    source_file,
+    line_no,
+    reason,
+    case reason
+        when 'malformed_record' then coalesce(read_error, 'not a JSON object: cannot be parsed')
+        when 'oversized_record' then 'record of ' || raw_bytes || ' bytes is over the 1 MiB limit; raw keeps the first 64 KiB'
+        when 'missing_user_id' then 'no user id (user_id, distinct_id, userId, anonymous_id, anonymousId)'
+        when 'missing_event' then 'no event name (event, event_type, event_name, name)'
+        when 'missing_timestamp' then 'no timestamp (timestamp, time, ts, event_time, originalTimestamp)'
+        when 'invalid_type' then 'a field has the wrong JSON type: '
+            || concat_ws(', ',
+                case when json_type(user_j) not in ('VARCHAR', 'UBIGINT', 'BIGINT') then 'user id is ' || json_type(user_j) end,
+                case when json_type(event_j) <> 'VARCHAR' then 'event is ' || json_type(event_j) end,
+                case when json_type(time_j) not in ('VARCHAR', 'UBIGINT', 'BIGINT', 'DOUBLE') then 'timestamp is ' || json_type(time_j) end,
+                case when id_j is not null and json_type(id_j) not in ('VARCHAR', 'UBIGINT', 'BIGINT') then 'event id is ' || json_type(id_j) end,
+                case when props_obj is null then 'properties is ' || json_type(props_j) || ', not an object' end,
+                case when is_container(platform_j) or is_container(channel_j) or is_container(campaign_j) or is_container(country_j) then 'platform/channel/campaign/country must be text' end
+            )
+        when 'invalid_timestamp' then 'timestamp ' || (time_j::varchar) || ' is not ISO 8601 or epoch seconds/milliseconds'
+        when 'future_timestamp' then 'timestamp ' || strftime(ts, '%Y-%m-%dT%H:%M:%S') || 'Z is more than 1 day after the end of arrival day ' || $arrival_date::varchar
+        when 'invalid_revenue' then 'revenue ' || (revenue_j::varchar) || ' is not a number'
+    end as detail,
+    case when reason = 'oversized_record' then left(raw, 65536) else raw end as raw,
+    case
+        when reason is null then coalesce(
+            scalar_text(id_j),
+            md5(concat_ws(chr(31), coalesce(user_text, user_j ->> '$'), event_text,
+                          strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ'), properties::varchar))
+        )
+    end as event_id,
+    coalesce(user_text, user_j ->> '$') as user_id,
+    event_text as event,
+    ts,
+    ts::date as event_date,
+    scalar_text(platform_j) as platform,
+    scalar_text(channel_j) as channel,
+    scalar_text(campaign_j) as campaign,
+    scalar_text(country_j) as country,
+    revenue_value as revenue,
+    properties
+from judged;

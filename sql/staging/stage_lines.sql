@@ -1,0 +1,40 @@
+-- One JSON-lines file -> raw_records. Lines are read raw (no JSON sniffing: real logs mix
+-- timestamp precisions and odd rows); undecodable lines land in the reader's rejects table.
+-- Physical line numbers: the reader numbers accepted lines by rowid and rejected ones by line,
+-- so accepted row k sits at line k + (rejected lines before it).
+drop table if exists reject_errors;
+drop table if exists reject_scans;
+
+create or replace temp table file_lines as
+select line
+from read_csv(
+    $path,
+    columns = {'line': 'VARCHAR'},
+    header = false,
+    delim = '\x1f',
+    quote = '',
+    escape = '',
+    new_line = '\r\n',
+    auto_detect = false,
+    strict_mode = false,
+    hive_partitioning = false,
+    store_rejects = true,
+    max_line_size = 536870912
+);
+
+create or replace temp table file_rejects as
+select line as line_no, csv_line, error_message,
+       line - row_number() over (order by line) as accepted_before
+from (select line, any_value(csv_line) as csv_line, any_value(error_message) as error_message
+      from reject_errors group by line);
+
+insert into raw_records
+select $source_file, k + (select count(*) from file_rejects r where r.accepted_before < k),
+       line, strlen(line), false, null
+from (select rowid + 1 as k, line from file_lines)
+where line is not null and trim(line) <> '';
+
+insert into raw_records
+select $source_file, line_no, ltrim(csv_line, chr(10)), strlen(csv_line), false,
+       'line is not valid UTF-8: ' || error_message
+from file_rejects;
