@@ -213,7 +213,7 @@ def _result(conn: duckdb.DuckDBPyConnection, day: dt.date) -> IngestResult:
         from ingest_log where arrival_date = $day order by finished_at desc limit 1
         """,
         {"day": day},
-    ).fetchone()
+    ).fetchall()[0]
     reasons = conn.execute(
         "select reason, count(*) from quarantine where arrival_date = $day group by reason",
         {"day": day},
@@ -253,7 +253,7 @@ def conservation_failures(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
 def duplicate_event_ids(conn: duckdb.DuckDBPyConnection) -> int:
     return conn.execute(
         "select count(*) from (select event_id from events group by 1 having count(*) > 1)"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
 
 @dg.asset(
@@ -275,7 +275,7 @@ def events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
             result = load_partition(conn, settings.landing_dir, day)
             context.log.info(result.summary())
             results.append(result)
-        total_rows = conn.execute("select count(*) from events").fetchone()[0]
+        total_rows = conn.execute("select count(*) from events").fetchall()[0][0]
         preview = conn.sql(
             """
             select event_date, event, platform, channel, count(*) as events

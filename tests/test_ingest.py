@@ -1,0 +1,445 @@
+"""Ingest (CONTRACT §2): every record ends in `events` or `quarantine`, nothing doubles."""
+
+import datetime as dt
+import gzip
+import json
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from assets.ingest import (
+    conservation_failures,
+    duplicate_event_ids,
+    event_ids_are_unique,
+    events,
+    load_partition,
+    records_are_conserved,
+)
+from pipelines import warehouse
+from pipelines.resources import Warehouse
+
+DAY = dt.date(2026, 3, 10)
+NEXT_DAY = dt.date(2026, 3, 11)
+
+
+def folder(landing: Path, day: dt.date = DAY) -> Path:
+    path = landing / f"date={day.isoformat()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_jsonl(path: Path, records: list, gz: bool = False) -> Path:
+    text = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records)
+    if gz:
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    return path
+
+
+def record(user: str = "u1", event: str = "page_view", ts="2026-03-10T12:00:00Z", **extra) -> dict:
+    return {"user_id": user, "event": event, "timestamp": ts, **extra}
+
+
+def load(conn: duckdb.DuckDBPyConnection, landing: Path, day: dt.date = DAY):
+    return load_partition(conn, landing, day)
+
+
+def reasons(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return conn.execute(
+        "select source_file, line_no, reason from quarantine order by source_file, line_no"
+    ).fetchall()
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    return tmp_path / "landing" / "events"
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("{not json", "malformed_record"),
+        ("[1, 2, 3]", "malformed_record"),
+        (json.dumps({"event": "x", "timestamp": "2026-03-10T00:00:00Z"}), "missing_user_id"),
+        (json.dumps(record(user="  ")), "missing_user_id"),
+        (json.dumps({"user_id": "u", "timestamp": "2026-03-10T00:00:00Z"}), "missing_event"),
+        (json.dumps({"user_id": "u", "event": "x"}), "missing_timestamp"),
+        (json.dumps(record(ts=None)), "missing_timestamp"),
+        (json.dumps(record(ts="not-a-date")), "invalid_timestamp"),
+        (json.dumps(record(ts="2026-13-45")), "invalid_timestamp"),
+        (json.dumps(record(ts="2026-03-12T00:00:01Z")), "future_timestamp"),
+        (json.dumps(record(properties={"revenue": "free"})), "invalid_revenue"),
+        (json.dumps(record(properties={"$revenue": [1]})), "invalid_revenue"),
+        (json.dumps(record(user={"id": 1})), "invalid_type"),
+        (json.dumps(record(event=42)), "invalid_type"),
+        (json.dumps(record(ts=True)), "invalid_type"),
+        (json.dumps(record(properties="not an object")), "invalid_type"),
+        (json.dumps(record(pad="x" * (1 << 20))), "oversized_record"),
+    ],
+)
+def test_each_bad_record_is_quarantined_with_its_reason(conn, landing, line, reason):
+    write_jsonl(folder(landing) / "a.jsonl", [record(user="good"), line])
+    result = load(conn, landing)
+    assert reasons(conn) == [("a.jsonl", 2, reason)]
+    assert (result.records, result.loaded, result.quarantined) == (2, 1, 1)
+    raw = conn.execute("select raw from quarantine").fetchone()[0]
+    assert raw == line[:65536]
+
+
+def test_future_timestamp_boundary_is_one_day_after_the_end_of_the_arrival_day(conn, landing):
+    write_jsonl(
+        folder(landing) / "a.jsonl",
+        [record(ts="2026-03-12T00:00:00Z"), record(ts="2026-03-12T00:00:00.001Z")],
+    )
+    load(conn, landing)
+    assert reasons(conn) == [("a.jsonl", 2, "future_timestamp")]
+
+
+@pytest.mark.parametrize(
+    "user_key", ["user_id", "distinct_id", "userId", "anonymous_id", "anonymousId"]
+)
+@pytest.mark.parametrize("event_key", ["event", "event_type", "event_name", "name"])
+def test_user_and_event_aliases(conn, landing, user_key, event_key):
+    write_jsonl(
+        folder(landing) / "a.jsonl", [{user_key: "u7", event_key: "signup", "ts": 1773144000}]
+    )
+    load(conn, landing)
+    assert conn.execute("select user_id, event from events").fetchall() == [("u7", "signup")]
+
+
+@pytest.mark.parametrize("time_key", ["timestamp", "time", "ts", "event_time", "originalTimestamp"])
+@pytest.mark.parametrize("id_key", ["event_id", "uuid", "messageId", "insert_id", "$insert_id"])
+def test_time_and_id_aliases(conn, landing, time_key, id_key):
+    write_jsonl(
+        folder(landing) / "a.jsonl",
+        [{"user_id": "u", "event": "e", time_key: "2026-03-10T08:00:00Z", id_key: "id-1"}],
+    )
+    load(conn, landing)
+    assert conn.execute("select event_id, ts from events").fetchall() == [
+        ("id-1", dt.datetime(2026, 3, 10, 8))
+    ]
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        "2026-03-10T08:00:00Z",
+        "2026-03-10T10:00:00+02:00",
+        "2026-03-10T03:00:00-05:00",
+        "2026-03-10 08:00:00",
+        "2026-03-10T08:00:00.000000Z",
+        1773129600,
+        1773129600000,
+        "1773129600",
+        1773129600.0,
+    ],
+)
+def test_every_timestamp_form_is_stored_as_utc(conn, landing, ts):
+    write_jsonl(folder(landing) / "a.jsonl", [record(ts=ts)])
+    load(conn, landing)
+    assert conn.execute("select ts, event_date from events").fetchone() == (
+        dt.datetime(2026, 3, 10, 8),
+        dt.date(2026, 3, 10),
+    )
+
+
+def test_mixed_fractional_precision_is_kept(conn, landing):
+    write_jsonl(
+        folder(landing) / "a.jsonl",
+        [
+            record(ts="2026-03-10T08:00:00.5Z"),
+            record(user="u2", ts="2026-03-10T08:00:00.123456789Z"),
+        ],
+    )
+    load(conn, landing)
+    assert sorted(r[0] for r in conn.execute("select ts from events").fetchall()) == [
+        dt.datetime(2026, 3, 10, 8, 0, 0, 123456),
+        dt.datetime(2026, 3, 10, 8, 0, 0, 500000),
+    ]
+
+
+def test_known_properties_are_lifted_and_all_are_kept(conn, landing):
+    props = {
+        "$os": "ios",
+        "utm_source": "ads",
+        "utm_campaign": "spring",
+        "$revenue": 12.5,
+        "country": "DE",
+        "x": 1,
+    }
+    write_jsonl(folder(landing) / "a.jsonl", [record(event="purchase", properties=props)])
+    load(conn, landing)
+    row = conn.execute(
+        "select platform, channel, campaign, revenue, country, properties from events"
+    ).fetchone()
+    assert row[:5] == ("ios", "ads", "spring", 12.5, "DE")
+    assert json.loads(row[5]) == props
+
+
+def test_revenue_is_null_when_absent(conn, landing):
+    write_jsonl(folder(landing) / "a.jsonl", [record()])
+    load(conn, landing)
+    assert conn.execute("select revenue from events").fetchone() == (None,)
+
+
+def test_csv_with_properties_as_columns(conn, landing):
+    (folder(landing) / "a.csv").write_text(
+        "distinct_id,event_type,time,$os,utm_source,revenue,properties\n"
+        'u1,purchase,2026-03-10T08:00:00Z,android,email,9.5,"{""sku"": ""A""}"\n'
+        "u2,page_view,1773129600,web,,,\n"
+    )
+    load(conn, landing)
+    rows = conn.execute(
+        "select user_id, platform, channel, revenue, properties->>'sku' from events order by 1"
+    ).fetchall()
+    assert rows == [("u1", "android", "email", 9.5, "A"), ("u2", "web", None, None, None)]
+
+
+def test_parquet_and_gzip_files(conn, landing, tmp_path):
+    day = folder(landing)
+    write_jsonl(day / "a.jsonl.gz", [record(user="g1")], gz=True)
+    (day / "b.csv.gz").write_bytes(
+        gzip.compress(b"user_id,event,timestamp\ng2,view,2026-03-10T01:00:00Z\n")
+    )
+    scratch = duckdb.connect()
+    scratch.execute(
+        "copy (select 'g3' as anonymousId, 'view' as event_name, "
+        "timestamp '2026-03-10 02:00:00' as originalTimestamp, 'ios' as platform) to $path",
+        {"path": str(day / "c.parquet")},
+    )
+    (day / "d.ndjson").write_text(json.dumps(record(user="g4")) + "\n")
+    (day / "e.json").write_text(json.dumps(record(user="g5")) + "\n")
+    load(conn, landing)
+    users = [r[0] for r in conn.execute("select user_id from events order by 1").fetchall()]
+    assert users == ["g1", "g2", "g3", "g4", "g5"]
+
+
+def test_records_without_id_get_a_deterministic_id_so_resent_copies_are_duplicates(conn, landing):
+    write_jsonl(folder(landing) / "a.jsonl", [record(), record()])
+    write_jsonl(folder(landing, NEXT_DAY) / "b.jsonl", [record()])
+    load(conn, landing, DAY)
+    load(conn, landing, NEXT_DAY)
+    assert conn.execute("select count(*) from events").fetchone() == (1,)
+    assert reasons(conn) == [
+        ("a.jsonl", 2, "duplicate_event_id"),
+        ("b.jsonl", 1, "duplicate_event_id"),
+    ]
+
+
+def test_duplicate_copy_from_earlier_arrival_day_is_kept_whatever_the_load_order(conn, landing):
+    write_jsonl(folder(landing, NEXT_DAY) / "a.jsonl", [record(event_id="e1", event="late_copy")])
+    write_jsonl(folder(landing, DAY) / "z.jsonl", [record(event_id="e1", event="early_copy")])
+    load(conn, landing, NEXT_DAY)
+    assert conn.execute("select event from events").fetchall() == [("late_copy",)]
+    load(conn, landing, DAY)
+    assert conn.execute("select event, arrival_date from events").fetchall() == [
+        ("early_copy", DAY)
+    ]
+    assert conn.execute("select arrival_date, reason from quarantine").fetchall() == [
+        (NEXT_DAY, "duplicate_event_id")
+    ]
+
+
+def test_removing_the_kept_copy_promotes_the_next_one(conn, landing):
+    early = write_jsonl(folder(landing, DAY) / "a.jsonl", [record(event_id="e1", event="early")])
+    write_jsonl(folder(landing, NEXT_DAY) / "a.jsonl", [record(event_id="e1", event="late")])
+    load(conn, landing, DAY)
+    load(conn, landing, NEXT_DAY)
+    early.unlink()
+    load(conn, landing, DAY)
+    assert conn.execute("select event from events").fetchall() == [("late",)]
+    assert conn.execute("select count(*) from quarantine").fetchone() == (0,)
+
+
+def _snapshot(conn):
+    return (
+        conn.execute("select * exclude (line_no) from events order by event_id").fetchall(),
+        conn.execute("select * exclude (detail) from quarantine order by all").fetchall(),
+    )
+
+
+def _mixed_landing(landing: Path) -> list[dt.date]:
+    days = [DAY + dt.timedelta(days=n) for n in range(3)]
+    for n, day in enumerate(days):
+        write_jsonl(
+            folder(landing, day) / "part.jsonl",
+            [
+                record(user=f"u{n}", event_id="shared"),
+                record(user=f"v{n}", event_id=f"own{n}"),
+                record(user="late", ts="2026-03-10T23:59:59Z"),
+                "{broken",
+            ],
+        )
+    return days
+
+
+def test_reloads_and_reverse_order_give_identical_tables(tmp_path, landing):
+    days = _mixed_landing(landing)
+    forward = warehouse.connect(tmp_path / "forward.duckdb")
+    for day in days:
+        load(forward, landing, day)
+    expected = _snapshot(forward)
+    for day in [days[1], days[0], days[1]]:
+        load(forward, landing, day)
+    assert _snapshot(forward) == expected
+    backward = warehouse.connect(tmp_path / "backward.duckdb")
+    for day in reversed(days):
+        load(backward, landing, day)
+    assert _snapshot(backward) == expected
+    assert conservation_failures(backward) == []
+    assert duplicate_event_ids(backward) == 0
+
+
+def test_a_missing_folder_is_nothing_arrived(conn, landing):
+    result = load(conn, landing)
+    assert result.nothing_arrived
+    assert "nothing arrived" in result.summary()
+    assert (result.records, result.loaded) == (0, 0)
+
+
+def test_blank_lines_bom_and_crlf(conn, landing):
+    (folder(landing) / "a.jsonl").write_bytes(
+        b"\xef\xbb\xbf"
+        + json.dumps(record(user="a")).encode()
+        + b"\r\n\r\n"
+        + json.dumps(record(user="b")).encode()
+        + b"\r\n"
+    )
+    result = load(conn, landing)
+    assert conn.execute("select user_id, line_no from events order by 1").fetchall() == [
+        ("a", 1),
+        ("b", 3),
+    ]
+    assert result.records == 2
+
+
+def test_invalid_utf8_line_is_malformed_and_the_rest_loads(conn, landing):
+    (folder(landing) / "a.jsonl").write_bytes(
+        json.dumps(record(user="a")).encode()
+        + b'\n{"user_id": "\xff\xfe"}\n'
+        + json.dumps(record(user="c")).encode()
+        + b"\n"
+    )
+    load(conn, landing)
+    assert reasons(conn) == [("a.jsonl", 2, "malformed_record")]
+    assert conn.execute("select user_id, line_no from events order by 1").fetchall() == [
+        ("a", 1),
+        ("c", 3),
+    ]
+
+
+def test_unreadable_files_are_reported_and_the_partition_still_loads(conn, landing):
+    day = folder(landing)
+    write_jsonl(day / "good.jsonl", [record(user="ok")])
+    (day / "empty.jsonl").write_text("")
+    (day / "broken.parquet").write_bytes(b"PAR1 this is not parquet PAR1")
+    (day / "notes.xlsx").write_text("what")
+    payload = gzip.compress(
+        "".join(json.dumps(record(user=f"z{i}")) + "\n" for i in range(3000)).encode()
+    )
+    (day / "truncated.jsonl.gz").write_bytes(payload[: len(payload) // 2])
+    result = load(conn, landing)
+    assert result.unreadable_files == 3
+    unreadable = conn.execute(
+        "select source_file, reason from quarantine where line_no is null order by 1"
+    ).fetchall()
+    assert unreadable == [
+        ("broken.parquet", "malformed_record"),
+        ("notes.xlsx", "malformed_record"),
+        ("truncated.jsonl.gz", "malformed_record"),
+    ]
+    salvaged = conn.execute(
+        "select count(*) from events where source_file = 'truncated.jsonl.gz'"
+    ).fetchone()[0]
+    assert 0 < salvaged < 3000
+    assert conn.execute("select count(*) from events where user_id = 'ok'").fetchone() == (1,)
+    assert conservation_failures(conn) == []
+
+
+def test_csv_header_changing_between_files_and_ragged_rows(conn, landing):
+    day = folder(landing)
+    (day / "a.csv").write_text("user_id,event,timestamp\nu1,view,2026-03-10T01:00:00Z\n")
+    (day / "b.csv").write_text(
+        "ts,platform,name,distinct_id\n2026-03-10T02:00:00Z,ios,view,u2\nonly,two\n"
+    )
+    load(conn, landing)
+    assert conn.execute("select user_id, platform from events order by 1").fetchall() == [
+        ("u1", None),
+        ("u2", "ios"),
+    ]
+    assert reasons(conn) == [("b.csv", 3, "malformed_record")]
+
+
+GARBAGE = st.one_of(
+    st.text(max_size=40),
+    st.builds(
+        lambda u, e, t: json.dumps({"user_id": u, "event": e, "timestamp": t}),
+        st.one_of(st.none(), st.text(max_size=3), st.integers()),
+        st.one_of(st.none(), st.sampled_from(["view", "buy", ""]), st.integers()),
+        st.one_of(
+            st.none(),
+            st.sampled_from(["2026-03-10T01:00:00Z", "2026-03-10T01:00:00+09:00", "junk"]),
+            st.integers(min_value=-(10**15), max_value=10**15),
+        ),
+    ),
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=st.lists(GARBAGE, max_size=30))
+def test_random_and_garbage_lines_never_break_conservation(tmp_path_factory, lines):
+    base = tmp_path_factory.mktemp("garbage")
+    landing = base / "landing"
+    path = folder(landing) / "g.jsonl"
+    path.write_bytes(
+        "\n".join(line.replace("\n", " ") for line in lines).encode("utf-8", "replace")
+    )
+    conn = warehouse.connect(base / "w.duckdb")
+    try:
+        result = load(conn, landing)
+        non_blank = sum(1 for line in lines if line.replace("\n", " ").strip())
+        assert result.records == non_blank
+        assert result.records == result.loaded + result.quarantined
+        assert conservation_failures(conn) == []
+    finally:
+        conn.close()
+
+
+def test_events_asset_materializes_a_range_and_checks_pass(home):
+    landing = home / "landing" / "events"
+    for n in range(3):
+        day = DAY + dt.timedelta(days=n)
+        write_jsonl(folder(landing, day) / "a.jsonl", [record(user=f"u{n}", event_id="same"), "{x"])
+    result = dg.materialize(
+        [events, records_are_conserved, event_ids_are_unique],
+        resources={"warehouse": Warehouse(home=str(home))},
+        tags={
+            "dagster/asset_partition_range_start": "2026-03-10",
+            "dagster/asset_partition_range_end": "2026-03-12",
+        },
+    )
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert {c.check_name for c in checks} == {"records_are_conserved", "event_ids_are_unique"}
+    assert all(c.passed for c in checks)
+    metadata = result.asset_materializations_for_node("events")[0].metadata
+    assert metadata["dagster/row_count"].value == 1
+    assert metadata["quarantined"].value == 5
+    with warehouse.reader(home) as conn:
+        assert conn.execute("select arrival_date from events").fetchall() == [(DAY,)]
+
+
+def test_conservation_check_fails_when_a_row_goes_missing(home):
+    landing = home / "landing" / "events"
+    write_jsonl(folder(landing) / "a.jsonl", [record(), record(user="u2")])
+    with warehouse.writer(home) as conn:
+        load(conn, landing)
+        conn.execute("delete from events where user_id = 'u2'")
+        assert conservation_failures(conn) != []
