@@ -1,7 +1,7 @@
 -- Replace one arrival day in ONE transaction (CONTRACT §2): a reader or a crash never sees the
 -- day half-written. Of several copies of an event id, the earliest by (arrival_date,
--- source_file, line_no) is kept; ids touched by this day are re-decided from every copy ever
--- loaded (event_copies), so the result does not depend on load order.
+-- source_file, line_no) is kept. Every id this day held before or holds now is re-decided
+-- from all its copies, so the result does not depend on load order.
 begin transaction;
 
 create or replace temp table affected_ids as
@@ -11,30 +11,35 @@ select event_id from parsed_records where reason is null;
 
 delete from event_copies where arrival_date = $arrival_date;
 
-insert into event_copies
-select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
-       properties, $arrival_date, source_file, line_no, raw
-from parsed_records
-where reason is null;
-
+-- Keys only (not whole rows) of every copy of the affected ids, ranked.
 create or replace temp table ranked_copies as
-select
-    *,
-    row_number() over copies as copy_rank,
-    first_value(arrival_date) over copies as kept_arrival_date,
-    first_value(source_file) over copies as kept_source_file,
-    first_value(line_no) over copies as kept_line_no
-from event_copies
-where event_id in (select event_id from affected_ids)
-window copies as (partition by event_id order by arrival_date, source_file, line_no);
+with copies as (
+    select event_id, arrival_date, source_file, line_no, null::bigint as staged_row
+    from event_copies
+    where event_id in (select event_id from affected_ids)
+    union all
+    select event_id, $arrival_date, source_file, line_no, rowid
+    from parsed_records
+    where reason is null
+)
+select *, row_number() over (
+    partition by event_id order by arrival_date, source_file, line_no
+) = 1 as kept
+from copies;
 
-delete from events where event_id in (select event_id from affected_ids);
+insert into event_copies
+select p.event_id, p.user_id, p.event, p.ts, p.event_date, p.platform, p.channel, p.campaign,
+       p.country, p.revenue, p.properties, $arrival_date, p.source_file, p.line_no, p.raw, r.kept
+from parsed_records p
+join ranked_copies r on r.staged_row = p.rowid;
 
-insert into events
-select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
-       properties, arrival_date, source_file, line_no
-from ranked_copies
-where copy_rank = 1;
+-- Copies from other days whose fate this day changed (usually none).
+update event_copies c
+set kept = r.kept
+from ranked_copies r
+where c.event_id = r.event_id and c.arrival_date = r.arrival_date
+  and c.source_file = r.source_file and c.line_no = r.line_no
+  and c.arrival_date <> $arrival_date and c.kept <> r.kept;
 
 delete from quarantine
 where (arrival_date = $arrival_date and reason <> 'duplicate_event_id')
@@ -46,12 +51,13 @@ from parsed_records
 where reason is not null;
 
 insert into quarantine
-select arrival_date, source_file, line_no, 'duplicate_event_id',
-       'event_id ' || event_id || ': the copy kept arrived ' || kept_arrival_date::varchar
-           || ' in ' || kept_source_file || ' line ' || kept_line_no::varchar,
-       raw, event_id
-from ranked_copies
-where copy_rank > 1;
+select c.arrival_date, c.source_file, c.line_no, 'duplicate_event_id',
+       'event_id ' || c.event_id || ': the copy kept arrived ' || w.arrival_date::varchar
+           || ' in ' || w.source_file || ' line ' || w.line_no::varchar,
+       c.raw, c.event_id
+from event_copies c
+join event_copies w on w.event_id = c.event_id and w.kept
+where not c.kept and c.event_id in (select event_id from affected_ids);
 
 insert into ingest_log
 select

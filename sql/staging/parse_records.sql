@@ -18,13 +18,34 @@ create or replace temp macro is_container(j) as
 create or replace temp macro epoch_to_ts(v) as
     try(make_timestamp(cast(case when abs(v) >= 1e11 then v * 1000 else v * 1000000 end as bigint)));
 
+-- The record is decoded into a struct of the fields the contract names (a MAP of every key
+-- costs 3-4x more, so it is built only for records that carry other top-level keys), and the
+-- properties object into a struct of the known properties.
+create or replace temp macro record_fields() as
+    '{"user_id": "JSON", "distinct_id": "JSON", "userId": "JSON", "anonymous_id": "JSON",
+      "anonymousId": "JSON", "event": "JSON", "event_type": "JSON", "event_name": "JSON",
+      "name": "JSON", "timestamp": "JSON", "time": "JSON", "ts": "JSON", "event_time": "JSON",
+      "originalTimestamp": "JSON", "event_id": "JSON", "uuid": "JSON", "messageId": "JSON",
+      "insert_id": "JSON", "$insert_id": "JSON", "properties": "JSON"}';
+
+create or replace temp macro is_record_field(k) as list_contains(
+    [
+        'user_id', 'distinct_id', 'userId', 'anonymous_id', 'anonymousId',
+        'event', 'event_type', 'event_name', 'name',
+        'timestamp', 'time', 'ts', 'event_time', 'originalTimestamp',
+        'event_id', 'uuid', 'messageId', 'insert_id', '$insert_id', 'properties'
+    ],
+    k
+);
+
 create or replace temp table parsed_records as
 with docs as (
     select
         *,
         case
-            when read_error is null and raw_bytes <= 1048576 and json_valid(raw)
-                then raw::json
+            -- NULL for anything but a JSON object.
+            when read_error is null and raw_bytes <= 1048576 and starts_with(ltrim(raw), '{')
+                then try(json_transform(raw, record_fields()))
         end as doc
     from raw_records
 ),
@@ -32,36 +53,32 @@ fields as (
     select
         *,
         coalesce(
-            present(doc -> 'user_id'), present(doc -> 'distinct_id'), present(doc -> 'userId'),
-            present(doc -> 'anonymous_id'), present(doc -> 'anonymousId')
+            present(doc.user_id), present(doc.distinct_id), present(doc.userId),
+            present(doc.anonymous_id), present(doc.anonymousId)
         ) as user_j,
         coalesce(
-            present(doc -> 'event'), present(doc -> 'event_type'),
-            present(doc -> 'event_name'), present(doc -> 'name')
+            present(doc.event), present(doc.event_type), present(doc.event_name), present(doc.name)
         ) as event_j,
         coalesce(
-            present(doc -> 'timestamp'), present(doc -> 'time'), present(doc -> 'ts'),
-            present(doc -> 'event_time'), present(doc -> 'originalTimestamp')
+            present(doc.timestamp), present(doc.time), present(doc.ts),
+            present(doc.event_time), present(doc.originalTimestamp)
         ) as time_j,
         coalesce(
-            present(doc -> 'event_id'), present(doc -> 'uuid'), present(doc -> 'messageId'),
-            present(doc -> 'insert_id'), present(doc -> '$."$insert_id"')
+            present(doc.event_id), present(doc.uuid), present(doc.messageId),
+            present(doc.insert_id), present(doc."$insert_id")
         ) as id_j,
-        present(doc -> 'properties') as props_j,
+        present(doc.properties) as props_j,
         -- Top-level keys that are not record fields are properties too (CSV/Parquet columns,
         -- or flat JSON records).
-        list_filter(
-            json_keys(doc),
-            lambda k: not list_contains(
-                [
-                    'user_id', 'distinct_id', 'userId', 'anonymous_id', 'anonymousId',
-                    'event', 'event_type', 'event_name', 'name',
-                    'timestamp', 'time', 'ts', 'event_time', 'originalTimestamp',
-                    'event_id', 'uuid', 'messageId', 'insert_id', '$insert_id', 'properties'
-                ],
-                k
-            )
-        ) as extra_keys
+        case
+            when doc is not null
+                and len(list_filter(json_keys(raw), lambda k: not is_record_field(k))) > 0
+                then map_from_entries(list_filter(
+                    map_entries(json_transform(raw, '"MAP(VARCHAR, JSON)"')),
+                    lambda e: e.value is not null and json_type(e.value) <> 'NULL'
+                        and not is_record_field(e.key)
+                ))
+        end as extras
     from docs
 ),
 objects as (
@@ -74,13 +91,7 @@ objects as (
             when tabular and json_type(props_j) = 'VARCHAR' and json_valid(props_j ->> '$')
                  and json_type((props_j ->> '$')::json) = 'OBJECT'
                 then (props_j ->> '$')::json
-        end as props_obj,
-        case
-            when len(extra_keys) > 0 then to_json(map_from_entries(list_filter(
-                map_entries(json_transform(doc, '"MAP(VARCHAR, JSON)"')),
-                lambda e: list_contains(extra_keys, e.key) and e.value is not null
-            )))
-        end as extras_obj
+        end as props_obj
     from fields
 ),
 props as (
@@ -88,22 +99,31 @@ props as (
         *,
         case
             when props_obj is null then null
-            when extras_obj is null then json(props_obj)
-            else json_merge_patch(extras_obj, props_obj)
+            when extras is null or cardinality(extras) = 0 then props_obj
+            else json_merge_patch(to_json(extras), props_obj)
         end as properties
     from objects
+),
+known as (
+    select
+        *,
+        json_transform(
+            properties,
+            '{"platform": "JSON", "$os": "JSON", "channel": "JSON", "utm_source": "JSON",
+              "campaign": "JSON", "utm_campaign": "JSON", "revenue": "JSON", "$revenue": "JSON",
+              "country": "JSON"}'
+        ) as p
+    from props
 ),
 lifted as (
     select
         *,
-        coalesce(present(properties -> 'platform'), present(properties -> '$."$os"')) as platform_j,
-        coalesce(present(properties -> 'channel'), present(properties -> 'utm_source')) as channel_j,
-        coalesce(present(properties -> 'campaign'), present(properties -> 'utm_campaign'))
-            as campaign_j,
-        present(properties -> 'country') as country_j,
-        coalesce(present(properties -> 'revenue'), present(properties -> '$."$revenue"'))
-            as revenue_j
-    from props
+        coalesce(present(p.platform), present(p."$os")) as platform_j,
+        coalesce(present(p.channel), present(p.utm_source)) as channel_j,
+        coalesce(present(p.campaign), present(p.utm_campaign)) as campaign_j,
+        present(p.country) as country_j,
+        coalesce(present(p.revenue), present(p."$revenue")) as revenue_j
+    from known
 ),
 typed as (
     select
@@ -135,7 +155,7 @@ judged as (
         case
             when read_error is not null then 'malformed_record'
             when raw_bytes > 1048576 then 'oversized_record'
-            when doc is null or json_type(doc) <> 'OBJECT' then 'malformed_record'
+            when doc is null then 'malformed_record'
             when user_j is null or (json_type(user_j) = 'VARCHAR' and user_text is null)
                 then 'missing_user_id'
             when event_j is null or (json_type(event_j) = 'VARCHAR' and event_text is null)
@@ -162,7 +182,7 @@ select
     line_no,
     reason,
     case reason
-        when 'malformed_record' then coalesce(read_error, 'not a JSON object: cannot be parsed')
+        when 'malformed_record' then coalesce(read_error, 'not one JSON object (unparseable, not an object, or a key repeated)')
         when 'oversized_record' then 'record of ' || raw_bytes || ' bytes is over the 1 MiB limit; raw keeps the first 64 KiB'
         when 'missing_user_id' then 'no user id (user_id, distinct_id, userId, anonymous_id, anonymousId)'
         when 'missing_event' then 'no event name (event, event_type, event_name, name)'

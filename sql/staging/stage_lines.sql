@@ -32,7 +32,7 @@ insert into raw_records
 select $source_file, k + (select count(*) from file_rejects r where r.accepted_before < k),
        line, strlen(line), false, null
 from (select rowid + 1 as k, line from file_lines)
-where line is not null and trim(line) <> '';
+where line is not null and trim(line, chr(32) || chr(9) || chr(13)) <> '';  -- blank lines are not records
 
 insert into raw_records
 select $source_file, line_no, ltrim(csv_line, chr(10)), strlen(csv_line), false,

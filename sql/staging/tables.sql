@@ -1,5 +1,9 @@
 -- Ingest tables (CONTRACT §2-3). Created once; partition loads replace rows inside them.
-create table if not exists events (
+
+-- Every valid record ever loaded, duplicates included, with its raw text. `kept` marks the
+-- earliest copy of each event id by (arrival_date, source_file, line_no): deciding from all
+-- copies makes the result independent of the order in which partitions were loaded.
+create table if not exists event_copies (
     event_id varchar not null,
     user_id varchar not null,
     event varchar not null,
@@ -13,12 +17,17 @@ create table if not exists events (
     properties json,
     arrival_date date not null,
     source_file varchar not null,
-    line_no bigint not null
+    line_no bigint not null,
+    raw varchar,
+    kept boolean not null
 );
 
--- Every valid record, duplicates included: the earliest copy of an event id is chosen from
--- here, so the result does not depend on the order in which partitions were loaded.
-create table if not exists event_copies as select *, null::varchar as raw from events limit 0;
+-- `events` (CONTRACT §3) is the kept copies: a view, so a load writes each row once.
+create view if not exists events as
+select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
+       properties, arrival_date, source_file, line_no
+from event_copies
+where kept;
 
 create table if not exists quarantine (
     arrival_date date not null,
