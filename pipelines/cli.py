@@ -142,6 +142,147 @@ def query(
         console.print(f"[dim]{len(result.rows)} rows[/]")
 
 
+@app.command()
+def demo(
+    days: Annotated[int, typer.Option(help="Days of demo history.")] = 90,
+    users: Annotated[int, typer.Option(help="Users arriving over the period.")] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Generate demo logs, run every asset, write reports, build the corpus; print where."""
+    from pipelines.demo_data import generate as generate_demo
+    from pipelines.runner import run_job
+
+    settings = _settings()
+    console.print(f"[bold]1/3 Generating[/] {days} days of demo events into {settings.home}")
+    summary = generate_demo(settings.home, days=days, users=users, seed=seed)
+    console.print(f"    {summary}")
+    first, last = summary.first_date, summary.last_date
+    arrival_days = landing_dates(settings.landing_dir)
+    console.print(
+        f"[bold]2/3 Running the pipeline[/] for arrival days {arrival_days[0]} .. {arrival_days[-1]}"
+    )
+    run_job(settings, "pipeline", arrival_days[0], arrival_days[-1])
+    last_monday = last - dt.timedelta(days=last.weekday() + (0 if last.weekday() == 6 else 7))
+    console.print(f"[bold]3/3 Weekly report[/] for the week of {last_monday}")
+    run_job(settings, "weekly_report_job", last_monday)
+    _print_tour(settings, first, last, last_monday)
+
+
+def _print_tour(settings: Settings, first: dt.date, last: dt.date, week: dt.date) -> None:
+    year, number, _ = week.isocalendar()
+    reports = settings.reports_dir
+    console.print("\n[green bold]eventpulse demo is ready.[/]")
+    for label, path in (
+        ("Warehouse (DuckDB)", settings.warehouse_path),
+        ("Daily report", reports / "daily" / f"{last}.html"),
+        ("Weekly report", reports / "weekly" / f"{year}-W{number:02d}.html"),
+        ("RAG corpus (LanceDB)", settings.lancedb_dir),
+        ("Injected anomalies", settings.labels_path),
+    ):
+        console.print(f"  {label:<22} {path}")
+    console.print("\nTry:")
+    for command in (
+        "eventpulse query \"select * from daily_metrics where dimension = 'all' order by metric_date desc limit 7\"",
+        'eventpulse query "select metric_date, metric, segment, explanation from anomalies where is_anomaly"',
+        'eventpulse ask "what happened to android purchases?"',
+        "eventpulse ui",
+    ):
+        console.print(f"  {command}")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question about your metrics.")],
+    k: Annotated[int, typer.Option(help="How many sources to retrieve.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Answer a question from the corpus, citing the sources used."""
+    from pipelines.answer import answer_json, format_answer
+    from pipelines.answer import ask as ask_corpus
+
+    settings = _settings()
+    answer = ask_corpus(settings.home, settings, question, k=k)
+    if answer.warning:
+        errors.print(f"[yellow]warning:[/] {answer.warning}", highlight=False)
+    if as_json:
+        print(json.dumps(answer_json(answer), default=str, indent=1))
+    else:
+        console.print(format_answer(answer), highlight=False, markup=False)
+
+
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="What to look for.")] = None,
+    k: Annotated[int, typer.Option(help="How many results.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    queries_file: Annotated[
+        Path | None,
+        typer.Option(help="One query a line; prints one JSON line per query, in order."),
+    ] = None,
+) -> None:
+    """Retrieve corpus chunks (hybrid vector + full-text search), without answering."""
+    from pipelines.retrieval import format_results, query_results_json, search_many
+
+    home = _settings().home
+    if (query is None) == (queries_file is None):
+        raise EventpulseError("Pass either a QUERY or --queries-file FILE (one query a line).")
+    if queries_file is not None:
+        if not queries_file.is_file():
+            raise EventpulseError(f"--queries-file {queries_file} does not exist.")
+        queries = [line.strip() for line in queries_file.read_text().splitlines() if line.strip()]
+        for text, results in zip(queries, search_many(home, queries, k), strict=True):
+            print(json.dumps(query_results_json(text, results), default=str))
+        return
+    results = search_many(home, [query], k)[0]
+    if as_json:
+        print(json.dumps(query_results_json(query, results), default=str, indent=1))
+    else:
+        console.print(format_results(results), highlight=False, markup=False)
+
+
+@app.command()
+def corpus() -> None:
+    """Build or refresh the RAG corpus, embedding only new or changed chunks."""
+    from pipelines.corpus_store import build_corpus
+
+    stats = build_corpus(_settings())
+    console.print(stats.summary(), highlight=False)
+    for problem in stats.problems:
+        errors.print(f"[yellow]skipped:[/] {problem}", highlight=False)
+
+
+@app.command()
+def report(
+    date: Annotated[str, typer.Option(help="The day YYYY-MM-DD to (re)write the report for.")],
+) -> None:
+    """(Re)write one day's report (Markdown + HTML + figures) from the warehouse."""
+    from pipelines import warehouse
+    from pipelines.report_builder import build_daily_report
+
+    settings = _settings()
+    day = _parse_date(date, "--date")
+    with warehouse.reader(settings.home) as conn:
+        paths = build_daily_report(conn, settings, day)
+    console.print(f"Wrote {paths.markdown} and {paths.html} ({len(paths.figures)} figures)")
+
+
+@app.command()
+def ui(
+    port: Annotated[int, typer.Option(help="Port for the web UI.")] = 3000,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Start the Dagster UI (`dagster dev`) on this project; schedules and sensor run."""
+    import subprocess
+
+    from pipelines.ui import PROJECT_ROOT, ui_command, ui_env
+
+    settings = _settings()
+    console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={settings.dagster_home})")
+    subprocess.run(
+        ui_command(settings, host=host, port=port), env=ui_env(settings), cwd=PROJECT_ROOT
+    )
+
+
 def main() -> None:
     try:
         app()

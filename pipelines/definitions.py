@@ -15,6 +15,7 @@ from assets import (
 )
 from pipelines.jobs import JOBS
 from pipelines.resources import Corpus, Embedder, Llm, Warehouse
+from pipelines.runner import progress_logger
 from pipelines.schedules import SCHEDULES
 from pipelines.sensors import SENSORS
 from pipelines.settings import config_file, home_dir, load_settings
@@ -40,6 +41,8 @@ defs = dg.Definitions(
     jobs=JOBS,
     schedules=SCHEDULES,
     sensors=SENSORS,
+    # "console" is Dagster's default; "progress" is what `eventpulse run` prints.
+    loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     resources={
         "warehouse": Warehouse(
             home=str(home_dir()), config_path=str(_config) if _config.exists() else None

@@ -36,7 +36,12 @@ def load_model():  # -> SentenceTransformer (imported lazily: torch takes second
     # Never reach for a model hub at run time: the model ships inside a Python package.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
 
     return SentenceTransformer(str(model_dir()), device="cpu", local_files_only=True)
 

@@ -7,7 +7,9 @@ step and blocking check succeeded (`pipelines.warehouse.run_build`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import sys
 
 import dagster as dg
 
@@ -37,7 +39,7 @@ def run_job(
     """Execute `job_name` in process, over the partition range start..end (inclusive)."""
     from pipelines.definitions import defs
 
-    job = defs.get_job_def(job_name)
+    job = defs.resolve_job_def(job_name)
     tags: dict[str, str] = {"eventpulse/launched_by": "cli"}
     if start and end and start != end:
         tags["dagster/asset_partition_range_start"] = start.isoformat()
@@ -50,7 +52,7 @@ def run_job(
             instance=instance,
             tags=tags,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            run_config={"loggers": {"progress": {}}},
         )
         if not result.success:
             # Raising inside run_build discards the build: the published warehouse stays as
@@ -73,3 +75,23 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
                     f"blocking check {data.check_name} on {data.asset_key.to_user_string()} failed"
                 )
     return "see the Dagster run log (`eventpulse ui`)"
+
+
+class _ProgressFormatter(logging.Formatter):
+    """`12:00:01 events: 2026-03-01: 1234 records ...`: the step and its message, no run id."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        meta = getattr(record, "dagster_meta", None) or {}
+        message = meta.get("orig_message") or record.getMessage()
+        step = meta.get("step_key")
+        clock = self.formatTime(record, "%H:%M:%S")
+        return f"{clock} {step}: {message}" if step else f"{clock} {message}"
+
+
+@dg.logger(description="Compact progress lines for `eventpulse run` (INFO and above).")
+def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    logger = logging.Logger("eventpulse", level=logging.INFO)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_ProgressFormatter())
+    logger.addHandler(handler)
+    return logger
