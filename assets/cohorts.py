@@ -1,1 +1,112 @@
-"""Stage: cohorts (filled in by its issue)."""
+"""Stage: acquisition cohorts. `events`, `users` -> `cohorts` (CONTRACT §3).
+
+`build_cohorts` runs the SQL model and is what the CLI and the tests call; the asset and its
+check wrap it for Dagster.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from pipelines.resources import Warehouse
+from pipelines.sql import run_sql_file
+
+
+def build_cohorts(conn: duckdb.DuckDBPyConnection) -> int:
+    """Rebuild `cohorts` (needs `users`); returns its row count."""
+    run_sql_file(conn, "marts/cohorts.sql")
+    return conn.execute("select count(*) from cohorts").fetchall()[0][0]
+
+
+def cohort_size_mismatches(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """(granularity, dimension, users in its cohorts, rows in `users`) where a granularity and
+    dimension's cohorts do not add up to every user exactly once."""
+    return conn.execute(
+        """
+        with sizes as (
+            -- cohort_users repeats on every period row: one value per cohort and segment.
+            select cohort_granularity, dimension, cohort_start, segment,
+                any_value(cohort_users) as cohort_users
+            from cohorts
+            group by all
+        ),
+        totals as (
+            select cohort_granularity, dimension, sum(cohort_users)::bigint as users
+            from sizes group by all
+        ),
+        expected as (
+            select g.cohort_granularity, d.dimension, (select count(*) from users) as users
+            from (values ('week'), ('month')) as g(cohort_granularity)
+            cross join (values ('all'), ('platform'), ('channel')) as d(dimension)
+            where exists (select 1 from users)
+        )
+        select cohort_granularity, dimension, coalesce(t.users, 0), e.users
+        from expected as e
+        left join totals as t using (cohort_granularity, dimension)
+        where coalesce(t.users, 0) <> e.users
+        order by all
+        """
+    ).fetchall()
+
+
+@dg.asset(group_name="marts", kinds={"duckdb"}, deps=["events", "users"], pool="warehouse")
+def cohorts(warehouse: Warehouse) -> dg.MaterializeResult:
+    """Weekly and monthly acquisition cohorts by all / acquisition platform / acquisition
+    channel: active users, retention and churn rate, revenue, cumulative revenue and LTV per
+    period 0..12 (CONTRACT §3 cohorts)."""
+    with warehouse.writer() as conn:
+        rows = build_cohorts(conn)
+        latest = conn.sql(
+            """
+            select cohort_start, cohort_users,
+                max(period_index) as weeks_observed,
+                round(100 * arg_max(retention_rate, period_index), 1) as last_retention_pct,
+                round(max(cumulative_revenue), 2) as cumulative_revenue,
+                round(arg_max(ltv, period_index), 2) as ltv
+            from cohorts
+            where cohort_granularity = 'week' and dimension = 'all'
+            group by cohort_start, cohort_users
+            order by cohort_start desc limit 12
+            """
+        ).pl()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "preview": dg.MetadataValue.md(_markdown_table(latest)),
+        }
+    )
+
+
+@dg.asset_check(asset=cohorts, blocking=True)
+def cohort_sizes_sum_to_users(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """For each granularity and dimension, the cohort sizes add up to the number of users."""
+    with warehouse.reader() as conn:
+        mismatches = cohort_size_mismatches(conn)
+    return dg.AssetCheckResult(
+        passed=not mismatches,
+        metadata={
+            "mismatches": len(mismatches),
+            "examples": dg.MetadataValue.json(
+                [
+                    {"granularity": g, "dimension": d, "cohort_users": n, "users": u}
+                    for g, d, n, u in mismatches[:10]
+                ]
+            ),
+        },
+    )
+
+
+def _markdown_table(frame: pl.DataFrame) -> str:
+    # Wide limits: polars would otherwise wrap long cells over lines and break the table.
+    with pl.Config(
+        tbl_formatting="MARKDOWN",
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=10_000,
+        fmt_str_lengths=200,
+    ):
+        return str(frame)

@@ -1,1 +1,105 @@
-"""Stage: metrics (filled in by its issue)."""
+"""Stage: daily metrics. `events`, `users`, `sessions` -> `daily_metrics` (CONTRACT §3).
+
+`build_daily_metrics` runs the SQL model and is what the CLI and the tests call; the asset and
+its check wrap it for Dagster.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from pipelines.resources import Warehouse
+from pipelines.settings import Settings
+from pipelines.sql import run_sql_file
+
+
+def build_daily_metrics(conn: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Rebuild `daily_metrics` (needs `users` and `sessions`); returns its row count."""
+    run_sql_file(conn, "marts/daily_metrics.sql", {"conversion_event": settings.conversion_event})
+    return conn.execute("select count(*) from daily_metrics").fetchall()[0][0]
+
+
+def active_user_mismatches(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Days whose ('all', 'all') active_users differ from the distinct users in `events` that
+    day, or that miss their row: (day, active_users in the mart, distinct users in events)."""
+    return conn.execute(
+        """
+        with expected as (
+            select event_date as metric_date, count(distinct user_id) as users
+            from events group by event_date
+        ),
+        reported as (
+            select metric_date, active_users
+            from daily_metrics where dimension = 'all' and segment = 'all'
+        )
+        select metric_date, r.active_users, coalesce(e.users, 0)
+        from reported as r
+        full join expected as e using (metric_date)
+        where r.active_users is distinct from coalesce(e.users, 0)
+        order by metric_date
+        """
+    ).fetchall()
+
+
+@dg.asset(
+    group_name="marts", kinds={"duckdb"}, deps=["events", "users", "sessions"], pool="warehouse"
+)
+def daily_metrics(warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per day and segment (all / platform / channel): active and new users, sessions,
+    events, purchasers, revenue and conversion rate; every day of the range has an
+    ('all', 'all') row, zeros included (CONTRACT §3 daily_metrics)."""
+    with warehouse.writer() as conn:
+        rows = build_daily_metrics(conn, warehouse.settings())
+        latest = conn.sql(
+            """
+            select metric_date, active_users, new_users, sessions, events, purchasers,
+                round(revenue, 2) as revenue, round(100 * conversion_rate, 2) as conversion_pct
+            from daily_metrics where dimension = 'all'
+            order by metric_date desc limit 7
+            """
+        ).pl()
+        days = conn.execute(
+            "select count(*) from daily_metrics where dimension = 'all'"
+        ).fetchall()[0][0]
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "days": days,
+            "preview": dg.MetadataValue.md(_markdown_table(latest)),
+        }
+    )
+
+
+@dg.asset_check(asset=daily_metrics, blocking=True)
+def active_users_match_events(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """Every day's ('all', 'all') active_users equals the distinct users in `events` that day."""
+    with warehouse.reader() as conn:
+        mismatches = active_user_mismatches(conn)
+    return dg.AssetCheckResult(
+        passed=not mismatches,
+        metadata={
+            "mismatched_days": len(mismatches),
+            "examples": dg.MetadataValue.json(
+                [
+                    {"metric_date": str(day), "active_users": reported, "events_users": users}
+                    for day, reported, users in mismatches[:10]
+                ]
+            ),
+        },
+    )
+
+
+def _markdown_table(frame: pl.DataFrame) -> str:
+    # Wide limits: polars would otherwise wrap long cells over lines and break the table.
+    with pl.Config(
+        tbl_formatting="MARKDOWN",
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=10_000,
+        fmt_str_lengths=200,
+    ):
+        return str(frame)

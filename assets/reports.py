@@ -1,1 +1,87 @@
-"""Stage: reports (filled in by its issue)."""
+"""Stage: reports. The marts -> `reports/daily/YYYY-MM-DD.md|.html` and
+`reports/weekly/YYYY-Www.md|.html`, figures beside them (CONTRACT §5).
+
+The work is in `pipelines.report_builder` (also called by `eventpulse report`); these assets
+pick the days of the run's partition window and describe the result for the UI. Reports only
+read the warehouse, so they take no slot in the `warehouse` pool.
+"""
+
+import datetime as dt
+
+import dagster as dg
+
+from pipelines.partitions import DAILY, WEEKLY, window_days
+from pipelines.report_builder import (
+    MART_TABLES,
+    ReportPaths,
+    build_daily_report,
+    build_weekly_report,
+)
+from pipelines.resources import Warehouse
+
+PREVIEW_CHARS = 4000
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=list(MART_TABLES),
+    group_name="reports",
+    kinds={"python", "html", "markdown"},
+)
+def daily_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """The daily report for each day of the run (CONTRACT §5): headline metrics against the
+    previous day and the same weekday a week earlier, funnels, retention curves, the week-cohort
+    heatmap and the day's anomalies, as Markdown and self-contained HTML with PNG figures under
+    `reports/daily/`."""
+    days = window_days(*context.partition_time_window)
+    settings = warehouse.settings()
+    with warehouse.reader() as conn:
+        written = [build_daily_report(conn, settings, day) for day in days]
+    for paths in written:
+        context.log.info(f"Wrote {paths.markdown} and {paths.html}")
+    return dg.MaterializeResult(metadata=_metadata(written, days))
+
+
+@dg.asset(
+    partitions_def=WEEKLY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=list(MART_TABLES),
+    group_name="reports",
+    kinds={"python", "html", "markdown"},
+)
+def weekly_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """The weekly report for each Monday week of the run (CONTRACT §5): the week's totals and
+    daily averages against the previous week, day by day, funnels, retention, cohorts and the
+    week's anomalies, as Markdown and self-contained HTML under `reports/weekly/`."""
+    weeks = window_days(*context.partition_time_window)[::7]  # weekly windows start on Mondays
+    settings = warehouse.settings()
+    with warehouse.reader() as conn:
+        written = [build_weekly_report(conn, settings, monday) for monday in weeks]
+    for paths in written:
+        context.log.info(f"Wrote {paths.markdown} and {paths.html}")
+    return dg.MaterializeResult(metadata=_metadata(written, weeks))
+
+
+def _metadata(written: list[ReportPaths], starts: list[dt.date]) -> dict[str, dg.MetadataValue]:
+    """Where the reports are, which periods had no data, and the latest one as a preview."""
+    latest = written[-1]
+    without_data = [s.isoformat() for s, p in zip(starts, written, strict=True) if not p.has_data]
+    return {
+        "reports": dg.MetadataValue.int(len(written)),
+        "figures": dg.MetadataValue.int(sum(len(p.figures) for p in written)),
+        "periods_without_data": dg.MetadataValue.json(without_data),
+        "markdown": dg.MetadataValue.path(str(latest.markdown)),
+        "html": dg.MetadataValue.path(str(latest.html)),
+        "paths": dg.MetadataValue.json([str(p.markdown) for p in written]),
+        "preview": dg.MetadataValue.md(_preview(latest)),
+    }
+
+
+def _preview(paths: ReportPaths) -> str:
+    """The latest report's Markdown without its images (their paths are relative to the file)."""
+    lines = [line for line in paths.markdown.read_text().splitlines() if not line.startswith("![")]
+    text = "\n".join(lines)
+    if len(text) > PREVIEW_CHARS:
+        text = text[:PREVIEW_CHARS].rsplit("\n", 1)[0] + "\n\n… (see the full report)"
+    return text

@@ -1,1 +1,151 @@
-"""Stage: retention (filled in by its issue)."""
+"""Stage: retention. `events`, `users` -> `retention` (CONTRACT §3).
+
+`build_retention` runs the SQL model and is what the CLI and the tests call; the asset, its
+chart and its check wrap it for Dagster.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from pipelines.resources import Warehouse
+from pipelines.sql import run_sql_file
+
+CHART_PERIODS = 12  # weekly periods drawn in the chart and the preview
+
+
+def build_retention(conn: duckdb.DuckDBPyConnection) -> int:
+    """Rebuild `retention` (needs `users`); returns its row count."""
+    run_sql_file(conn, "marts/retention.sql")
+    return conn.execute("select count(*) from retention").fetchall()[0][0]
+
+
+def period_zero_failures(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Period-0 rows whose retention_rate is not 1.0 (it is 1.0 by construction, CONTRACT §3)."""
+    return conn.execute(
+        """
+        select granularity, mode, cohort_start, retention_rate
+        from retention
+        where period = 0 and abs(retention_rate - 1.0) > 1e-9
+        order by all
+        """
+    ).fetchall()
+
+
+def weekly_curve(conn: duckdb.DuckDBPyConnection) -> list[tuple[int, float, float]]:
+    """(period, exact, on_or_after): weekly retention over all cohorts, weighted by cohort size."""
+    return conn.execute(
+        """
+        select
+            period,
+            sum(retained_users) filter (where mode = 'exact')
+                / sum(cohort_users) filter (where mode = 'exact'),
+            sum(retained_users) filter (where mode = 'on_or_after')
+                / sum(cohort_users) filter (where mode = 'on_or_after')
+        from retention
+        where granularity = 'week' and period <= $max_period
+        group by period order by period
+        """,
+        {"max_period": CHART_PERIODS},
+    ).fetchall()
+
+
+def weekly_cohort_table(conn: duckdb.DuckDBPyConnection, cohorts: int = 8) -> str:
+    """The latest weekly cohorts as a Markdown table of exact retention (%) by period."""
+    rows = conn.execute(
+        """
+        select cohort_start, cohort_users, period, retention_rate
+        from retention
+        where granularity = 'week' and mode = 'exact' and period <= $max_period
+            and cohort_start in (
+                select distinct cohort_start from retention where granularity = 'week'
+                order by cohort_start desc limit $cohorts
+            )
+        order by cohort_start, period
+        """,
+        {"max_period": CHART_PERIODS, "cohorts": cohorts},
+    ).fetchall()
+    table: dict[tuple, dict[int, float]] = {}
+    for cohort_start, size, period, rate in rows:
+        table.setdefault((cohort_start, size), {})[period] = rate
+    periods = range(max((r[2] for r in rows), default=0) + 1)
+    lines = [
+        "| week cohort | users | " + " | ".join(f"W{p}" for p in periods) + " |",
+        "|---|---:|" + "---:|" * len(periods),
+    ]
+    for (cohort_start, size), rates in table.items():
+        cells = " | ".join(f"{100 * rates[p]:.1f}%" if p in rates else "" for p in periods)
+        lines.append(f"| {cohort_start} | {size} | {cells} |")
+    return "\n".join(lines)
+
+
+def draw_weekly_curve(curve: list[tuple[int, float, float]], path: Path) -> bytes:
+    """Save the weekly retention curve as a PNG at `path`; returns the PNG bytes."""
+    # Figure without pyplot: no global backend state, safe in any Dagster executor.
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    figure = Figure(figsize=(6, 3.2), dpi=90)
+    axes = figure.subplots()
+    periods = [p for p, _, _ in curve]
+    axes.plot(periods, [100 * e for _, e, _ in curve], marker="o", label="exact")
+    axes.plot(periods, [100 * o for _, _, o in curve], marker="s", label="on or after")
+    axes.set(xlabel="weeks since first event", ylabel="retained users (%)", ylim=(0, 105))
+    axes.set_title("Weekly retention, all cohorts (weighted by size)")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    return buffer.getvalue()
+
+
+@dg.asset(group_name="marts", kinds={"duckdb"}, deps=["events", "users"], pool="warehouse")
+def retention(warehouse: Warehouse) -> dg.MaterializeResult:
+    """Retention by calendar cohort of the first event: day (periods 0..30), week (Monday weeks,
+    0..12) and month (0..12), modes `exact` and `on_or_after`, only periods started by the last
+    event date (CONTRACT §3 retention). Attaches the weekly retention curve."""
+    with warehouse.writer() as conn:
+        rows = build_retention(conn)
+        curve = weekly_curve(conn)
+        table = weekly_cohort_table(conn)
+    chart_path = warehouse.settings().reports_dir / "assets" / "retention.png"
+    png = draw_weekly_curve(curve, chart_path)
+    image = base64.b64encode(png).decode()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "chart": dg.MetadataValue.path(str(chart_path)),
+            "retention_curve": dg.MetadataValue.md(
+                f"![weekly retention](data:image/png;base64,{image})"
+            ),
+            "preview": dg.MetadataValue.md(table),
+        }
+    )
+
+
+@dg.asset_check(asset=retention, blocking=True)
+def retention_period_zero_is_one(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """Period 0 retains every user of its cohort: retention_rate is 1.0 in both modes."""
+    with warehouse.reader() as conn:
+        failures = period_zero_failures(conn)
+    return dg.AssetCheckResult(
+        passed=not failures,
+        metadata={
+            "failing_rows": len(failures),
+            "examples": dg.MetadataValue.json(
+                [
+                    {"granularity": g, "mode": m, "cohort_start": str(c), "retention_rate": r}
+                    for g, m, c, r in failures[:10]
+                ]
+            ),
+        },
+    )

@@ -1,1 +1,96 @@
-"""Stage: sessions_users (filled in by its issue)."""
+"""Stage: sessions and users. `events` -> `sessions` -> `users` (CONTRACT §3).
+
+`build_sessions` and `build_users` run the SQL models and are what the CLI and the tests call;
+the assets wrap them for Dagster.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+from pipelines.resources import Warehouse
+from pipelines.settings import Settings
+from pipelines.sql import run_sql_file
+
+
+def build_sessions(conn: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Rebuild `sessions` from `events`; returns its row count."""
+    run_sql_file(conn, "marts/sessions.sql", {"session_gap_seconds": settings.session_gap_seconds})
+    return conn.execute("select count(*) from sessions").fetchall()[0][0]
+
+
+def build_users(conn: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """Rebuild `users` from `events` and `sessions` (build sessions first); returns its row count."""
+    run_sql_file(conn, "marts/users.sql", {"conversion_event": settings.conversion_event})
+    return conn.execute("select count(*) from users").fetchall()[0][0]
+
+
+@dg.asset(group_name="core", kinds={"duckdb"}, deps=["events"], pool="warehouse")
+def sessions(warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per session: a gap longer than `session_gap_seconds` (default 1800) between a
+    user's events starts a new one; platform and channel of the session's first event
+    (CONTRACT §3 sessions)."""
+    with warehouse.writer() as conn:
+        rows = build_sessions(conn, warehouse.settings())
+        stats = conn.execute(
+            """
+            select
+                coalesce(median(duration_seconds), 0),
+                coalesce(avg(events), 0),
+                count(distinct user_id)
+            from sessions
+            """
+        ).fetchall()[0]
+        preview = conn.sql(
+            """
+            select session_id, user_id, strftime(started_at, '%Y-%m-%d %H:%M:%S') as started_at,
+                round(duration_seconds) as duration_seconds, events, platform, channel
+            from sessions order by sessions.started_at desc, session_id limit 10
+            """
+        ).pl()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "median_duration_seconds": float(stats[0]),
+            "avg_events_per_session": float(stats[1]),
+            "users": stats[2],
+            "preview": dg.MetadataValue.md(_markdown_table(preview)),
+        }
+    )
+
+
+@dg.asset(group_name="core", kinds={"duckdb"}, deps=["events", sessions], pool="warehouse")
+def users(warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per user: first and last seen, acquisition platform/channel/campaign (of the first
+    event), events, sessions, purchases (conversion events) and revenue (CONTRACT §3 users)."""
+    with warehouse.writer() as conn:
+        rows = build_users(conn, warehouse.settings())
+        by_platform = conn.sql(
+            """
+            select acquisition_platform, count(*) as users, sum(purchases > 0) as purchasers,
+                round(sum(revenue), 2) as revenue
+            from users group by all order by users desc
+            """
+        ).pl()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "preview": dg.MetadataValue.md(_markdown_table(by_platform)),
+        }
+    )
+
+
+def _markdown_table(frame: pl.DataFrame) -> str:
+    # Wide limits: polars would otherwise wrap long cells over lines and break the table.
+    with pl.Config(
+        tbl_formatting="MARKDOWN",
+        tbl_hide_column_data_types=True,
+        tbl_hide_dataframe_shape=True,
+        tbl_rows=-1,
+        tbl_cols=-1,
+        tbl_width_chars=10_000,
+        fmt_str_lengths=200,
+    ):
+        return str(frame)

@@ -56,8 +56,10 @@ def insert_events(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -
                 row.get("line_no", n + 1),
             )
         )
+    # `events` is the view of kept copies (sql/staging/tables.sql).
     conn.executemany(
-        f"insert into events ({EVENT_COLUMNS}) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"insert into event_copies ({EVENT_COLUMNS}, kept) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
         records,
     )
 

@@ -1,0 +1,241 @@
+"""Benchmark: rebuild the users, sessions, daily_metrics, retention and cohorts marts.
+
+Synthetic events are generated directly in DuckDB (1M and 10M rows over 90 days) into a plain
+`events` table with the contract's columns (CONTRACT §3; the marts read nothing else), then each
+model is built by the function its asset calls (`build_sessions`, ...) on a file database and
+checkpointed, as the warehouse writer does. Issue 3's target: all marts from 10M events in
+<= 20 s on the 2-core machine. Funnels are timed by their own benchmark.
+
+Run: `.venv/bin/python -m benchmarks.marts_bench` (or `make bench`). Writes
+`benchmarks/results/marts_bench.md` and `.json`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from assets.cohorts import build_cohorts
+from assets.metrics import build_daily_metrics
+from assets.retention import build_retention
+from assets.sessions_users import build_sessions, build_users
+from pipelines import warehouse
+from pipelines.settings import Settings
+from pipelines.sql import run_sql
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SIZES = ((1_000_000, 50_000), (10_000_000, 500_000))  # (events, users)
+DAYS = 90
+START_DAY = dt.date(2026, 1, 1)
+# The functions the assets call, in build order: users needs sessions; the marts need both.
+BUILDERS: dict[str, Callable[[duckdb.DuckDBPyConnection, Settings], int]] = {
+    "sessions": build_sessions,
+    "users": build_users,
+    "daily_metrics": build_daily_metrics,
+    "retention": lambda conn, _settings: build_retention(conn),
+    "cohorts": lambda conn, _settings: build_cohorts(conn),
+}
+MODELS = tuple(BUILDERS)
+
+# Deterministic pseudo-random numbers from hashes (`random()` is not reproducible across
+# threads): u(i, k) is uniform in [0, 1). Events fall into sessions of about 6 events within
+# 25 minutes; a session belongs to a user (heavy users have more), users arrive over the period
+# with growth, and their visits decay after arrival.
+GENERATE_EVENTS = """
+create or replace temp macro u(i, k) as (hash(i, k) % 1000003) / 1000003.0;
+
+create or replace table events as
+with raw as (
+    select
+        i,
+        (hash(i, 1) % ($events // 6))::bigint as sid,
+        u(i, 3) as r_offset,
+        u(i, 5) as r_event,
+        u(i, 6) as r_revenue,
+        u(i, 8) as r_platform
+    from range($events) as t(i)
+),
+by_user as (
+    select *, floor($users * pow(u(sid, 1), 1.5))::bigint as uid from raw
+),
+timed as (
+    select
+        *,
+        floor($days * sqrt(u(uid, 7)))::integer as arrival_day,
+        ['web', 'ios', 'android'][1 + (hash(uid, 11) % 3)::integer] as home_platform,
+        ['organic', 'ads', 'email', 'referral'][1 + (hash(uid, 12) % 4)::integer]
+            as home_channel
+    from by_user
+),
+placed as (
+    select
+        *,
+        arrival_day + floor(pow(u(sid, 2), 3) * ($days - arrival_day))::integer as day_index
+    from timed
+)
+select
+    'e' || i as event_id,
+    'u' || uid as user_id,
+    case
+        when r_event < 0.55 then 'page_view'
+        when r_event < 0.70 then 'signup'
+        when r_event < 0.85 then 'add_to_cart'
+        when r_event < 0.92 then 'purchase'
+        else 'search'
+    end as event,
+    $start::timestamp
+        + to_days(day_index)
+        + to_seconds(floor(u(sid, 4) * 86400)::integer)
+        + to_seconds(floor(r_offset * 1500)::integer) as ts,
+    ts::date as event_date,
+    case
+        when r_platform < 0.01 then null
+        when r_platform < 0.1 then 'web'
+        else home_platform
+    end as platform,
+    home_channel as channel,
+    case when home_channel = 'ads' then 'spring' end as campaign,
+    'NL' as country,
+    case when event = 'purchase' then round(5 + r_revenue * 95, 2) end as revenue,
+    '{}'::json as properties,
+    event_date as arrival_date,
+    'bench.jsonl' as source_file,
+    i as line_no
+from placed;
+"""
+
+
+def main() -> None:
+    settings = Settings(home=Path("."))  # the defaults: conversion `purchase`, gap 1800 s
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="eventpulse-marts-bench-") as folder:
+        for n_events, n_users in SIZES:
+            path = Path(folder) / f"bench-{n_events}.duckdb"
+            conn = warehouse.connect(path)
+            try:
+                generated = generate_events(conn, n_events, n_users)
+                load = os.getloadavg()[0]
+                models = time_models(conn, settings)
+            finally:
+                conn.close()
+            path.unlink()
+            run = summary(n_events, n_users, generated, load, models)
+            runs.append(run)
+            print(
+                f"[marts_bench] {n_events:,} events: {run['total_seconds']:.2f} s "
+                f"(CPU {run['total_cpu_seconds']:.2f} s, load {load:.1f})",
+                flush=True,
+            )
+    write_results(runs)
+
+
+def generate_events(conn: duckdb.DuckDBPyConnection, n_events: int, n_users: int) -> float:
+    started = time.perf_counter()
+    run_sql(
+        conn,
+        GENERATE_EVENTS,
+        {"events": n_events, "users": n_users, "days": DAYS, "start": START_DAY},
+    )
+    conn.execute("checkpoint")
+    return time.perf_counter() - started
+
+
+def time_models(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, dict]:
+    """Wall seconds, CPU seconds (all threads) and rows per model; each includes the checkpoint
+    that persists the table. CPU time is reported too because the machine is shared: other
+    work stretches the wall time, not the CPU time."""
+    models = {}
+    for model, build in BUILDERS.items():
+        wall, cpu = time.perf_counter(), time.process_time()
+        rows = build(conn, settings)
+        conn.execute("checkpoint")
+        models[model] = {
+            "seconds": round(time.perf_counter() - wall, 3),
+            "cpu_seconds": round(time.process_time() - cpu, 3),
+            "rows": rows,
+        }
+    return models
+
+
+def summary(
+    n_events: int, n_users: int, generated: float, load: float, models: dict[str, dict]
+) -> dict:
+    return {
+        "events": n_events,
+        "users": models["users"]["rows"],
+        "requested_users": n_users,
+        "days": DAYS,
+        "generate_seconds": round(generated, 2),
+        "load_average_1min": round(load, 2),
+        "models": models,
+        "total_seconds": round(sum(m["seconds"] for m in models.values()), 2),
+        "total_cpu_seconds": round(sum(m["cpu_seconds"] for m in models.values()), 2),
+    }
+
+
+def write_results(runs: list[dict]) -> None:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    machine = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+    }
+    payload = {"benchmark": "marts", "machine": machine, "target_10m_seconds": 20, "runs": runs}
+    (RESULTS_DIR / "marts_bench.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS_DIR / "marts_bench.md").write_text(markdown(runs, machine))
+
+
+def markdown(runs: list[dict], machine: dict) -> str:
+    sizes = " | ".join(f"{r['events']:,} events" for r in runs)
+    lines = [
+        "# Marts benchmark (sessions, users, daily_metrics, retention, cohorts)",
+        "",
+        f"DuckDB {machine['duckdb']}, {machine['cpus']} CPUs, Python {machine['python']}. "
+        f"Synthetic events over {DAYS} days, generated in DuckDB; each model is built by the "
+        "function its asset calls, on a file database, then checkpointed. Wall time, with the "
+        "process CPU time (both DuckDB threads) in brackets: on an idle 2-core machine wall is "
+        "about CPU / 2; other work on a shared machine stretches wall time only. "
+        "Command: `.venv/bin/python -m benchmarks.marts_bench` (part of `make bench`).",
+        "",
+        f"| model | {sizes} |",
+        "|---|" + "---:|" * len(runs),
+    ]
+    for model in MODELS:
+        cells = " | ".join(
+            f"{r['models'][model]['seconds']:.2f} s ({r['models'][model]['cpu_seconds']:.2f} s)"
+            for r in runs
+        )
+        lines.append(f"| {model} | {cells} |")
+    totals = " | ".join(
+        f"**{r['total_seconds']:.2f} s** ({r['total_cpu_seconds']:.2f} s)" for r in runs
+    )
+    lines.append(f"| **all five** | {totals} |")
+    loads = " | ".join(f"{r['load_average_1min']:.1f}" for r in runs)
+    lines += [
+        f"| 1-min load average at start | {loads} |",
+        "",
+        "Target (issue 3): all marts from 10M events in <= 20 s; funnels are timed in their "
+        "own benchmark.",
+        "",
+        "| events | users | sessions | daily_metrics rows | retention rows | cohorts rows |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        n = {model: r["models"][model]["rows"] for model in MODELS}
+        lines.append(
+            f"| {r['events']:,} | {n['users']:,} | {n['sessions']:,} | {n['daily_metrics']:,} "
+            f"| {n['retention']:,} | {n['cohorts']:,} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+-- sql/marts/cohorts.sql: acquisition cohorts (CONTRACT §3 cohorts).
+-- Built from events and users. A cohort is the calendar week (Monday) or month of a user's first
+-- event; the segment is the user's acquisition platform/channel (first event), fixed for life,
+-- with a NULL platform/channel counted in the segment 'unknown'. period_index is the calendar
+-- difference between the cohort's period and the activity's period. Rows for periods 0..12,
+-- only where the period has started on or before the last event date (the rule of retention),
+-- zeros included.
+
+-- Calendar periods; date_trunc('week') starts weeks on Monday (ISO), as CONTRACT §3 requires.
+create or replace temp macro calendar_period_start(grain, d) as date_trunc(grain, d)::date;
+
+create or replace temp macro calendar_period_index(grain, cohort_day, activity_day) as
+    case grain
+        when 'month' then date_diff(
+            'month', date_trunc('month', cohort_day), date_trunc('month', activity_day)
+        )
+        when 'week' then date_diff(
+            'day', date_trunc('week', cohort_day), date_trunc('week', activity_day)
+        ) // 7
+        else date_diff('day', cohort_day, activity_day)
+    end;
+
+create or replace temp macro calendar_nth_period_start(grain, cohort_start, n) as
+    case grain
+        when 'month' then (cohort_start + to_months(n))::date
+        when 'week' then (cohort_start + to_days(7 * n))::date
+        else (cohort_start + to_days(n))::date
+    end;
+
+create or replace table cohorts as
+with grains(cohort_granularity) as (
+    values ('week'), ('month')
+),
+last_event as (
+    select max(event_date) as last_date from events
+),
+members as (
+    -- One row per user and granularity, with the user's cohort and acquisition segments.
+    select
+        g.cohort_granularity,
+        u.user_id,
+        calendar_period_start(g.cohort_granularity, u.first_seen_date) as cohort_start,
+        coalesce(u.acquisition_platform, 'unknown') as platform,
+        coalesce(u.acquisition_channel, 'unknown') as channel
+    from users as u
+    cross join grains as g
+),
+user_days as (
+    -- Each day on which a user has an event, with its revenue and the user's first day.
+    select d.user_id, d.event_date, d.revenue, u.first_seen_date
+    from (
+        select user_id, event_date, sum(revenue) as revenue
+        from events
+        group by user_id, event_date
+    ) as d
+    join users as u using (user_id)
+),
+user_periods as (
+    -- Each user's revenue per period in which they have an event (periods 0..12 only).
+    select
+        g.cohort_granularity,
+        d.user_id,
+        calendar_period_index(g.cohort_granularity, d.first_seen_date, d.event_date)
+            as period_index,
+        sum(d.revenue) as revenue
+    from user_days as d
+    cross join grains as g
+    where period_index <= 12
+    group by g.cohort_granularity, d.user_id, period_index
+),
+cohort_sizes as (
+    select
+        cohort_granularity,
+        cohort_start,
+        case
+            when grouping(platform) = 0 then 'platform'
+            when grouping(channel) = 0 then 'channel'
+            else 'all'
+        end as dimension,
+        -- The column not grouped on is NULL, and platform/channel are never NULL here.
+        coalesce(platform, channel, 'all') as segment,
+        count(*) as cohort_users
+    from members
+    group by grouping sets (
+        (cohort_granularity, cohort_start),
+        (cohort_granularity, cohort_start, platform),
+        (cohort_granularity, cohort_start, channel)
+    )
+),
+period_activity as (
+    select
+        m.cohort_granularity,
+        m.cohort_start,
+        p.period_index,
+        case
+            when grouping(m.platform) = 0 then 'platform'
+            when grouping(m.channel) = 0 then 'channel'
+            else 'all'
+        end as dimension,
+        coalesce(m.platform, m.channel, 'all') as segment,
+        count(*) as active_users,
+        sum(p.revenue) as revenue
+    from user_periods as p
+    join members as m using (cohort_granularity, user_id)
+    group by grouping sets (
+        (m.cohort_granularity, m.cohort_start, p.period_index),
+        (m.cohort_granularity, m.cohort_start, p.period_index, m.platform),
+        (m.cohort_granularity, m.cohort_start, p.period_index, m.channel)
+    )
+),
+periods as (
+    -- Every period 0..12 of every cohort segment that has started by the last event date.
+    select s.*, n.period_index
+    from cohort_sizes as s
+    cross join range(0, 13) as n(period_index)
+    cross join last_event as l
+    where calendar_nth_period_start(s.cohort_granularity, s.cohort_start, n.period_index)
+        <= l.last_date
+),
+filled as (
+    select
+        p.*,
+        coalesce(a.active_users, 0) as active_users,
+        coalesce(a.revenue, 0) as revenue
+    from periods as p
+    left join period_activity as a
+        using (cohort_granularity, cohort_start, dimension, segment, period_index)
+)
+select
+    cohort_granularity,
+    cohort_start,
+    dimension,
+    segment,
+    cohort_users::bigint as cohort_users,
+    period_index::integer as period_index,
+    active_users::bigint as active_users,
+    (active_users / cohort_users)::double as retention_rate,
+    (1 - active_users / cohort_users)::double as churn_rate,
+    revenue::double as revenue,
+    cumulative_revenue::double as cumulative_revenue,
+    (cumulative_revenue / cohort_users)::double as ltv
+from (
+    select
+        *,
+        -- Through this period: periods are consecutive from 0, so a running sum.
+        sum(revenue) over (
+            partition by cohort_granularity, cohort_start, dimension, segment
+            order by period_index
+            rows unbounded preceding
+        ) as cumulative_revenue
+    from filled
+)
+order by cohort_granularity, cohort_start, dimension, segment, period_index;
