@@ -35,7 +35,14 @@ def _llm_resource() -> Llm:
     return Llm(base_url=llm.base_url, model=llm.model, api_key=api_key)
 
 
+# Runs started from the UI, schedules and the sensor execute each step in its own process.
+# Forking them from a server that has already imported the project saves seconds per step.
+executor = dg.multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": ["pipelines.definitions"]}}}
+)
+
 defs = dg.Definitions(
+    executor=executor,
     assets=dg.load_assets_from_modules(STAGES),
     asset_checks=dg.load_asset_checks_from_modules(STAGES),
     jobs=JOBS,
