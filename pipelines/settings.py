@@ -148,7 +148,12 @@ def load_settings(config_path: Path | None = None, home: Path | None = None) -> 
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise EventpulseError(f"{path.name}: not valid YAML ({exc}); fix the syntax.") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise EventpulseError(
+            f"{path.name}: not valid YAML{where} ({problem}); fix the syntax."
+        ) from None
     return parse_settings(raw, home=home, config_path=path)
 
 
