@@ -1,1 +1,314 @@
-"""Stage: funnels (filled in by its issue)."""
+"""Stage: funnels. `events` -> `funnel_steps`, `funnel_daily` (CONTRACT §3 Funnel semantics).
+
+`build_funnels` runs the SQL models and is what the CLI, the benchmark and the tests call; the
+multi-asset and its checks wrap it for Dagster. Funnel definitions travel as a bound parameter
+(`funnel_config.sql`), so step names are data, never SQL text.
+
+Models, in order (each `sql/marts/<name>.sql`):
+- `funnel_config`: one row per funnel and step (temp);
+- `funnel_events`: where attempts start and which occurrences a step can match (temp);
+- `funnel_paths`, `funnel_advance`: ordered/strict attempts through step 2, then one more step
+  per run (temp table funnel_paths);
+- `funnel_unordered`: the counted attempts of unordered funnels (temp);
+- `funnel_attempts`: the counted attempt per user and funnel (temp);
+- `funnel_steps`, `funnel_daily`: the contract tables.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from pipelines.errors import EventpulseError
+from pipelines.resources import Warehouse
+from pipelines.settings import Funnel, Settings
+from pipelines.sql import run_sql_file
+
+TABLES = ("funnel_steps", "funnel_daily", "funnel_attempts")
+# funnel_paths.sql matches users on a salted 64-bit hash of user_id (much faster than the string)
+# and flags any two users sharing one; the build then retries with the next salt. A collision
+# among a million users has a probability near 3e-8, so a second salt is already never needed.
+HASH_SALTS = 4
+
+
+def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+    """Rebuild `funnel_steps` and `funnel_daily` from `events` for every configured funnel;
+    returns their row counts and the number of counted users (`funnel_attempts`)."""
+    run_sql_file(conn, "marts/funnel_config.sql", {"funnels": funnel_parameters(settings.funnels)})
+    for salt in range(HASH_SALTS):
+        run_sql_file(conn, "marts/funnel_events.sql")
+        for funnel in settings.funnels:
+            if funnel.order == "unordered":
+                continue  # all in funnel_unordered.sql
+            for step_index in range(2, len(funnel.steps) + 1):
+                model = "funnel_paths" if step_index == 2 else "funnel_advance"
+                params = {**step_parameters(funnel, step_index), "salt": salt}
+                run_sql_file(conn, f"marts/{model}.sql", params)
+        if not _hash_collided(conn):
+            break
+    else:
+        raise EventpulseError(
+            f"funnels: user ids collided under {HASH_SALTS} different hashes, which should never "
+            "happen; report it with the warehouse attached."
+        )
+    for model in ("funnel_unordered", "funnel_attempts", "funnel_steps", "funnel_daily"):
+        run_sql_file(conn, f"marts/{model}.sql")
+    return {table: _row_count(conn, table) for table in TABLES}
+
+
+def funnel_parameters(funnels: tuple[Funnel, ...]) -> list[dict[str, Any]]:
+    """The funnels as the `$funnels` parameter of `funnel_config.sql`."""
+    return [
+        {
+            "funnel": f.name,
+            "steps": list(f.steps),
+            "window_seconds": f.window_seconds,
+            "order_mode": f.order,
+        }
+        for f in funnels
+    ]
+
+
+def step_parameters(funnel: Funnel, step_index: int) -> dict[str, Any]:
+    """One step of an ordered or strict funnel as the parameters of `funnel_paths.sql` (step 2)
+    or `funnel_advance.sql` (later steps)."""
+    step = funnel.steps[step_index - 1]
+    return {
+        "funnel": funnel.name,
+        "step_index": step_index,
+        "step": step,
+        "entry_step": funnel.steps[0],
+        # Earlier steps with the same event name (1-based): their occurrences are not reusable.
+        "prior_same": [j for j in range(1, step_index) if funnel.steps[j - 1] == step],
+        "window_seconds": funnel.window_seconds,
+        "order_mode": funnel.order,
+    }
+
+
+def increasing_step_rows(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
+    """Rows of `funnel_steps` or `funnel_daily` whose users exceed the previous step's users in
+    the same funnel and segment (or entry date): (funnel, group, step_index, users, previous)."""
+    return conn.execute(_INCREASES[table]).fetchall()
+
+
+_INCREASES = {
+    "funnel_steps": """
+        select funnel, grp, step_index, users, previous
+        from (
+            select
+                funnel,
+                dimension || ':' || segment as grp,
+                step_index,
+                users,
+                lag(users) over (partition by funnel, dimension, segment order by step_index)
+                    as previous
+            from funnel_steps
+        )
+        where users > previous
+        order by all
+    """,
+    "funnel_daily": """
+        select funnel, grp, step_index, users, previous
+        from (
+            select
+                funnel,
+                entry_date::varchar as grp,
+                step_index,
+                users,
+                lag(users) over (partition by funnel, entry_date order by step_index) as previous
+            from funnel_daily
+        )
+        where users > previous
+        order by all
+    """,
+}
+
+
+def _hash_collided(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether funnel_paths matched or grouped two users sharing a user-id hash."""
+    rows = conn.execute("select coalesce(bool_or(collided), false) from funnel_paths").fetchall()
+    return rows[0][0]
+
+
+def _row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
+    rows = conn.execute("select count(*) from query_table($table)", {"table": table}).fetchall()
+    return rows[0][0]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "funnel_steps",
+            deps=["events"],
+            group_name="marts",
+            kinds={"duckdb"},
+            description=(
+                "One row per funnel, segment (all / platform / channel) and step over the whole "
+                "history: users reaching the step, conversion from the first and the previous "
+                "step, median and mean seconds from the previous step (CONTRACT §3)."
+            ),
+        ),
+        dg.AssetSpec(
+            "funnel_daily",
+            deps=["events"],
+            group_name="marts",
+            kinds={"duckdb"},
+            description=(
+                "Funnel users by the entry date of their counted attempt, per step "
+                "(CONTRACT §3 funnel_daily)."
+            ),
+        ),
+    ],
+    pool="warehouse",
+)
+def funnel_marts(warehouse: Warehouse) -> Iterator[dg.MaterializeResult]:
+    """Every configured funnel (ordered, strict or unordered) from `events`: the furthest step of
+    each user's attempts, counted once, at the earliest attempt reaching it."""
+    settings = warehouse.settings()
+    with warehouse.writer() as conn:
+        counts = build_funnels(conn, settings)
+        summary = _funnel_summary(conn)
+        daily_days = conn.execute(
+            "select count(distinct (funnel, entry_date)) from funnel_daily"
+        ).fetchall()[0][0]
+    charts = {name: _save_chart(settings.reports_dir, name, rows) for name, rows in summary.items()}
+    yield dg.MaterializeResult(
+        asset_key="funnel_steps",
+        metadata={
+            "dagster/row_count": counts["funnel_steps"],
+            "funnels": len(summary),
+            "counted_users": counts["funnel_attempts"],
+            "preview": dg.MetadataValue.md(_preview_markdown(summary, charts)),
+            "charts": dg.MetadataValue.json({n: str(p) for n, (p, _) in charts.items()}),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key="funnel_daily",
+        metadata={"dagster/row_count": counts["funnel_daily"], "funnel_days": daily_days},
+    )
+
+
+@dg.asset_check(asset="funnel_steps", blocking=True)
+def funnel_steps_never_increase(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """In every funnel and segment, users never increase from one step to the next."""
+    return _never_increase_result(warehouse, "funnel_steps")
+
+
+@dg.asset_check(asset="funnel_daily", blocking=True)
+def funnel_daily_never_increase(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """In every funnel and entry date, users never increase from one step to the next."""
+    return _never_increase_result(warehouse, "funnel_daily")
+
+
+def _never_increase_result(warehouse: Warehouse, table: str) -> dg.AssetCheckResult:
+    with warehouse.reader() as conn:
+        rows = increasing_step_rows(conn, table)
+    return dg.AssetCheckResult(
+        passed=not rows,
+        metadata={
+            "increasing_steps": len(rows),
+            "examples": dg.MetadataValue.json(
+                [
+                    {"funnel": f, "group": g, "step_index": k, "users": u, "previous": p}
+                    for f, g, k, u, p in rows[:10]
+                ]
+            ),
+        },
+    )
+
+
+def _funnel_summary(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    """The 'all' rows of each funnel: (step_index, step, users, from_first, from_previous,
+    median seconds)."""
+    rows = conn.execute(
+        """
+        select funnel, step_index, step, users, conversion_from_first,
+            conversion_from_previous, median_seconds_from_previous
+        from funnel_steps where dimension = 'all'
+        order by funnel, step_index
+        """
+    ).fetchall()
+    summary: dict[str, list[tuple]] = {}
+    for funnel, *row in rows:
+        summary.setdefault(funnel, []).append(tuple(row))
+    return summary
+
+
+def _preview_markdown(summary: dict[str, list[tuple]], charts: dict[str, tuple[Path, str]]) -> str:
+    parts = []
+    for name, rows in summary.items():
+        lines = [
+            f"### {name}",
+            "",
+            "| # | step | users | % of first | % of previous | median time from previous |",
+            "|---:|---|---:|---:|---:|---:|",
+        ]
+        for index, step, users, first, previous, median in rows:
+            lines.append(
+                f"| {index} | {step} | {users:,} | {_percent(first)} | {_percent(previous)} "
+                f"| {_duration(median)} |"
+            )
+        _, encoded = charts[name]
+        lines += ["", f"![{name}](data:image/png;base64,{encoded})", ""]
+        parts.append("\n".join(lines))
+    return "\n".join(parts) or "No funnels configured."
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _save_chart(reports_dir: Path, name: str, rows: list[tuple]) -> tuple[Path, str]:
+    """A small bar chart of users per step, saved as `reports/assets/funnel_<name>.png`;
+    returns its path and its base64 text for the Markdown preview."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and in tests
+    import matplotlib.pyplot as plt
+
+    labels = [f"{index}. {step}" for index, step, *_ in rows]
+    users = [row[2] for row in rows]
+    figure, axes = plt.subplots(figsize=(5, 2.6), dpi=80)
+    try:
+        bars = axes.barh(labels[::-1], users[::-1], color="#4c72b0")
+        for bar, row in zip(bars, rows[::-1], strict=True):
+            axes.text(
+                bar.get_width(),
+                bar.get_y() + bar.get_height() / 2,
+                f" {_percent(row[3])}",
+                va="center",
+                fontsize=8,
+            )
+        axes.set_title(f"Funnel {name}: users per step", fontsize=9)
+        axes.tick_params(labelsize=8)
+        axes.margins(x=0.2)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+    finally:
+        plt.close(figure)
+    path = reports_dir / "assets" / f"funnel_{_file_safe(name)}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    return path, base64.b64encode(buffer.getvalue()).decode()
+
+
+def _file_safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)

@@ -6,7 +6,14 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ["ingest_bench", "generate_bench", "marts_bench", "anomaly_bench", "rag_bench"]
+BENCHMARKS = [
+    "ingest_bench",
+    "generate_bench",
+    "marts_bench",
+    "funnel_bench",
+    "anomaly_bench",
+    "rag_bench",
+]
 
 
 def main(names: list[str]) -> None:

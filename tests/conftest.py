@@ -56,6 +56,8 @@ def insert_events(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -
                 row.get("line_no", n + 1),
             )
         )
+    if not records:
+        return
     # `events` is the view of kept copies (sql/staging/tables.sql).
     conn.executemany(
         f"insert into event_copies ({EVENT_COLUMNS}, kept) "

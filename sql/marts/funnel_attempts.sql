@@ -1,0 +1,127 @@
+-- sql/marts/funnel_attempts.sql: the counted attempt of every user in every funnel (CONTRACT §3
+-- Funnel semantics). Needs funnel_config, funnel_events, funnel_paths and funnel_unordered.
+-- One row per funnel and user with at least one attempt:
+--   furthest_step   the furthest step any of the user's attempts reaches;
+--   entry_ts, entry_date, platform, channel
+--                   the counted attempt: the earliest attempt reaching furthest_step (entry
+--                   events at the same time are ordered by event_id); its entry event gives the
+--                   segment (platform/channel, NULL counted as 'unknown');
+--   step_ts         the counted attempt's matched times [T1, ..., T_furthest] (for unordered
+--                   funnels: the times of its completed steps, sorted).
+--
+-- Ordered: funnel_paths holds merged paths with their full chain and their entry events, plus a
+-- one-step path per user with their first entry. The earliest path (in chain order) reaching the
+-- furthest step F holds the counted attempt, and that attempt is the path's first entry at or
+-- after T_F - window: matching is monotone in the entry time (a later entry never matches any
+-- step earlier), so every entry of the path from that time on reaches T_F in time, and no
+-- earlier path reaches F at all.
+-- Strict: a path holds the attempts of one entry time; the earliest furthest path is counted.
+-- Unordered: funnel_unordered.sql.
+create or replace temp table funnel_attempts as
+with modes as (
+    select distinct funnel, order_mode, window_interval from funnel_config
+),
+best_paths as (
+    -- Per user, the path reaching the furthest step and, among those, the earliest in chain
+    -- order: by T2, then T1 < T2 before T1 = T2 (ordered paths are unique by these), then entry
+    -- time (strict). arg_min on a scalar key is much faster than on a row, so the key packs
+    -- (127 - steps, T2 and T1 = T2, anchor) into one HUGEINT of 7 + 58 + 58 bits; times shifted
+    -- by 2^56 microseconds are non-negative from year 1 to 4253.
+    select
+        arg_min(
+            p.rowid,
+            (127 - least(len(p.step_ts), 127))::hugeint * 83076749736557242056487941267521536
+            + (
+                (epoch_us(coalesce(p.step_ts[2], p.anchor_ts)) + 72057594037927936)::hugeint * 2
+                + coalesce(p.step_ts[1] = p.step_ts[2], false)::integer
+            ) * 288230376151711744
+            + (epoch_us(p.anchor_ts) + 72057594037927936)
+        ) as path
+    from funnel_paths as p
+    join modes as m on m.funnel = p.funnel and m.order_mode <> 'unordered'
+    group by p.funnel, p.user_id
+),
+chosen as materialized (
+    -- The counted attempt is the path's first entry that can still reach T_F within the window
+    -- (strict paths and one-step paths: their own entry).
+    select
+        funnel,
+        user_id,
+        step_ts,
+        entry,
+        -- Other entry events at that time with another segment: the smallest event id decides.
+        -- (A user's first entry comes flagged from funnel_paths.sql.)
+        first_tied or (
+            len(entries) > 1
+            and len(
+                list_distinct(
+                    list_transform(
+                        list_filter(entries, lambda e: e.ts = entry.ts),
+                        lambda e: {'platform': e.platform, 'channel': e.channel}
+                    )
+                )
+            ) > 1
+        ) as tied
+    from (
+        select
+            p.funnel,
+            p.user_id,
+            p.step_ts,
+            p.entries,
+            p.first_tied,
+            if(
+                len(p.entries) = 1,
+                p.entries[1],
+                list_min(
+                    list_filter(p.entries, lambda e: e.ts >= p.step_ts[-1] - m.window_interval)
+                )
+            ) as entry
+        from funnel_paths as p
+        semi join best_paths as b on b.path = p.rowid
+        join modes as m using (funnel)
+    )
+),
+untied as (
+    -- Rare: simultaneous entry events. Look them up and keep the smallest event id. (The
+    -- name filter comes first so that the scan reads entry events only.)
+    select
+        c.funnel,
+        c.user_id,
+        min({'event_id': e.event_id, 'platform': e.platform, 'channel': e.channel}) as entry
+    from (
+        select *
+        from events
+        where event in (select step from funnel_config where step_index = 1)
+    ) as e
+    join chosen as c on c.tied and c.user_id = e.user_id and c.entry.ts = e.ts
+    join funnel_config as k on k.funnel = c.funnel and k.step_index = 1 and k.step = e.event
+    group by c.funnel, c.user_id
+),
+ordered_counted as (
+    select
+        c.funnel,
+        c.user_id,
+        {
+            'ts': c.entry.ts,
+            'platform': if(u.entry is null, c.entry.platform, u.entry.platform),
+            'channel': if(u.entry is null, c.entry.channel, u.entry.channel)
+        } as entry,
+        list_concat([c.entry.ts], c.step_ts[2:]) as step_ts
+    from chosen as c
+    left join untied as u using (funnel, user_id)
+),
+counted as (
+    select * from ordered_counted
+    union all
+    select funnel, user_id, entry, step_ts from funnel_unordered
+)
+select
+    funnel,
+    user_id,
+    len(step_ts)::integer as furthest_step,
+    entry.ts as entry_ts,
+    entry.ts::date as entry_date,
+    coalesce(entry.platform, 'unknown') as platform,
+    coalesce(entry.channel, 'unknown') as channel,
+    step_ts
+from counted;

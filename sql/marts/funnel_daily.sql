@@ -1,0 +1,25 @@
+-- sql/marts/funnel_daily.sql: funnel users by entry date (CONTRACT §3 funnel_daily). Needs
+-- funnel_config and funnel_attempts. users at (entry_date, step k): users whose counted attempt
+-- entered on that date (UTC) and reached at least step k. Rows for every date on which some
+-- counted attempt entered, for every step of the funnel (zeros included); a funnel nobody
+-- entered has no rows.
+create or replace table funnel_daily as
+with entered as (
+    select funnel, entry_date, furthest_step, count(*) as users
+    from funnel_attempts
+    group by all
+),
+days as (
+    select distinct funnel, entry_date from entered
+)
+select
+    d.funnel,
+    d.entry_date,
+    c.step_index,
+    c.step,
+    coalesce(sum(e.users) filter (where e.furthest_step >= c.step_index), 0)::bigint as users
+from days as d
+join funnel_config as c using (funnel)
+left join entered as e on e.funnel = d.funnel and e.entry_date = d.entry_date
+group by d.funnel, d.entry_date, c.step_index, c.step
+order by d.funnel, d.entry_date, c.step_index;

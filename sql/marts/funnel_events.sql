@@ -1,0 +1,95 @@
+-- sql/marts/funnel_events.sql: the events the funnel models look at (CONTRACT §3 Funnel
+-- semantics). Needs funnel_config. Builds one small table and two views:
+--
+-- funnel_marks: for "marked" event names only (repeated inside a funnel, or matched after step 1
+--   by a strict funnel), one row per user, event name and distinct timestamp:
+--     n_at             occurrences of that event at exactly that time;
+--     first_pos        position of the first of them among the user's occurrences of the event
+--                      in time order (1-based), so the next one is first_pos + n_at;
+--     next_ts          the next distinct time of that event;
+--     prev_any_ts      the latest time of ANY event of the user strictly before ts (strict mode:
+--                      an event strictly between two matched steps breaks the attempt);
+--     next_prev_any_ts prev_any_ts of the next_ts row.
+--   Events at the same time are interchangeable for matching, so counting them is enough; the
+--   event id only decides which entry event gives the segment (funnel_attempts.sql,
+--   funnel_unordered.sql).
+-- funnel_entries: every event that starts an attempt (step 1; any step for unordered funnels).
+-- funnel_occurrences: the events a step can match: raw events for unmarked names (ties do not
+--   matter there), funnel_marks rows for marked names.
+-- It also starts funnel_paths empty, for funnel_paths.sql and funnel_advance.sql to fill.
+create or replace temp table funnel_marks as
+with marked_names as (
+    select distinct step as event from funnel_config where marked
+),
+strict_wanted as (
+    select count(*) > 0 as wanted from funnel_config where order_mode = 'strict'
+),
+occurrences as (
+    select user_id, event, ts, count(*)::bigint as n_at
+    from events
+    where event in (select event from marked_names)
+    group by user_id, event, ts
+),
+positioned as (
+    select
+        *,
+        sum(n_at) over by_event - n_at + 1 as first_pos,
+        lead(ts) over by_event as next_ts
+    from occurrences
+    window by_event as (partition by user_id, event order by ts)
+),
+gaps as (
+    select p.*, a.ts as prev_any_ts
+    from positioned as p
+    asof left join (
+        -- All events of the user, but only when a strict funnel needs the gaps.
+        select user_id, ts from events where (select wanted from strict_wanted)
+    ) as a
+        on a.user_id = p.user_id and a.ts < p.ts
+)
+select
+    user_id,
+    event,
+    ts,
+    n_at,
+    first_pos::bigint as first_pos,
+    next_ts,
+    prev_any_ts,
+    lead(prev_any_ts) over (partition by user_id, event order by ts) as next_prev_any_ts
+from gaps;
+
+create or replace temp view funnel_entries as
+select c.funnel, e.user_id, e.ts, e.event_id, e.platform, e.channel
+from events as e
+join (
+    select distinct funnel, step
+    from funnel_config
+    where step_index = 1 or order_mode = 'unordered'
+) as c
+    on c.step = e.event;
+
+create or replace temp view funnel_occurrences as
+select
+    user_id,
+    event,
+    ts,
+    1::bigint as n_at,
+    null::bigint as first_pos,
+    null::timestamp as next_ts,
+    null::timestamp as prev_any_ts,
+    null::timestamp as next_prev_any_ts
+from events
+where event in (select step from funnel_config where not marked)
+union all
+select user_id, event, ts, n_at, first_pos, next_ts, prev_any_ts, next_prev_any_ts
+from funnel_marks;
+
+create or replace temp table funnel_paths (
+    funnel varchar,
+    user_id varchar,
+    anchor_ts timestamp,
+    step_ts timestamp[],
+    entries struct(ts timestamp, platform varchar, channel varchar)[],
+    first_tied boolean,
+    collided boolean
+);

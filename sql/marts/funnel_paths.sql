@@ -1,0 +1,95 @@
+-- sql/marts/funnel_paths.sql: start the paths of one ordered or strict funnel: every attempt's
+-- step 2 (CONTRACT §3 Funnel semantics). Needs funnel_events (which empties funnel_paths); run
+-- once per funnel with its definition bound as parameters ($funnel, $entry_step = step 1,
+-- $step = step 2, $prior_same, $window_seconds, $order_mode): names are data, never SQL text.
+-- funnel_advance.sql then takes the paths through steps 3, 4, ...
+--
+-- A row of funnel_paths says "this path reached step len(step_ts)": an attempt, or a set of
+-- equivalent attempts, with its matched step times step_ts = [T1, ..., Tk] and its entry events
+-- (`entries`: time, platform, channel). An attempt starts at every step-1 event (T1). Step 2 is
+-- the earliest occurrence of its event at or after T1 (ties included; the entry itself excluded
+-- when steps 1 and 2 share a name: one occurrence fills at most one step), no later than
+-- T1 + window (inclusive). Strict funnels also require that no event of the user lies strictly
+-- between T1 and T2 (in time).
+--
+-- This is the only model that looks at every attempt, so it keeps the rest small:
+-- - Ordered attempts that match the same step-2 state (same T2, and whether T1 = T2) share every
+--   later match (the rest of the chain depends only on that state): they become one path whose
+--   anchor_ts is their latest entry time (the widest window, hence the furthest step of the
+--   group), keeping every member in `entries`. funnel_attempts.sql picks the counted one.
+--   Strict attempts are not merged (the step-2 break check depends on the entry time); only
+--   those whose next event is step 2 survive, so they are few.
+-- - Every user also gets a one-step path with their first entry (by time; `first_tied` when
+--   another entry has the same time, for funnel_attempts.sql to decide by event id).
+--
+-- Speed: the join matches users on a 64-bit hash of user_id ($salt varies it), which sorts
+-- several times faster than the string, and the event id (a long string) is not carried along.
+-- Exactness does not rest on the hash: a match with another user's event sets `collided`, and
+-- build_funnels then starts over with another salt.
+insert into funnel_paths
+with attempts as not materialized (
+    -- Read twice (the join, the first entries): scanning again is cheaper than keeping it.
+    select hash(user_id, $salt) as user_key, user_id, ts as anchor_ts, platform, channel
+    from events
+    where event = $entry_step
+),
+looked as (
+    select
+        a.*,
+        -- The entry itself is used when step 1 has the same name: take the next occurrence.
+        if(list_contains($prior_same, 1)::integer < o.n_at, o.ts, o.next_ts) as match_ts,
+        if(list_contains($prior_same, 1)::integer < o.n_at, o.prev_any_ts, o.next_prev_any_ts)
+            as match_prev_any_ts,
+        o.user_id is not null and o.user_id <> a.user_id as collided
+    from attempts as a
+    asof left join (
+        select
+            hash(user_id, $salt) as user_key,
+            user_id,
+            ts,
+            n_at,
+            next_ts,
+            prev_any_ts,
+            next_prev_any_ts
+        from funnel_occurrences
+        where event = $step
+    ) as o
+        on o.user_key = a.user_key and o.ts >= a.anchor_ts
+),
+reached as (
+    select *
+    from looked
+    where
+        match_ts <= anchor_ts + to_seconds($window_seconds)
+        and (
+            $order_mode <> 'strict'
+            or match_ts = anchor_ts
+            or match_prev_any_ts <= anchor_ts
+        )
+        or collided
+),
+firsts as (
+    -- Every user's first entry, straight from the events (cheaper than from the join).
+    select
+        user_id,
+        arg_min({'ts': anchor_ts, 'platform': platform, 'channel': channel}, anchor_ts) as entry,
+        count(*) > 1 and min(anchor_ts, 2)[1] = min(anchor_ts, 2)[2] as first_tied
+    from attempts
+    group by user_id
+)
+-- One path per state (strict: per entry time too), holding the latest entry time and every
+-- member.
+select
+    $funnel as funnel,
+    user_id,
+    max(anchor_ts) as anchor_ts,
+    [max(anchor_ts), match_ts] as step_ts,
+    list({'ts': anchor_ts, 'platform': platform, 'channel': channel}) as entries,
+    false as first_tied,
+    bool_or(collided) as collided
+from reached
+group by user_id, match_ts, anchor_ts = match_ts, if($order_mode = 'strict', anchor_ts, null)
+union all
+-- The one-step path of every user: their first entry.
+select $funnel, user_id, entry.ts, [entry.ts], [entry], first_tied, false
+from firsts;

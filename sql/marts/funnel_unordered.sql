@@ -1,0 +1,91 @@
+-- sql/marts/funnel_unordered.sql: the counted attempt of every user in every unordered funnel
+-- (CONTRACT §3 Funnel semantics, order mode `unordered`). Needs funnel_config and funnel_events;
+-- funnel_attempts.sql adds these rows to the ordered and strict ones.
+--
+-- Definition (PostHog-style "completed k steps, in any order"): an attempt starts at any event of
+-- any of the funnel's steps (t0). Each step is filled by a distinct occurrence of its event in
+-- [t0, t0 + window] (inclusive); a name listed m times needs m occurrences, the earliest ones
+-- are used, and the entry event itself fills a step of its name. The attempt reaches the number
+-- of filled steps (so step k of the funnel means "k of its steps done"); its step times are the
+-- filled times, sorted. As in ordered funnels, a user's counted attempt is the earliest one (by
+-- entry time, then event id) among those that fill the most steps.
+create or replace temp table funnel_unordered as
+with slots as not materialized (
+    -- Every attempt (one per user and distinct entry time: simultaneous entries are alike)
+    -- looks for every step from its own entry time. This step is the (same_before + 1)-th of the
+    -- funnel with its event name, so it takes that occurrence at or after the entry time.
+    select
+        e.funnel,
+        e.user_id,
+        e.entry_ts,
+        c.step,
+        c.window_interval,
+        len(c.prior_same) as same_before
+    from (select distinct funnel, user_id, ts as entry_ts from funnel_entries) as e
+    join funnel_config as c on c.funnel = e.funnel and c.order_mode = 'unordered'
+),
+found as (
+    -- The first occurrence of each name.
+    select s.funnel, s.user_id, s.entry_ts, s.window_interval, o.ts as found_ts
+    from (select * from slots where same_before = 0) as s
+    asof left join (
+        select user_id, event, ts
+        from funnel_occurrences
+        where event in (select step from funnel_config where order_mode = 'unordered')
+    ) as o
+        on o.user_id = s.user_id and o.event = s.step and o.ts >= s.entry_ts
+    union all
+    -- Later occurrences of a name listed several times: by position (funnel_marks).
+    select
+        l.funnel,
+        l.user_id,
+        l.entry_ts,
+        l.window_interval,
+        if(l.first_pos + l.same_before < m.first_pos + m.n_at, m.ts, null)
+    from (
+        select s.*, o.first_pos
+        from (select * from slots where same_before > 0) as s
+        asof left join funnel_marks as o
+            on o.user_id = s.user_id and o.event = s.step and o.ts >= s.entry_ts
+    ) as l
+    asof left join funnel_marks as m
+        on m.user_id = l.user_id
+        and m.event = l.step
+        and m.first_pos <= l.first_pos + l.same_before
+),
+attempts as (
+    select
+        funnel,
+        user_id,
+        entry_ts,
+        list_sort(list(found_ts) filter (where found_ts <= entry_ts + window_interval)) as step_ts
+    from found
+    group by funnel, user_id, entry_ts
+),
+best as (
+    -- The attempt filling the most steps; among those the earliest.
+    select
+        funnel,
+        user_id,
+        arg_min({'entry_ts': entry_ts, 'step_ts': step_ts}, (-len(step_ts), entry_ts)) as best
+    from attempts
+    group by funnel, user_id
+),
+entry_events as (
+    -- The entry event at that time: the smallest event id among simultaneous ones.
+    select
+        b.funnel,
+        b.user_id,
+        min({'event_id': e.event_id, 'platform': e.platform, 'channel': e.channel}) as entry
+    from funnel_entries as e
+    join best as b
+        on b.funnel = e.funnel and b.user_id = e.user_id and b.best.entry_ts = e.ts
+    group by b.funnel, b.user_id
+)
+select
+    b.funnel,
+    b.user_id,
+    {'ts': b.best.entry_ts, 'platform': e.entry.platform, 'channel': e.entry.channel} as entry,
+    b.best.step_ts as step_ts
+from best as b
+join entry_events as e using (funnel, user_id);
