@@ -37,9 +37,10 @@ def _default_status() -> dg.DefaultScheduleStatus:
 
 weekly_report_job = dg.define_asset_job(
     "weekly_report_job",
-    selection=dg.AssetSelection.assets("weekly_report"),
+    # The corpus follows so that `eventpulse ask` can cite the new report.
+    selection=dg.AssetSelection.assets("weekly_report", "corpus"),
     partitions_def=WEEKLY,
-    description="The weekly report for one Monday week.",
+    description="The weekly report for one Monday week, then a corpus refresh.",
 )
 
 
