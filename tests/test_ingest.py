@@ -3,6 +3,8 @@
 import datetime as dt
 import gzip
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -443,3 +445,33 @@ def test_conservation_check_fails_when_a_row_goes_missing(home):
         load(conn, landing)
         conn.execute("delete from event_copies where user_id = 'u2'")
         assert conservation_failures(conn) != []
+
+
+@pytest.mark.slow
+def test_a_100_mb_single_line_is_quarantined_with_bounded_memory(tmp_path):
+    landing = tmp_path / "landing" / "events"
+    day = folder(landing)
+    with open(day / "huge.jsonl", "w") as out:
+        out.write(json.dumps(record(user="before")) + "\n")
+        out.write('{"user_id": "u", "event": "e", "timestamp": 1, "pad": "')
+        out.write("x" * (100 * 1024 * 1024))
+        out.write('"}\n')
+        out.write(json.dumps(record(user="after")) + "\n")
+    script = (
+        "import datetime as dt, resource, sys\n"
+        "from pathlib import Path\n"
+        "from assets.ingest import load_partition\n"
+        "from pipelines import warehouse\n"
+        f"conn = warehouse.connect(Path({str(tmp_path / 'w.duckdb')!r}))\n"
+        f"r = load_partition(conn, Path({str(landing)!r}), dt.date(2026, 3, 10))\n"
+        "rows = conn.execute('select reason, line_no, length(raw) from quarantine').fetchall()\n"
+        "print(r.loaded, rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    loaded, rest = done.stdout.split(" ", 1)
+    rows, peak_mb = rest.rsplit(" ", 1)
+    assert int(loaded) == 2
+    assert rows.strip() == "[('oversized_record', 2, 65536)]"
+    assert int(peak_mb) < 1024, f"peak memory {peak_mb} MB"
