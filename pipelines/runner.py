@@ -46,8 +46,9 @@ def run_job(
         tags["dagster/asset_partition_range_end"] = end.isoformat()
     elif start:
         tags["dagster/partition"] = start.isoformat()
-    instance = dagster_instance(settings)
     with warehouse.run_build(settings.home):
+        # Under the writer lock: concurrent first runs would race creating the instance's DB.
+        instance = dagster_instance(settings)
         result = job.execute_in_process(
             instance=instance,
             tags=tags,

@@ -49,7 +49,8 @@ user_days as (
     -- Each day on which a user has an event, with its revenue and the user's first day.
     select d.user_id, d.event_date, d.revenue, u.first_seen_date
     from (
-        select user_id, event_date, sum(revenue) as revenue
+        -- DECIMAL: a parallel sum of doubles is not deterministic in its last bits.
+        select user_id, event_date, sum(revenue::decimal(38, 9)) as revenue
         from events
         group by user_id, event_date
     ) as d

@@ -15,7 +15,8 @@ with user_days as (
         coalesce(platform, 'unknown') as platform,
         coalesce(channel, 'unknown') as channel,
         count(*) as events,
-        sum(revenue) as revenue,
+        -- DECIMAL: a parallel sum of doubles is not deterministic in its last bits.
+        sum(revenue::decimal(38, 9)) as revenue,
         bool_or(event = $conversion_event) as purchased
     from events
     group by all

@@ -9,7 +9,8 @@ with per_user as (
         max(ts) as last_seen_at,
         count(*) as events,
         count(*) filter (where event = $conversion_event) as purchases,
-        coalesce(sum(revenue), 0) as revenue
+        -- DECIMAL: a parallel sum of doubles is not deterministic in its last bits.
+        coalesce(sum(revenue::decimal(38, 9)), 0)::double as revenue
     from events
     group by user_id
 ),
