@@ -31,10 +31,10 @@ reached as (
         k.step_index,
         if(
             k.step_index > 1,
-            (epoch_us(a.step_ts[k.step_index]) - epoch_us(a.step_ts[k.step_index - 1]))
-                / 1e6,
+            -- Whole microseconds: sums of integers are exact, so averages are deterministic.
+            epoch_us(a.step_ts[k.step_index]) - epoch_us(a.step_ts[k.step_index - 1]),
             null
-        ) as seconds_from_previous
+        ) as micros_from_previous
     from funnel_attempts as a, unnest(range(1, a.furthest_step + 1)) as k(step_index)
 ),
 counted as (
@@ -48,8 +48,8 @@ counted as (
         end as dimension,
         coalesce(platform, channel, 'all') as segment,
         count(*) as users,
-        median(seconds_from_previous) as median_seconds_from_previous,
-        avg(seconds_from_previous) as avg_seconds_from_previous
+        median(micros_from_previous) / 1e6 as median_seconds_from_previous,
+        avg(micros_from_previous) / 1e6 as avg_seconds_from_previous
     from reached
     group by grouping sets (
         (funnel, step_index), (funnel, step_index, platform), (funnel, step_index, channel)

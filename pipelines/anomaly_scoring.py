@@ -1,0 +1,791 @@
+"""Anomaly scoring of daily metric series (CONTRACT §3 `anomalies`): plain functions, no Dagster.
+
+How a day is judged, in the order the code runs:
+
+1. Every (metric, dimension, segment) of `daily_metrics` is one daily series, its calendar
+   completed: a segment with no row on a day had no activity, so its counts are 0 that day.
+2. Features of day t come from days before t only, so no score changes when later days arrive:
+   - `expected` = level x weekday factor. The weekday factor is the median, over the last 4
+     same weekdays, of value / (median of the 7 days before it), normalised so the seven
+     factors average 1; the level is the median of the last 7 days with the factors divided
+     out. A robust same-weekday baseline that follows growth and shifts within a week.
+   - Deviations are measured on a variance-stabilised scale (sqrt for counts and revenue,
+     arcsine-sqrt for rates) in robust units: the MAD of the past 28 days, never below the
+     sampling noise of the metric (Poisson, compound Poisson, binomial).
+   - Features: ratio to the median of the last 4 same weekdays, deviation from `expected`,
+     deviation from the rolling median, day-over-day change, day of week.
+3. An IsolationForest (after a StandardScaler, fixed random_state) is fitted for each day on the
+   features of every series on earlier days (an expanding window) and scores that day's rows.
+   `score` is the forest's anomaly score 2^(-E[path length] / c(n)), in 0..1.
+4. A row is flagged when the forest finds it unusual (score >= AUTO_SCORE_LINE, or the
+   training quantile for a numeric `contamination`), it is at least MIN_ABS_Z robust units
+   from expected and moved at least MIN_RELATIVE_CHANGE, the series has `min_history_days` of
+   history, a rate has enough users behind it, the direction is one the config keeps, and it
+   is one of the first MAX_RUN_DAYS days of a run.
+
+Defaults were tuned on demo-generator data and NAB (benchmarks/anomaly_bench.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from pipelines.errors import EventpulseError
+from pipelines.settings import AnomalySettings
+
+SERIES_KEY = ["metric", "dimension", "segment"]
+ROW_KEY = ["metric_date", *SERIES_KEY]
+DAILY_METRIC_COLUMNS = [
+    "metric_date",
+    "dimension",
+    "segment",
+    "active_users",
+    "new_users",
+    "sessions",
+    "events",
+    "purchasers",
+    "revenue",
+    "conversion_rate",
+]
+ANOMALY_COLUMNS = [
+    "metric_date",
+    "metric",
+    "dimension",
+    "segment",
+    "value",
+    "expected",
+    "score",
+    "is_anomaly",
+    "direction",
+    "explanation",
+    # extras: the no-flag band (for charts), how far and how old, and what drove an `all` flag
+    "expected_low",
+    "expected_high",
+    "relative_change",
+    "z_score",
+    "history_days",
+    "flaggable",
+    "driver",
+]
+EVALUATION_COLUMNS = [
+    "metric",
+    "labelled",
+    "flagged",
+    "true_positives",
+    "false_positives",
+    "false_negatives",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+]
+
+# Metric kinds decide the sampling-noise floor, the scale and the low-volume guard.
+COUNT_METRICS = frozenset({"active_users", "new_users", "sessions", "events", "purchasers"})
+# A rate and the count it is a share of (CONTRACT §3: conversion_rate = purchasers / active_users).
+RATE_DENOMINATORS = {"conversion_rate": "active_users"}
+# An amount and the count of transactions behind it: revenue is a sum over purchasers' orders.
+AMOUNT_VOLUMES = {"revenue": "purchasers"}
+
+# Baseline.
+SEASON_WEEKS = 4  # "median of the last 4 same weekdays"
+MIN_SEASON_WEEKS = 1  # indexes a weekday needs before the weekday pattern is used
+SPREAD_DAYS = 28  # four weeks of residuals for the robust spread
+MAD_TO_SIGMA = 1.4826  # the MAD of a normal distribution times this is its standard deviation
+RELATIVE_FLOOR = 0.02  # no series looks tighter than ±2%: a flat line is not a licence to flag
+AMOUNT_CV = 0.8  # spread of order values (coefficient of variation) behind revenue noise
+BASELINE_ERROR = 1.25  # the baseline itself comes from a few days: widen the sampling floors
+SMALL_SAMPLE_POINTS = 3  # widen a spread from n residuals by sqrt(1 + 3 / n)
+# Flagging: far from expected in robust units, and a change a person would notice.
+MIN_ABS_Z = 3.25
+MIN_RELATIVE_CHANGE = 0.2
+BAND_Z = MIN_ABS_Z  # the charts' expected band is the no-flag zone
+# A shift that lasts is flagged on its first two days; from the third day on it is reported
+# as continuing (the alert is out, and it may be the new normal) rather than flagged again.
+MAX_RUN_DAYS = 2
+# A rate over a handful of users is noise: this many users that day and this many expected
+# conversions before a rate can be flagged.
+MIN_RATE_USERS = 50
+MIN_RATE_EVENTS = 5.0
+# The forest, fitted per day on up to half a year of earlier rows. With contamination 'auto'
+# a row is unusual from AUTO_SCORE_LINE up: sklearn's line is 0.5 (the paper's rule of thumb);
+# on demo-generator data and NAB 0.6 keeps what the forest finds clearly isolated.
+AUTO_SCORE_LINE = 0.6
+N_ESTIMATORS = 100
+RANDOM_STATE = 0
+TRAIN_DAYS = 182
+MIN_TRAIN_ROWS = 10
+MIN_TRAIN_HISTORY = 3  # rows whose baseline rests on fewer days are too rough to learn from
+FEATURES = ["f_ratio", "f_z_expected", "f_z_level", "f_z_change", "f_phase"]
+FEATURE_CLIP = 50.0
+MINUS = "\u2212"  # the typographic minus: "−91%" reads better than "-91%"
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+# --- public API --------------------------------------------------------------------------------
+
+
+def score_anomalies(daily_metrics: Any, settings: AnomalySettings | None = None) -> pd.DataFrame:
+    """Score every (day, metric, segment) of a `daily_metrics` frame (pandas or polars).
+
+    Returns ANOMALY_COLUMNS: the contract columns of `anomalies` plus `expected_low` and
+    `expected_high` (the band outside which a day can be flagged), `relative_change`,
+    `z_score`, `history_days`, `flaggable` (old enough, and enough users behind a rate) and
+    `driver` (for a flagged `all` row, the segment that contributed most to the change).
+    """
+    settings = settings or AnomalySettings()
+    frame = _complete_calendar(_to_pandas(daily_metrics))
+    scored = score_series(_long_format(frame, settings.metrics), settings)
+    if scored.empty:
+        return pd.DataFrame(columns=ANOMALY_COLUMNS)
+    scored["driver"] = _drivers(scored)
+    scored["explanation"] = [_explain(row, settings) for row in scored.to_dict("records")]
+    return scored[ANOMALY_COLUMNS]
+
+
+def score_series(
+    long: pd.DataFrame, settings: AnomalySettings | None = None, period: int = 7
+) -> pd.DataFrame:
+    """Score long-format series: `metric_date, metric, dimension, segment, value` (+ `volume`:
+    the users behind a rate, the orders behind revenue).
+
+    Each (metric, dimension, segment) must be a complete regular series, one row per step.
+    `period` is the seasonal cycle in steps (7 for days; the benchmark scores hours with 24).
+    Metric names outside CONTRACT §3 are scored as plain numbers: no noise floor, no relative
+    change rule. Returns the input with features, `score`, `is_anomaly` and friends.
+    """
+    settings = settings or AnomalySettings()
+    long = long.copy()
+    if "volume" not in long.columns:
+        long["volume"] = np.nan
+    if long.empty:
+        return long
+    long["metric_date"] = pd.to_datetime(long["metric_date"]).astype("datetime64[ns]")
+    long = long.sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
+    parts = [_series_features(series, period) for _, series in long.groupby(SERIES_KEY)]
+    features = pd.concat(parts).sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
+    features["score"], features["threshold"] = _forest_scores(features, settings.contamination)
+    return _flag(features, settings)
+
+
+def load_labels(path: Path) -> list[dict[str, Any]]:
+    """Labelled incidents (`demo_labels.json`): a JSON list of {date, dimension, segment,
+    metric, kind}."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise EventpulseError(
+            f"{path} is not valid JSON ({exc}); regenerate it with `eventpulse generate`."
+        ) from None
+    if not isinstance(raw, list):
+        raise EventpulseError(
+            f"{path} must hold a list of labels; regenerate it with `eventpulse generate`."
+        )
+    return [{**label, "date": str(label["date"])[:10]} for label in raw]
+
+
+def evaluate_anomalies(anomalies: Any, labels: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Precision, recall, F1 and ROC AUC overall and per metric, per (date, dimension, segment).
+
+    - Recall: labelled cells flagged at their own segment.
+    - Precision: a flagged cell is right when it is labelled, or when it is `all` on a day with
+      an incident (an incident in one segment moves the total too).
+    - ROC AUC ranks cells by their highest score; unlabelled `all` cells on incident days are
+      left out, being neither clearly positive nor negative.
+    Per metric, only that metric's rows and labels count.
+    """
+    frame = _to_pandas(anomalies).copy()
+    frame["date"] = pd.to_datetime(frame["metric_date"]).dt.strftime("%Y-%m-%d")
+    metrics = sorted(set(frame["metric"]) | {str(label["metric"]) for label in labels})
+    rows = [_evaluate(frame, list(labels), "overall")]
+    rows += [
+        _evaluate(frame[frame["metric"] == m], [lb for lb in labels if lb["metric"] == m], m)
+        for m in metrics
+    ]
+    return pd.DataFrame(rows, columns=EVALUATION_COLUMNS)
+
+
+def chart_path(folder: Path, metric: str, dimension: str, segment: str) -> Path:
+    """`<folder>/<metric>__<dimension>__<segment>.png`; unsafe file-name characters become _."""
+    parts = (re.sub(r"[^A-Za-z0-9._-]+", "_", str(p)) for p in (metric, dimension, segment))
+    return Path(folder) / ("__".join(parts) + ".png")
+
+
+def anomaly_chart(series_df: Any, path: Path, title: str | None = None) -> Path:
+    """A PNG of one series: the line, the expected band, anomalous points in red with values.
+
+    `series_df`: rows of the `anomalies` table for one (metric, dimension, segment), any date
+    range (the whole history, or the weeks around one day): `metric_date, value, expected,
+    is_anomaly`, optionally `expected_low, expected_high, metric, dimension, segment`.
+    """
+    # The object API without pyplot: no global state, the Agg canvas, safe in worker threads.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    frame = _to_pandas(series_df).copy()
+    frame["metric_date"] = pd.to_datetime(frame["metric_date"])
+    frame = frame.sort_values("metric_date")
+    metric = str(frame["metric"].iloc[0]) if "metric" in frame and len(frame) else "value"
+    figure = Figure(figsize=(9, 3.6), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    days = frame["metric_date"]
+    if {"expected_low", "expected_high"} <= set(frame.columns):
+        low = pd.to_numeric(frame["expected_low"], errors="coerce")
+        high = pd.to_numeric(frame["expected_high"], errors="coerce")
+        axes.fill_between(days, low, high, color="tab:blue", alpha=0.15, lw=0, label="normal range")
+    expected = pd.to_numeric(frame["expected"], errors="coerce")
+    axes.plot(days, expected, color="tab:blue", ls="--", lw=1, label="expected")
+    axes.plot(days, frame["value"].astype(float), color="black", lw=1.4, marker=".", label=metric)
+    hits = frame[frame["is_anomaly"].fillna(False).astype(bool)]
+    axes.scatter(hits["metric_date"], hits["value"], color="red", zorder=3, label="anomaly")
+    for day, value in zip(hits["metric_date"], hits["value"], strict=True):
+        axes.annotate(
+            _number(metric, float(value)),
+            (day, value),
+            textcoords="offset points",
+            xytext=(0, 7),
+            ha="center",
+            color="red",
+            fontsize=8,
+        )
+    axes.set_title(title or _chart_title(frame, metric), fontsize=10)
+    axes.legend(fontsize=8, loc="best")
+    axes.grid(alpha=0.3)
+    _date_axis(axes, days)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def write_anomaly_charts(anomalies: Any, folder: Path) -> list[Path]:
+    """One chart per (metric, dimension, segment) with a flagged day; stale charts removed."""
+    frame = _to_pandas(anomalies)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.png"):
+        stale.unlink()
+    if frame.empty:
+        return []
+    flagged = frame[frame["is_anomaly"].astype(bool)][SERIES_KEY].drop_duplicates()
+    series_of = dict(list(frame.groupby(SERIES_KEY)))
+    return [
+        anomaly_chart(series_of[key], chart_path(folder, *key))
+        for key in flagged.itertuples(index=False, name=None)
+    ]
+
+
+# --- input shaping -----------------------------------------------------------------------------
+
+
+def _to_pandas(frame: Any) -> pd.DataFrame:
+    if isinstance(frame, pd.DataFrame):
+        return frame
+    if hasattr(frame, "to_pandas"):  # polars, pyarrow
+        return frame.to_pandas()
+    raise EventpulseError(f"Expected a pandas or polars DataFrame, got {type(frame).__name__}.")
+
+
+def _complete_calendar(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per segment and day, from the segment's first day to the last day of the data.
+
+    A missing row means no activity in that segment that day (CONTRACT §3 keeps only segment
+    rows with events): counts and revenue are 0, the rate undefined. Days before a segment's
+    first row are not filled: a new segment is young, not dead.
+    """
+    missing = [c for c in DAILY_METRIC_COLUMNS if c not in frame.columns]
+    if missing:
+        raise EventpulseError(
+            f"daily_metrics lacks column {missing[0]!r}; rebuild it (CONTRACT §3 daily_metrics)."
+        )
+    frame = frame[DAILY_METRIC_COLUMNS].copy()
+    frame["metric_date"] = (
+        pd.to_datetime(frame["metric_date"]).dt.normalize().astype("datetime64[ns]")
+    )
+    if frame.empty:
+        return frame
+    last = frame["metric_date"].max()
+    filled = []
+    for (dimension, segment), rows in frame.groupby(["dimension", "segment"]):
+        days = pd.date_range(rows["metric_date"].min(), last, freq="D", name="metric_date")
+        rows = rows.drop_duplicates("metric_date").set_index("metric_date").reindex(days)
+        rows["dimension"], rows["segment"] = dimension, segment
+        filled.append(rows.reset_index())
+    out = pd.concat(filled, ignore_index=True)
+    amounts = [c for c in DAILY_METRIC_COLUMNS[3:] if c != "conversion_rate"]
+    out[amounts] = out[amounts].astype(float).fillna(0.0)
+    out["conversion_rate"] = out["conversion_rate"].astype(float)
+    return out
+
+
+def _long_format(frame: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
+    """One row per (day, metric, segment), with the volume behind the metric."""
+    parts = []
+    for metric in metrics:
+        volume = RATE_DENOMINATORS.get(metric) or AMOUNT_VOLUMES.get(metric)
+        part = frame[["metric_date", "dimension", "segment"]].copy()
+        part["metric"] = metric
+        part["value"] = frame[metric].astype(float)
+        part["volume"] = frame[volume].astype(float) if volume else np.nan
+        if metric in RATE_DENOMINATORS:
+            # No users, no rate: such a day is left out, not scored as a 0% rate.
+            part = part[part["volume"] > 0]
+        parts.append(part)
+    columns = [*ROW_KEY, "value", "volume"]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+
+
+# --- features of one series (past only) -------------------------------------------------------
+
+
+def _series_features(series: pd.DataFrame, period: int) -> pd.DataFrame:
+    """Baseline and features of one complete series, each day from strictly earlier days."""
+    metric = series["metric"].iloc[0]
+    y = series["value"].to_numpy(dtype=float)
+    volume = series["volume"].to_numpy(dtype=float)
+    if metric in AMOUNT_VOLUMES:
+        # The typical order count, not today's: an outage zeroes today's orders and would
+        # otherwise widen its own noise floor.
+        volume = _nanmedian(_past(volume, period))
+    level, expected = _baseline(y, period)
+    floor = _noise_floor(metric, expected, y, volume)
+    g = _stabilise(metric, y)
+
+    # Deviation from expected, in robust units of the past residuals.
+    residual = g - _stabilise(metric, expected)
+    sigma = _scale(metric, _widened_spread(_past(residual, SPREAD_DAYS)), floor, expected)
+    # Deviation from the rolling median, in MAD units of the past four weeks of values.
+    level_sigma = _scale(metric, _robust_spread(_past(g, SPREAD_DAYS)), floor, level)
+    # Day-over-day change, in MAD units of the past four weeks of changes.
+    change = g - np.concatenate([[np.nan], g[:-1]])
+    change_floor = floor * math.sqrt(2)
+    change_sigma = _scale(metric, _robust_spread(_past(change, SPREAD_DAYS)), change_floor, level)
+    # Ratio to the median of the last 4 same weekdays.
+    same_weekdays = _nanmedian(_lags(y, period, SEASON_WEEKS))
+    offset = RELATIVE_FLOOR * np.abs(np.nan_to_num(level)) + 1e-9
+    log_ratio = np.log((np.abs(y) + offset) / (np.abs(np.nan_to_num(same_weekdays)) + offset))
+
+    centre = _stabilise(metric, expected)
+    steps = np.arange(y.shape[0])
+    phase = pd.DatetimeIndex(series["metric_date"]).day_of_week if period == 7 else steps % period
+    return series.assign(
+        expected=expected,
+        expected_low=_unstabilise(metric, centre - BAND_Z * sigma),
+        expected_high=_unstabilise(metric, centre + BAND_Z * sigma),
+        history_days=steps,
+        volume=volume,
+        period=period,
+        f_ratio=np.where(np.isnan(same_weekdays), 0.0, log_ratio),
+        f_z_expected=residual / sigma,
+        f_z_level=(g - _stabilise(metric, level)) / level_sigma,
+        f_z_change=np.nan_to_num(change / change_sigma),
+        f_phase=np.asarray(phase, dtype=float),
+    )
+
+
+def _baseline(y: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray]:
+    """Level and expected value of each day, from strictly earlier days.
+
+    Weekday factors: for each weekday, the median of value / (median of the 7 days before it)
+    over its last 4 occurrences, normalised so the seven average 1 (none before the third
+    week: the first index needs a full week before it). Level: the median of the last 7 days with today's factors divided out.
+    Expected: level x today's factor.
+    Normalising keeps growth out of the factors (while a product ramps up every day is above
+    last week's median, which is no weekday pattern) and cancels the raw median's weekday bias;
+    dividing the factors out of the level keeps it honest after a multi-day incident (the
+    median of 7 raw days with 3 crash days in it would land on a quiet weekend day).
+    """
+    n = y.shape[0]
+    weekly = _nanmedian(_past(y, period))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        index = np.where(weekly > 0, y / weekly, np.nan)
+    index[:period] = np.nan  # a median of less than a full week carries a weekday bias
+    level = np.full(n, np.nan)
+    expected = np.full(n, np.nan)
+    for t in range(1, n):
+        past = y[max(0, t - period) : t]
+        factors = _weekday_factors(index, t, period)  # for days t - period .. t - 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            adjusted = past if factors is None else np.where(factors > 0, past / factors, np.nan)
+        if not np.all(np.isnan(adjusted)):
+            level[t] = np.nanmedian(adjusted)
+            # Day t has the weekday of day t - period, the first of the window.
+            expected[t] = level[t] * (1.0 if factors is None else factors[0])
+    return level, expected
+
+
+def _weekday_factors(index: np.ndarray, t: int, period: int) -> np.ndarray | None:
+    """Seasonal factors of days t - period .. t - 1 from the indexes before t, normalised over
+    the cycle; None while some weekday has fewer than MIN_SEASON_WEEKS indexes."""
+    if t < period:
+        return None
+    medians = np.full(period, np.nan)
+    for phase, day in enumerate(range(t - period, t)):
+        first = day - min(SEASON_WEEKS - 1, day // period) * period  # same weekday as day
+        same = index[first : day + 1 : period]
+        same = same[~np.isnan(same)]
+        if same.size >= MIN_SEASON_WEEKS:
+            medians[phase] = np.median(same)
+    if np.isnan(medians).any() or medians.mean() <= 0:
+        return None
+    return medians / medians.mean()
+
+
+def _stabilise(metric: str, values: np.ndarray) -> np.ndarray:
+    """The scale on which sampling noise has one size whatever the level.
+
+    Counts and revenue: Anscombe's sqrt(x + 3/8) (Poisson noise 0.5), so a drop from 15 to 0
+    reads as the 6-sigma event it is, not the "-100%, 2 sigma" of a relative scale. Rates:
+    arcsin(sqrt(p)) (binomial noise 1 / (2 sqrt(n))). Other metrics: as they are.
+    """
+    if metric in COUNT_METRICS or metric in AMOUNT_VOLUMES:
+        return np.sqrt(np.maximum(values, 0.0) + 0.375)
+    if metric in RATE_DENOMINATORS:
+        return np.arcsin(np.sqrt(np.clip(values, 0.0, 1.0)))
+    return values
+
+
+def _unstabilise(metric: str, values: np.ndarray) -> np.ndarray:
+    if metric in COUNT_METRICS or metric in AMOUNT_VOLUMES:
+        return np.maximum(np.maximum(values, 0.0) ** 2 - 0.375, 0.0)
+    if metric in RATE_DENOMINATORS:
+        return np.sin(np.clip(values, 0.0, np.pi / 2)) ** 2
+    return values
+
+
+def _noise_floor(
+    metric: str, expected: np.ndarray, value: np.ndarray, volume: np.ndarray
+) -> np.ndarray:
+    """Sampling noise on the stabilised scale, widened for the baseline's own error.
+
+    `volume`: the users behind a rate (today's) or the typical orders behind revenue.
+    """
+    if metric in COUNT_METRICS:
+        sd = np.full(expected.shape, 0.5)
+    elif metric in RATE_DENOMINATORS:
+        sd = 0.5 / np.sqrt(np.maximum(np.nan_to_num(volume), 1.0))
+    elif metric in AMOUNT_VOLUMES:
+        # A sum over orders: on the sqrt scale its noise is sqrt(order value * (1 + cv^2)) / 2.
+        # Where no revenue is expected the order value is today's, so revenue appearing from
+        # nothing is not infinitely surprising.
+        expected = np.abs(np.nan_to_num(expected))
+        amount = np.where(expected > 0, expected, np.abs(np.nan_to_num(value)))
+        order_value = amount / np.maximum(np.nan_to_num(volume), 1.0)
+        sd = np.sqrt(order_value * (1 + AMOUNT_CV**2)) / 2
+    else:
+        return np.zeros(expected.shape)
+    return sd * BASELINE_ERROR
+
+
+def _scale(metric: str, spread: np.ndarray, floor: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """A robust spread, never below the noise floor, ±2% of the reference or an epsilon."""
+    reference = np.abs(np.nan_to_num(reference))
+    relative = np.abs(
+        _stabilise(metric, reference * (1 + RELATIVE_FLOOR)) - _stabilise(metric, reference)
+    )
+    return np.fmax.reduce([np.nan_to_num(spread), floor, relative, np.full(floor.shape, 1e-9)])
+
+
+def _widened_spread(windows: np.ndarray) -> np.ndarray:
+    """The robust spread of each row, widened by sqrt(1 + k / n) while the past is short: a
+    MAD of eight residuals is often far too small, and a young series would flag its noise."""
+    n = np.sum(~np.isnan(windows), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _robust_spread(windows, min_points=3) * np.sqrt(1 + SMALL_SAMPLE_POINTS / n)
+
+
+def _robust_spread(windows: np.ndarray, min_points: int = 5) -> np.ndarray:
+    """MAD-based standard deviation of each row; NaN with fewer than `min_points` values."""
+    centre = _nanmedian(windows)
+    spread = MAD_TO_SIGMA * _nanmedian(np.abs(windows - centre[:, None]))
+    spread[np.sum(~np.isnan(windows), axis=1) < min_points] = np.nan
+    return spread
+
+
+def _past(values: np.ndarray, width: int) -> np.ndarray:
+    """Row t holds values[t - width .. t - 1], NaN before the start: strictly the past."""
+    padded = np.concatenate([np.full(width, np.nan), values])
+    return sliding_window_view(padded, width)[:-1]
+
+
+def _lags(values: np.ndarray, period: int, count: int) -> np.ndarray:
+    """Column k - 1 holds values[t - k * period], k = 1..count (NaN before the start)."""
+    columns = []
+    for k in range(1, count + 1):
+        column = np.full(values.shape[0], np.nan)
+        if k * period < values.shape[0]:
+            column[k * period :] = values[: -k * period]
+        columns.append(column)
+    return np.column_stack(columns)
+
+
+def _nanmedian(windows: np.ndarray) -> np.ndarray:
+    """Row medians ignoring NaN; NaN for an all-NaN row (without numpy's warning)."""
+    out = np.full(windows.shape[0], np.nan)
+    has_data = ~np.all(np.isnan(windows), axis=1)
+    out[has_data] = np.nanmedian(windows[has_data], axis=1)
+    return out
+
+
+# --- the forest and the decision ---------------------------------------------------------------
+
+
+def _forest_scores(features: pd.DataFrame, contamination: float | str) -> tuple[np.ndarray, ...]:
+    """Expanding window: day d is scored by a forest fitted on every series' days before d.
+
+    Pooling the series works because every feature is in the series' own units, and it gives
+    a young series a model from its first weeks. A day with nothing to compare scores 0.
+    """
+    x = _feature_matrix(features)
+    dates = features["metric_date"].to_numpy()
+    usable = ~np.isnan(x).any(axis=1)
+    trainable = usable & (features["history_days"].to_numpy() >= MIN_TRAIN_HISTORY)
+    scores = np.zeros(len(features))
+    thresholds = np.full(len(features), np.nan)
+    window = np.timedelta64(TRAIN_DAYS, "D")
+    for day in np.unique(dates):
+        rows = np.flatnonzero((dates == day) & usable)
+        train = trainable & (dates < day) & (dates >= day - window)
+        if rows.size == 0 or train.sum() < MIN_TRAIN_ROWS:
+            continue
+        forest = IsolationForest(
+            n_estimators=N_ESTIMATORS, contamination=contamination, random_state=RANDOM_STATE
+        )
+        model = make_pipeline(StandardScaler(), forest).fit(x[train])
+        scores[rows] = -model.score_samples(x[rows])
+        # A numeric contamination puts the line at that quantile of the training scores.
+        thresholds[rows] = AUTO_SCORE_LINE if contamination == "auto" else -forest.offset_
+    return np.clip(scores, 0.0, 1.0), thresholds
+
+
+def _feature_matrix(features: pd.DataFrame) -> np.ndarray:
+    """The forest splits uniformly between a feature's min and max: without a signed-log
+    squeeze one outage at -40 sigma would put every moderate deviation in the same leaf."""
+    x = features[FEATURES].to_numpy(dtype=float)
+    x[:, 1:4] = np.arcsinh(np.clip(x[:, 1:4], -FEATURE_CLIP, FEATURE_CLIP))
+    return x
+
+
+def _flag(features: pd.DataFrame, settings: AnomalySettings) -> pd.DataFrame:
+    out = features
+    value, expected = out["value"].to_numpy(), out["expected"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(expected != 0, value / expected - 1.0, np.nan)
+    out["relative_change"] = relative
+    out["z_score"] = out["f_z_expected"]
+    out["direction"] = np.where(
+        np.isnan(expected), None, np.where(value >= expected, "spike", "dip")
+    )
+    out["flaggable"] = (out["history_days"] >= settings.min_history_days) & _enough_volume(out)
+    unusual = out["score"] >= out["threshold"].fillna(np.inf)
+    # A relative change means something only for ratio-scale business metrics (a "10% warmer"
+    # day is not a thing); moving off zero is material however small the base.
+    business = out["metric"].isin(
+        list(COUNT_METRICS | set(RATE_DENOMINATORS) | set(AMOUNT_VOLUMES))
+    )
+    min_change = np.where(business, MIN_RELATIVE_CHANGE, 0.0)
+    material = (out["f_z_expected"].abs() >= MIN_ABS_Z) & (
+        np.abs(np.nan_to_num(relative, nan=np.inf)) >= min_change
+    )
+    kept = ["spike", "dip"] if settings.directions == "both" else [settings.directions]
+    out["unusual"] = unusual & material
+    candidate = (out["unusual"] & out["direction"].isin(kept) & out["flaggable"]).to_numpy()
+    out["run_day"] = _run_days(out, candidate)
+    out["is_anomaly"] = candidate & (out["run_day"] <= MAX_RUN_DAYS)
+    return out
+
+
+def _enough_volume(frame: pd.DataFrame) -> pd.Series:
+    """Rates need enough users that day and expected conversions; the other metrics pass
+    (their noise floors already keep small numbers quiet)."""
+    users = frame["volume"].fillna(0.0)
+    conversions = frame["expected"].fillna(0.0) * users
+    enough = (users >= MIN_RATE_USERS) & (conversions >= MIN_RATE_EVENTS)
+    return ~frame["metric"].isin(list(RATE_DENOMINATORS)) | enough
+
+
+def _run_days(frame: pd.DataFrame, candidate: np.ndarray) -> np.ndarray:
+    """1, 2, 3... along consecutive candidate days of a series in one direction, else 0.
+    (`frame` is sorted by date, so each series' rows come in date order.)"""
+    run = np.zeros(len(frame), dtype=int)
+    rows = frame[SERIES_KEY + ["direction"]].assign(candidate=candidate, row=np.arange(len(frame)))
+    for _, series in rows.groupby(SERIES_KEY, sort=False):
+        length, previous = 0, None
+        for row, hit, direction in series[["row", "candidate", "direction"]].itertuples(
+            index=False, name=None
+        ):
+            length = length + 1 if hit and direction == previous else int(hit)
+            previous = direction if hit else None
+            run[row] = length
+    return run
+
+
+# --- explanations ------------------------------------------------------------------------------
+
+
+def _drivers(scored: pd.DataFrame) -> pd.Series:
+    """For each flagged `all` row, the segment whose change contributed most in the same
+    direction, as "platform=android: −91% purchasers".
+
+    Contribution is value - expected; for a rate it is weighted by the segment's users, which
+    is its pull on the overall rate. Both dimensions compete: the biggest single mover wins.
+    """
+    drivers = pd.Series(None, index=scored.index, dtype=object)
+    totals = scored[(scored["dimension"] == "all") & scored["is_anomaly"]]
+    segments = scored[scored["dimension"] != "all"]
+    if totals.empty or segments.empty:
+        return drivers
+    weight = np.where(segments["metric"].isin(list(RATE_DENOMINATORS)), segments["volume"], 1.0)
+    segments = segments.assign(contribution=(segments["value"] - segments["expected"]) * weight)
+    by_day = dict(list(segments.dropna(subset=["contribution"]).groupby(["metric_date", "metric"])))
+    for idx, row in totals.iterrows():
+        candidates = by_day.get((row["metric_date"], row["metric"]))
+        if candidates is None:
+            continue
+        sign = 1.0 if row["value"] >= row["expected"] else -1.0
+        pull = candidates["contribution"] * sign
+        if (pull > 0).any():
+            top = candidates.loc[pull.idxmax()]
+            change = _signed_percent(top["relative_change"])
+            drivers[idx] = f"{top['dimension']}={top['segment']}: {change} {row['metric']}"
+    return drivers
+
+
+def _explain(row: Mapping[str, Any], settings: AnomalySettings) -> str:
+    """One sentence a person can read (CONTRACT §3): metric, segment, value, expected, change."""
+    metric = row["metric"]
+    who = "all users" if row["dimension"] == "all" else f"{row['dimension']}={row['segment']}"
+    base = f"{metric} for {who} was {_number(metric, row['value'])} on {_day(row['metric_date'])}"
+    if pd.isna(row["expected"]):
+        return f"{base}; the first day of this series, nothing to compare it with yet."
+    change = _change_phrase(row["relative_change"], _number(metric, row["expected"]))
+    sentence = f"{base}, {change} {_usual(row)}"
+    if row["history_days"] < settings.min_history_days:
+        return (
+            f"{sentence}; not judged yet: {row['history_days']} days of history, anomalies "
+            f"are flagged from {settings.min_history_days}."
+        )
+    if row["is_anomaly"]:
+        driver = f", driven by {row['driver']}" if isinstance(row.get("driver"), str) else ""
+        return f"{sentence}: an unusual {row['direction']} (score {row['score']:.2f}){driver}."
+    if not row["unusual"]:
+        return f"{sentence}; within the normal range."
+    if not row["flaggable"]:
+        return f"{sentence}; unusual but not flagged: too few users that day to judge a rate."
+    if row["run_day"] > MAX_RUN_DAYS:
+        return (
+            f"{sentence}; day {row['run_day']} in a row this far from normal: flagged on the "
+            f"first {MAX_RUN_DAYS}, not again (it may be the new normal)."
+        )
+    return (
+        f"{sentence}; unusual but not flagged: only {settings.directions}s are flagged "
+        "(anomalies.directions)."
+    )
+
+
+def _usual(row: Mapping[str, Any]) -> str:
+    if row["period"] == 7:
+        return f"(a normal {WEEKDAYS[pd.Timestamp(row['metric_date']).day_of_week]})"
+    return "(the usual level at this point of the cycle)"
+
+
+def _change_phrase(relative: float, expected: str) -> str:
+    if pd.isna(relative):
+        return f"against an expected {expected}"
+    if abs(relative) < 0.005:
+        return f"in line with the expected {expected}"
+    if relative >= 9:
+        return f"{relative + 1:,.0f} times the expected {expected}"
+    return f"{abs(relative):.0%} {'above' if relative > 0 else 'below'} the expected {expected}"
+
+
+def _signed_percent(relative: float) -> str:
+    if pd.isna(relative):
+        return "up from 0"
+    if relative >= 9:
+        return f"\u00d7{relative + 1:,.0f}"
+    return f"{'+' if relative >= 0 else MINUS}{abs(relative):,.0%}"
+
+
+def _number(metric: str, value: float) -> str:
+    if pd.isna(value):
+        return "n/a"
+    if metric in RATE_DENOMINATORS:
+        return f"{value:.1%}"
+    if metric in AMOUNT_VOLUMES:
+        return f"{value:,.2f}"
+    if metric in COUNT_METRICS:
+        return f"{value:,.0f}"
+    return f"{value:,.4g}"
+
+
+def _day(value: Any) -> str:
+    return pd.Timestamp(value).date().isoformat()
+
+
+def _date_axis(axes: Any, days: pd.Series) -> None:
+    """Whole days on the x axis: matplotlib would tick a week-long series every 12 hours."""
+    from matplotlib import dates as mdates
+
+    span = (days.max() - days.min()).days if len(days) else 0
+    locator = mdates.DayLocator(interval=max(1, span // 7)) if span <= 60 else None
+    locator = locator or mdates.AutoDateLocator(maxticks=8)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _chart_title(frame: pd.DataFrame, metric: str) -> str:
+    if not {"dimension", "segment"} <= set(frame.columns) or frame.empty:
+        return metric
+    dimension, segment = frame["dimension"].iloc[0], frame["segment"].iloc[0]
+    return f"{metric} for {'all users' if dimension == 'all' else f'{dimension}={segment}'}"
+
+
+# --- evaluation --------------------------------------------------------------------------------
+
+
+def _evaluate(frame: pd.DataFrame, labels: list[Mapping[str, Any]], metric: str) -> dict:
+    positive = {(str(lb["date"])[:10], lb["dimension"], lb["segment"]) for lb in labels}
+    incident_days = {cell[0] for cell in positive}
+    cells = frame.groupby(["date", "dimension", "segment"]).agg(
+        score=("score", "max"), flagged=("is_anomaly", "any")
+    )
+    flagged = {cell for cell, hit in cells["flagged"].items() if hit}
+    right = {c for c in flagged if c in positive or (c[1] == "all" and c[0] in incident_days)}
+    precision = len(right) / len(flagged) if flagged else float("nan")
+    recall = len(positive & flagged) / len(positive) if positive else float("nan")
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else float("nan")
+    truth, score = [], []
+    for cell, value in cells["score"].items():
+        if cell not in positive and cell[1] == "all" and cell[0] in incident_days:
+            continue
+        truth.append(cell in positive)
+        score.append(value)
+    both_classes = 0 < sum(truth) < len(truth)
+    return {
+        "metric": metric,
+        "labelled": len(positive),
+        "flagged": len(flagged),
+        "true_positives": len(right),
+        "false_positives": len(flagged) - len(right),
+        "false_negatives": len(positive - flagged),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "roc_auc": roc_auc_score(truth, score) if both_classes else float("nan"),
+    }
