@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import dagster as dg
 import duckdb
-import polars as pl
 
+from pipelines.markdown import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.sql import run_sql_file
 
 
 def build_cohorts(conn: duckdb.DuckDBPyConnection) -> int:
     """Rebuild `cohorts` (needs `users`); returns its row count."""
+    run_sql_file(conn, "macros/calendar.sql")
     run_sql_file(conn, "marts/cohorts.sql")
     return conn.execute("select count(*) from cohorts").fetchall()[0][0]
 
@@ -74,7 +75,7 @@ def cohorts(warehouse: Warehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
-            "preview": dg.MetadataValue.md(_markdown_table(latest)),
+            "preview": dg.MetadataValue.md(markdown_table(latest)),
         }
     )
 
@@ -96,17 +97,3 @@ def cohort_sizes_sum_to_users(warehouse: Warehouse) -> dg.AssetCheckResult:
             ),
         },
     )
-
-
-def _markdown_table(frame: pl.DataFrame) -> str:
-    # Wide limits: polars would otherwise wrap long cells over lines and break the table.
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_column_data_types=True,
-        tbl_hide_dataframe_shape=True,
-        tbl_rows=-1,
-        tbl_cols=-1,
-        tbl_width_chars=10_000,
-        fmt_str_lengths=200,
-    ):
-        return str(frame)

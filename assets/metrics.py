@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dagster as dg
 import duckdb
-import polars as pl
 
+from pipelines.markdown import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
 from pipelines.sql import run_sql_file
@@ -67,7 +67,7 @@ def daily_metrics(warehouse: Warehouse) -> dg.MaterializeResult:
         metadata={
             "dagster/row_count": rows,
             "days": days,
-            "preview": dg.MetadataValue.md(_markdown_table(latest)),
+            "preview": dg.MetadataValue.md(markdown_table(latest)),
         }
     )
 
@@ -89,17 +89,3 @@ def active_users_match_events(warehouse: Warehouse) -> dg.AssetCheckResult:
             ),
         },
     )
-
-
-def _markdown_table(frame: pl.DataFrame) -> str:
-    # Wide limits: polars would otherwise wrap long cells over lines and break the table.
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_column_data_types=True,
-        tbl_hide_dataframe_shape=True,
-        tbl_rows=-1,
-        tbl_cols=-1,
-        tbl_width_chars=10_000,
-        fmt_str_lengths=200,
-    ):
-        return str(frame)

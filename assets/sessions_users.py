@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dagster as dg
 import duckdb
-import polars as pl
 
+from pipelines.markdown import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
 from pipelines.sql import run_sql_file
@@ -56,7 +56,7 @@ def sessions(warehouse: Warehouse) -> dg.MaterializeResult:
             "median_duration_seconds": float(stats[0]),
             "avg_events_per_session": float(stats[1]),
             "users": stats[2],
-            "preview": dg.MetadataValue.md(_markdown_table(preview)),
+            "preview": dg.MetadataValue.md(markdown_table(preview)),
         }
     )
 
@@ -77,20 +77,6 @@ def users(warehouse: Warehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
-            "preview": dg.MetadataValue.md(_markdown_table(by_platform)),
+            "preview": dg.MetadataValue.md(markdown_table(by_platform)),
         }
     )
-
-
-def _markdown_table(frame: pl.DataFrame) -> str:
-    # Wide limits: polars would otherwise wrap long cells over lines and break the table.
-    with pl.Config(
-        tbl_formatting="MARKDOWN",
-        tbl_hide_column_data_types=True,
-        tbl_hide_dataframe_shape=True,
-        tbl_rows=-1,
-        tbl_cols=-1,
-        tbl_width_chars=10_000,
-        fmt_str_lengths=200,
-    ):
-        return str(frame)
