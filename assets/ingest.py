@@ -5,7 +5,6 @@ validated in SQL (`parse_records.sql`) and the day is replaced in one transactio
 (`load_partition.sql`). Every record read ends in `events` or `quarantine`.
 """
 
-
 import csv
 import datetime as dt
 import gzip
