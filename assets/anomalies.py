@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 import pandas as pd
+import polars as pl
 
 from pipelines.anomaly_scoring import (
     ANOMALY_COLUMNS,
@@ -22,6 +23,7 @@ from pipelines.anomaly_scoring import (
     write_anomaly_charts,
 )
 from pipelines.errors import EventpulseError
+from pipelines.markdown import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
 
@@ -190,7 +192,7 @@ def _flagged_preview(flagged: pd.DataFrame) -> str:
         return "No anomalies flagged."
     latest = flagged.sort_values(["metric_date", "score"], ascending=[False, False])
     preview = latest.head(PREVIEW_ROWS).assign(
-        metric_date=lambda f: pd.to_datetime(f["metric_date"]).dt.date,
+        metric_date=lambda f: pd.to_datetime(f["metric_date"]).dt.strftime("%Y-%m-%d"),
         score=lambda f: f["score"].round(2),
     )
     columns = ["metric_date", "metric", "dimension", "segment", "score", "explanation"]
@@ -203,7 +205,7 @@ def _flagged_preview(flagged: pd.DataFrame) -> str:
 
 
 def _markdown(frame: pd.DataFrame) -> str:
-    return frame.to_markdown(index=False)
+    return markdown_table(pl.from_pandas(frame))
 
 
 def _metric_value(value: float) -> dg.MetadataValue:
