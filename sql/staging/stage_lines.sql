@@ -28,9 +28,11 @@ select line as line_no, csv_line, error_message,
 from (select line, any_value(csv_line) as csv_line, any_value(error_message) as error_message
       from reject_errors group by line);
 
+-- An oversized line keeps only its first 64 KiB (and its size): it is quarantined anyway,
+-- and carrying the whole text through validation would multiply peak memory.
 insert into raw_records
 select $source_file, k + (select count(*) from file_rejects r where r.accepted_before < k),
-       line, strlen(line), false, null
+       if(strlen(line) > 1048576, left(line, 65536), line), strlen(line), false, null
 from (select rowid + 1 as k, line from file_lines)
 where line is not null and trim(line, chr(32) || chr(9) || chr(13)) <> '';  -- blank lines are not records
 
