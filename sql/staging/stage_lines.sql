@@ -19,6 +19,8 @@ from read_csv(
     strict_mode = false,
     hive_partitioning = false,
     store_rejects = true,
+    -- One scan thread: parallel scans each buffer a huge line, doubling peak memory.
+    parallel = false,
     max_line_size = 536870912
 );
 
