@@ -7,8 +7,10 @@ multi-asset and its checks wrap it for Dagster. Funnel definitions travel as a b
 Models, in order (each `sql/marts/<name>.sql`):
 - `funnel_config`: one row per funnel and step (temp);
 - `funnel_events`: where attempts start and which occurrences a step can match (temp);
-- `funnel_paths`, `funnel_advance`: ordered/strict attempts through step 2, then one more step
-  per run (temp table funnel_paths);
+- `funnel_chain`: the counted attempts of ordered funnels whose steps are all different events
+  (temp table funnel_chained), the common case;
+- `funnel_paths`, `funnel_advance`: other ordered and strict attempts through step 2, then one
+  more step per run (temp table funnel_paths);
 - `funnel_unordered`: the counted attempts of unordered funnels (temp);
 - `funnel_attempts`: the counted attempt per user and funnel (temp);
 - `funnel_steps`, `funnel_daily`: the contract tables.
@@ -36,17 +38,18 @@ TABLES = ("funnel_steps", "funnel_daily", "funnel_attempts")
 # and flags any two users sharing one; the build then retries with the next salt. A collision
 # among a million users has a probability near 3e-8, so a second salt is already never needed.
 HASH_SALTS = 4
+# funnel_chain.sql packs 127 - reach into 7 bits of its sort key.
+MAX_CHAIN_STEPS = 127
 
 
 def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
     """Rebuild `funnel_steps` and `funnel_daily` from `events` for every configured funnel;
     returns their row counts and the number of counted users (`funnel_attempts`)."""
     run_sql_file(conn, "marts/funnel_config.sql", {"funnels": funnel_parameters(settings.funnels)})
+    followed = [f for f in settings.funnels if f.order != "unordered" and not is_chainable(f)]
     for salt in range(HASH_SALTS):
         run_sql_file(conn, "marts/funnel_events.sql")
-        for funnel in settings.funnels:
-            if funnel.order == "unordered":
-                continue  # all in funnel_unordered.sql
+        for funnel in followed:
             for step_index in range(2, len(funnel.steps) + 1):
                 model = "funnel_paths" if step_index == 2 else "funnel_advance"
                 params = {**step_parameters(funnel, step_index), "salt": salt}
@@ -58,9 +61,28 @@ def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
             f"funnels: user ids collided under {HASH_SALTS} different hashes, which should never "
             "happen; report it with the warehouse attached."
         )
-    for model in ("funnel_unordered", "funnel_attempts", "funnel_steps", "funnel_daily"):
+    for funnel in filter(is_chainable, settings.funnels):
+        params = {
+            "funnel": funnel.name,
+            "steps": list(funnel.steps),
+            "window_seconds": funnel.window_seconds,
+        }
+        run_sql_file(conn, "marts/funnel_chain.sql", params)
+    if any(f.order == "unordered" for f in settings.funnels):
+        run_sql_file(conn, "marts/funnel_unordered.sql")
+    for model in ("funnel_attempts", "funnel_steps", "funnel_daily"):
         run_sql_file(conn, f"marts/{model}.sql")
     return {table: _row_count(conn, table) for table in TABLES}
+
+
+def is_chainable(funnel: Funnel) -> bool:
+    """Whether `funnel_chain.sql` computes this funnel: ordered, with every step a different
+    event (and few enough steps for its packed sort key)."""
+    return (
+        funnel.order == "ordered"
+        and len(set(funnel.steps)) == len(funnel.steps)
+        and len(funnel.steps) <= MAX_CHAIN_STEPS
+    )
 
 
 def funnel_parameters(funnels: tuple[Funnel, ...]) -> list[dict[str, Any]]:

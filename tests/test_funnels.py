@@ -342,6 +342,19 @@ def funnel_of(order: str) -> st.SearchStrategy[Funnel]:
     )
 
 
+def distinct_steps_funnel() -> st.SearchStrategy[Funnel]:
+    """Ordered funnels whose steps are all different events (funnel_chain.sql's case)."""
+    return st.builds(
+        Funnel,
+        name=st.just("ordered_distinct"),
+        steps=st.permutations(NAMES[:3]).flatmap(
+            lambda names: st.integers(2, 3).map(lambda n: tuple(names[:n]))
+        ),
+        window_seconds=st.sampled_from((30, 60, 90, 150)),
+        order=st.just("ordered"),
+    )
+
+
 @settings(
     max_examples=60,
     deadline=None,
@@ -350,16 +363,17 @@ def funnel_of(order: str) -> st.SearchStrategy[Funnel]:
 @given(
     events=event_sets(),
     ordered=funnel_of("ordered"),
+    distinct=distinct_steps_funnel(),
     strict=funnel_of("strict"),
     unordered=funnel_of("unordered"),
 )
 def test_random_events_match_the_reference_in_every_mode(
-    events: list[ref.Event], ordered: Funnel, strict: Funnel, unordered: Funnel
+    events: list[ref.Event], ordered: Funnel, distinct: Funnel, strict: Funnel, unordered: Funnel
 ) -> None:
     conn = warehouse.connect(Path(":memory:"))
     try:
         load(conn, events)
-        funnels = (ordered, strict, unordered)
+        funnels = (ordered, distinct, strict, unordered)
         build(conn, funnels)
         assert_matches_reference(conn, events, funnels)
     finally:

@@ -1,5 +1,6 @@
 -- sql/marts/funnel_attempts.sql: the counted attempt of every user in every funnel (CONTRACT §3
--- Funnel semantics). Needs funnel_config, funnel_events, funnel_paths and funnel_unordered.
+-- Funnel semantics). Needs funnel_config, funnel_events and the tables the matching models fill
+-- (funnel_paths, funnel_chained, funnel_unordered).
 -- One row per funnel and user with at least one attempt:
 --   furthest_step   the furthest step any of the user's attempts reaches;
 --   entry_ts, entry_date, platform, channel
@@ -16,6 +17,7 @@
 -- step earlier), so every entry of the path from that time on reaches T_F in time, and no
 -- earlier path reaches F at all.
 -- Strict: a path holds the attempts of one entry time; the earliest furthest path is counted.
+-- Ordered with distinct steps: funnel_chain.sql.
 -- Unordered: funnel_unordered.sql.
 create or replace temp table funnel_attempts as
 with modes as (
@@ -80,6 +82,9 @@ chosen as materialized (
         semi join best_paths as b on b.path = p.rowid
         join modes as m using (funnel)
     )
+    union all
+    -- Ordered funnels with distinct steps: funnel_chain.sql has chosen already.
+    select funnel, user_id, step_ts, entry, tied from funnel_chained
 ),
 untied as (
     -- Rare: simultaneous entry events. Look them up and keep the smallest event id. (The

@@ -16,7 +16,8 @@
 -- funnel_entries: every event that starts an attempt (step 1; any step for unordered funnels).
 -- funnel_occurrences: the events a step can match: raw events for unmarked names (ties do not
 --   matter there), funnel_marks rows for marked names.
--- It also starts funnel_paths empty, for funnel_paths.sql and funnel_advance.sql to fill.
+-- It also starts the tables the matching models fill empty: funnel_chained (funnel_chain.sql),
+-- funnel_unordered (funnel_unordered.sql), funnel_paths (funnel_paths.sql, funnel_advance.sql).
 create or replace temp table funnel_marks as
 with marked_names as (
     select distinct step as event from funnel_config where marked
@@ -83,6 +84,22 @@ where event in (select step from funnel_config where not marked)
 union all
 select user_id, event, ts, n_at, first_pos, next_ts, prev_any_ts, next_prev_any_ts
 from funnel_marks;
+
+-- The tables the matching models fill (funnel_attempts.sql reads them all).
+create or replace temp table funnel_chained (
+    funnel varchar,
+    user_id varchar,
+    step_ts timestamp[],
+    entry struct(ts timestamp, platform varchar, channel varchar),
+    tied boolean
+);
+
+create or replace temp table funnel_unordered (
+    funnel varchar,
+    user_id varchar,
+    entry struct(ts timestamp, platform varchar, channel varchar),
+    step_ts timestamp[]
+);
 
 create or replace temp table funnel_paths (
     funnel varchar,

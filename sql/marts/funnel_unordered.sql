@@ -1,5 +1,6 @@
 -- sql/marts/funnel_unordered.sql: the counted attempt of every user in every unordered funnel
--- (CONTRACT §3 Funnel semantics, order mode `unordered`). Needs funnel_config and funnel_events;
+-- (CONTRACT §3 Funnel semantics, order mode `unordered`). Needs funnel_config and funnel_events
+-- (which empties funnel_unordered); run only when some funnel is unordered;
 -- funnel_attempts.sql adds these rows to the ordered and strict ones.
 --
 -- Definition (PostHog-style "completed k steps, in any order"): an attempt starts at any event of
@@ -9,7 +10,7 @@
 -- of filled steps (so step k of the funnel means "k of its steps done"); its step times are the
 -- filled times, sorted. As in ordered funnels, a user's counted attempt is the earliest one (by
 -- entry time, then event id) among those that fill the most steps.
-create or replace temp table funnel_unordered as
+insert into funnel_unordered
 with slots as not materialized (
     -- Every attempt (one per user and distinct entry time: simultaneous entries are alike)
     -- looks for every step from its own entry time. This step is the (same_before + 1)-th of the

@@ -1,0 +1,130 @@
+-- sql/marts/funnel_chain.sql: the counted attempt of every user in one ordered funnel whose
+-- steps are all different events (CONTRACT §3 Funnel semantics), the common case. Needs
+-- funnel_events (which empties funnel_chained); run once per such funnel with its definition
+-- bound as parameters ($funnel, $steps, $window_seconds). funnel_paths.sql and
+-- funnel_advance.sql handle the other ordered and the strict funnels; both are checked against
+-- the same pure-Python reference.
+--
+-- Why a second model: step-1 events are usually the most frequent ones (page views), and
+-- following every attempt from each of them (funnel_paths.sql) is the cost of a funnel. With
+-- distinct step names the chain after step 2 does not depend on the entry: an attempt entering
+-- at T1 matches T2 = the first step-2 occurrence at or after T1, and from there T3, T4, ... are
+-- the same for every attempt matching that T2. So:
+-- 1. chains: for every distinct step-2 time T2 of a user, its chain [T2, T3, ...] (each the
+--    earliest occurrence of the next step at or after the previous one), cut at T2 + window
+--    (no attempt matching T2 entered after T2). Step 2 and later events only: few rows.
+-- 2. Each entry T1 matches the T2 of the chain whose range (previous T2, T2] holds T1 - one
+--    hash join on user_id with a range condition, no sorting of the entries - and reaches step
+--    1 + (chain times <= T1 + window): 1 if no chain starts within the window.
+-- 3. Per user, the counted attempt: the furthest reach, then the earliest entry; the first entry
+--    when no entry reaches step 2. Simultaneous entries are flagged `tied`;
+--    funnel_attempts.sql orders them by event id.
+insert into funnel_chained
+with recursive later_steps as materialized (
+    -- Simultaneous occurrences are alike here: one row per user, step and time.
+    select user_id, list_position($steps, event)::integer as step_index, ts
+    from events
+    where event in (select unnest($steps[2:]))
+    group by all
+),
+linked as materialized (
+    -- Each occurrence with the earliest occurrence of the next step at or after it.
+    select l.user_id, l.step_index, l.ts, n.ts as next_ts
+    from later_steps as l
+    asof left join later_steps as n
+        on n.user_id = l.user_id and n.step_index = l.step_index + 1 and n.ts >= l.ts
+),
+chain_links (user_id, t2, previous_t2, step_ts, next_ts) as (
+    select user_id, ts, lag(ts) over (partition by user_id order by ts), [ts], next_ts
+    from linked
+    where step_index = 2
+    union all
+    select c.user_id, c.t2, c.previous_t2, list_append(c.step_ts, l.ts), l.next_ts
+    from chain_links as c
+    join linked as l
+        on l.user_id = c.user_id and l.step_index = len(c.step_ts) + 2 and l.ts = c.next_ts
+    where l.ts <= c.t2 + to_seconds($window_seconds)
+),
+chains as materialized (
+    select user_id, t2, previous_t2, arg_max(step_ts, len(step_ts)) as step_ts
+    from chain_links
+    group by user_id, t2, previous_t2
+),
+entries as not materialized (
+    -- Read twice (first entries, the join): scanning again is cheaper than keeping it.
+    select user_id, ts, platform, channel from events where event = $steps[1]
+),
+firsts as (
+    -- Every user's first entry: the counted attempt when none reaches step 2.
+    select
+        user_id,
+        arg_min({'platform': platform, 'channel': channel}, ts) as entry,
+        min(ts, 2) as first_times
+    from entries
+    group by user_id
+),
+reaches as (
+    -- Entries that reach step 2 at least, with the chain they match and how far they get.
+    select
+        e.*,
+        c.t2,
+        1 + len(list_filter(c.step_ts, lambda t: t <= e.ts + to_seconds($window_seconds)))
+            as reach
+    from entries as e
+    join chains as c
+        on c.user_id = e.user_id
+        and e.ts <= c.t2
+        and e.ts >= c.t2 - to_seconds($window_seconds)
+        -- One comparison, not an OR, so that the join evaluates it as a join condition.
+        and e.ts > coalesce(c.previous_t2, '-infinity'::timestamp)
+),
+furthest as (
+    -- The furthest reach, then the earliest entry. arg_min on a scalar key is several times
+    -- faster than on a row, so the key packs both into one UBIGINT: 127 - reach in the top 7
+    -- bits, the entry time in microseconds shifted by 2^56 (non-negative from year -311 to
+    -- 4253) below.
+    select
+        user_id,
+        arg_min({'platform': platform, 'channel': channel, 't2': t2, 'reach': reach}, key)
+            as entry,
+        min(key, 2) as keys
+    from (
+        select
+            *,
+            (127 - reach)::ubigint * 144115188075855872
+            + (epoch_us(ts) + 72057594037927936)::ubigint as key
+        from reaches
+    )
+    group by user_id
+),
+counted as (
+    select
+        f.user_id,
+        b.user_id is not null as reached_step_2,
+        if(
+            reached_step_2,
+            make_timestamp((b.keys[1] % 144115188075855872)::bigint - 72057594037927936),
+            f.first_times[1]
+        ) as entry_ts,
+        if(reached_step_2, b.entry.platform, f.entry.platform) as platform,
+        if(reached_step_2, b.entry.channel, f.entry.channel) as channel,
+        b.entry.t2,
+        b.entry.reach,
+        -- Simultaneous entries: funnel_attempts.sql orders them by event id.
+        if(
+            reached_step_2,
+            len(b.keys) = 2 and b.keys[1] = b.keys[2],
+            len(f.first_times) = 2 and f.first_times[1] = f.first_times[2]
+        ) as tied
+    from firsts as f
+    left join furthest as b on b.user_id = f.user_id
+)
+select
+    $funnel as funnel,
+    d.user_id,
+    if(d.reached_step_2, list_concat([d.entry_ts], c.step_ts[:d.reach - 1]), [d.entry_ts])
+        as step_ts,
+    {'ts': d.entry_ts, 'platform': d.platform, 'channel': d.channel} as entry,
+    d.tied
+from counted as d
+left join chains as c on c.user_id = d.user_id and c.t2 = d.t2;
