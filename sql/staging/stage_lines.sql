@@ -33,10 +33,20 @@ from (select line, any_value(csv_line) as csv_line, any_value(error_message) as 
 -- An oversized line keeps only its first 64 KiB (and its size): it is quarantined anyway,
 -- and carrying the whole text through validation would multiply peak memory.
 insert into raw_records
-select $source_file, k + (select count(*) from file_rejects r where r.accepted_before < k),
-       if(strlen(line) > 1048576, left(line, 65536), line), strlen(line), false, null
-from (select rowid + 1 as k, line from file_lines)
-where line is not null and trim(line, chr(32) || chr(9) || chr(13)) <> '';  -- blank lines are not records
+select $source_file, rowid + 1, if(strlen(line) > 1048576, left(line, 65536), line),
+       strlen(line), false, null
+from file_lines
+-- Blank lines are not records. (The first-character test spares a trim of every line.)
+where line is not null
+  and (left(line, 1) not in (chr(32), chr(9), chr(13)) or trim(line, chr(32) || chr(9) || chr(13)) <> '');
+
+-- Rare: rejected lines shift the line numbers of the accepted lines after them. (A separate
+-- statement: in the insert, the count cost a join for every line of every file.)
+update raw_records
+set line_no = line_no + (
+    select count(*) from file_rejects as r where r.accepted_before < raw_records.line_no
+)
+where source_file = $source_file and exists (select 1 from file_rejects);
 
 insert into raw_records
 select $source_file, line_no, ltrim(csv_line, chr(10)), strlen(csv_line), false,
