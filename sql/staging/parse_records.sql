@@ -1,18 +1,17 @@
 -- Validate raw_records of one arrival day (CONTRACT §2): each record gets either clean event
 -- columns or exactly one quarantine reason. Aliases are tried in the contract's order.
 
-create or replace temp macro present(j) as
-    case when j is null or json_type(j) = 'NULL' then null else j end;
+-- JSON null counts as absent. (json_transform already gives SQL NULL for it; the text test
+-- keeps that true without parsing the value again.)
+create or replace temp macro present(j) as case when j::varchar = 'null' then null else j end;
 
 -- Text of a scalar JSON value ('' counts as absent); NULL for objects and arrays.
-create or replace temp macro scalar_text(j) as
+-- `kind` is json_type(j), computed once by the caller.
+create or replace temp macro scalar_text(j, kind) as
     case
-        when j is null or json_type(j) in ('OBJECT', 'ARRAY', 'NULL') then null
+        when j is null or kind in ('OBJECT', 'ARRAY', 'NULL') then null
         else nullif(j ->> '$', '')
     end;
-
-create or replace temp macro is_container(j) as
-    j is not null and json_type(j) in ('OBJECT', 'ARRAY');
 
 -- Epoch numbers: milliseconds when the magnitude says so (1e11 s is the year 5138).
 create or replace temp macro epoch_to_ts(v) as
@@ -75,24 +74,35 @@ fields as (
                 and len(list_filter(json_keys(raw), lambda k: not is_record_field(k))) > 0
                 then map_from_entries(list_filter(
                     map_entries(json_transform(raw, '"MAP(VARCHAR, JSON)"')),
-                    lambda e: e.value is not null and json_type(e.value) <> 'NULL'
+                    lambda e: e.value is not null and e.value::varchar <> 'null'
                         and not is_record_field(e.key)
                 ))
         end as extras
     from docs
+),
+kinds as (
+    -- Each JSON type once: json_type parses its argument on every call.
+    select
+        *,
+        json_type(user_j) as user_kind,
+        json_type(event_j) as event_kind,
+        json_type(time_j) as time_kind,
+        json_type(id_j) as id_kind,
+        json_type(props_j) as props_kind
+    from fields
 ),
 objects as (
     select
         *,
         case
             when props_j is null then '{}'::json
-            when json_type(props_j) = 'OBJECT' then props_j
+            when props_kind = 'OBJECT' then props_j
             -- A CSV/Parquet cell can only hold the object as JSON text.
-            when tabular and json_type(props_j) = 'VARCHAR' and json_valid(props_j ->> '$')
+            when tabular and props_kind = 'VARCHAR' and json_valid(props_j ->> '$')
                  and json_type((props_j ->> '$')::json) = 'OBJECT'
                 then (props_j ->> '$')::json
         end as props_obj
-    from fields
+    from kinds
 ),
 props as (
     select
@@ -125,29 +135,41 @@ lifted as (
         coalesce(present(p.revenue), present(p."$revenue")) as revenue_j
     from known
 ),
+lifted_kinds as (
+    select
+        *,
+        json_type(platform_j) as platform_kind,
+        json_type(channel_j) as channel_kind,
+        json_type(campaign_j) as campaign_kind,
+        json_type(country_j) as country_kind,
+        json_type(revenue_j) as revenue_kind,
+        case when time_kind = 'VARCHAR' then trim(time_j ->> '$') end as time_text
+    from lifted
+),
 typed as (
     select
         *,
         case
-            when json_type(time_j) in ('UBIGINT', 'BIGINT', 'DOUBLE')
+            when time_kind in ('UBIGINT', 'BIGINT', 'DOUBLE')
                 then epoch_to_ts((time_j ->> '$')::double)
-            when json_type(time_j) = 'VARCHAR' and regexp_full_match(trim(time_j ->> '$'), '-?[0-9]+(\.[0-9]+)?')
-                then epoch_to_ts(try_cast(trim(time_j ->> '$') as double))
-            when json_type(time_j) = 'VARCHAR'
-                then try_cast(try_cast(trim(time_j ->> '$') as timestamptz) as timestamp)
+            -- Epoch numbers as text. (The cast fails fast on ISO text, sparing it the pattern.)
+            when try_cast(time_text as double) is not null
+                and regexp_full_match(time_text, '-?[0-9]+(\.[0-9]+)?')
+                then epoch_to_ts(try_cast(time_text as double))
+            else try_cast(try_cast(time_text as timestamptz) as timestamp)
         end as ts,
         case
-            when json_type(revenue_j) in ('UBIGINT', 'BIGINT', 'DOUBLE')
+            when revenue_kind in ('UBIGINT', 'BIGINT', 'DOUBLE')
                 then (revenue_j ->> '$')::double
-            when json_type(revenue_j) = 'VARCHAR' then try_cast(trim(revenue_j ->> '$') as double)
+            when revenue_kind = 'VARCHAR' then try_cast(trim(revenue_j ->> '$') as double)
         end as revenue_value,
         case
-            when json_type(user_j) = 'VARCHAR' then nullif(trim(user_j ->> '$'), '')
+            when user_kind = 'VARCHAR' then nullif(trim(user_j ->> '$'), '')
         end as user_text,
         case
-            when json_type(event_j) = 'VARCHAR' then nullif(trim(event_j ->> '$'), '')
+            when event_kind = 'VARCHAR' then nullif(trim(event_j ->> '$'), '')
         end as event_text
-    from lifted
+    from lifted_kinds
 ),
 judged as (
     select
@@ -156,19 +178,19 @@ judged as (
             when read_error is not null then 'malformed_record'
             when raw_bytes > 1048576 then 'oversized_record'
             when doc is null then 'malformed_record'
-            when user_j is null or (json_type(user_j) = 'VARCHAR' and user_text is null)
+            when user_j is null or (user_kind = 'VARCHAR' and user_text is null)
                 then 'missing_user_id'
-            when event_j is null or (json_type(event_j) = 'VARCHAR' and event_text is null)
+            when event_j is null or (event_kind = 'VARCHAR' and event_text is null)
                 then 'missing_event'
-            when time_j is null or (json_type(time_j) = 'VARCHAR' and trim(time_j ->> '$') = '')
+            when time_j is null or time_text = ''
                 then 'missing_timestamp'
-            when json_type(user_j) not in ('VARCHAR', 'UBIGINT', 'BIGINT')
-                or json_type(event_j) <> 'VARCHAR'
-                or json_type(time_j) not in ('VARCHAR', 'UBIGINT', 'BIGINT', 'DOUBLE')
-                or (id_j is not null and json_type(id_j) not in ('VARCHAR', 'UBIGINT', 'BIGINT'))
+            when user_kind not in ('VARCHAR', 'UBIGINT', 'BIGINT')
+                or event_kind <> 'VARCHAR'
+                or time_kind not in ('VARCHAR', 'UBIGINT', 'BIGINT', 'DOUBLE')
+                or (id_j is not null and id_kind not in ('VARCHAR', 'UBIGINT', 'BIGINT'))
                 or props_obj is null
-                or is_container(platform_j) or is_container(channel_j)
-                or is_container(campaign_j) or is_container(country_j)
+                or platform_kind in ('OBJECT', 'ARRAY') or channel_kind in ('OBJECT', 'ARRAY')
+                or campaign_kind in ('OBJECT', 'ARRAY') or country_kind in ('OBJECT', 'ARRAY')
                 then 'invalid_type'
             when ts is null then 'invalid_timestamp'
             when ts > $arrival_date::timestamp + interval 2 day then 'future_timestamp'
@@ -189,12 +211,12 @@ select
         when 'missing_timestamp' then 'no timestamp (timestamp, time, ts, event_time, originalTimestamp)'
         when 'invalid_type' then 'a field has the wrong JSON type: '
             || concat_ws(', ',
-                case when json_type(user_j) not in ('VARCHAR', 'UBIGINT', 'BIGINT') then 'user id is ' || json_type(user_j) end,
-                case when json_type(event_j) <> 'VARCHAR' then 'event is ' || json_type(event_j) end,
-                case when json_type(time_j) not in ('VARCHAR', 'UBIGINT', 'BIGINT', 'DOUBLE') then 'timestamp is ' || json_type(time_j) end,
-                case when id_j is not null and json_type(id_j) not in ('VARCHAR', 'UBIGINT', 'BIGINT') then 'event id is ' || json_type(id_j) end,
-                case when props_obj is null then 'properties is ' || json_type(props_j) || ', not an object' end,
-                case when is_container(platform_j) or is_container(channel_j) or is_container(campaign_j) or is_container(country_j) then 'platform/channel/campaign/country must be text' end
+                case when user_kind not in ('VARCHAR', 'UBIGINT', 'BIGINT') then 'user id is ' || user_kind end,
+                case when event_kind <> 'VARCHAR' then 'event is ' || event_kind end,
+                case when time_kind not in ('VARCHAR', 'UBIGINT', 'BIGINT', 'DOUBLE') then 'timestamp is ' || time_kind end,
+                case when id_j is not null and id_kind not in ('VARCHAR', 'UBIGINT', 'BIGINT') then 'event id is ' || id_kind end,
+                case when props_obj is null then 'properties is ' || props_kind || ', not an object' end,
+                case when platform_kind in ('OBJECT', 'ARRAY') or channel_kind in ('OBJECT', 'ARRAY') or campaign_kind in ('OBJECT', 'ARRAY') or country_kind in ('OBJECT', 'ARRAY') then 'platform/channel/campaign/country must be text' end
             )
         when 'invalid_timestamp' then 'timestamp ' || (time_j::varchar) || ' is not ISO 8601 or epoch seconds/milliseconds'
         when 'future_timestamp' then 'timestamp ' || strftime(ts, '%Y-%m-%dT%H:%M:%S') || 'Z is more than 1 day after the end of arrival day ' || $arrival_date::varchar
@@ -203,7 +225,7 @@ select
     case when reason = 'oversized_record' then left(raw, 65536) else raw end as raw,
     case
         when reason is null then coalesce(
-            scalar_text(id_j),
+            scalar_text(id_j, id_kind),
             md5(concat_ws(chr(31), coalesce(user_text, user_j ->> '$'), event_text,
                           strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ'), properties::varchar))
         )
@@ -212,10 +234,10 @@ select
     event_text as event,
     ts,
     ts::date as event_date,
-    scalar_text(platform_j) as platform,
-    scalar_text(channel_j) as channel,
-    scalar_text(campaign_j) as campaign,
-    scalar_text(country_j) as country,
+    scalar_text(platform_j, platform_kind) as platform,
+    scalar_text(channel_j, channel_kind) as channel,
+    scalar_text(campaign_j, campaign_kind) as campaign,
+    scalar_text(country_j, country_kind) as country,
     revenue_value as revenue,
     properties
 from judged;
