@@ -11,7 +11,9 @@ select event_id from parsed_records where reason is null;
 
 delete from event_copies where arrival_date = $arrival_date;
 
--- Keys only (not whole rows) of every copy of the affected ids, ranked.
+-- Keys only (not whole rows) of every copy of the affected ids that have several copies or
+-- copies on other days (which may need promoting), ranked. A copy of this day that is the only
+-- one of its id (nearly all) is kept.
 create or replace temp table ranked_copies as
 with copies as (
     select event_id, arrival_date, source_file, line_no, null::bigint as staged_row
@@ -25,13 +27,21 @@ with copies as (
 select *, row_number() over (
     partition by event_id order by arrival_date, source_file, line_no
 ) = 1 as kept
-from copies;
+from copies
+where event_id in (
+    select event_id
+    from copies
+    group by event_id
+    having count(*) > 1 or bool_or(staged_row is null)
+);
 
 insert into event_copies
 select p.event_id, p.user_id, p.event, p.ts, p.event_date, p.platform, p.channel, p.campaign,
-       p.country, p.revenue, p.properties, $arrival_date, p.source_file, p.line_no, p.raw, r.kept
+       p.country, p.revenue, p.properties, $arrival_date, p.source_file, p.line_no, p.raw,
+       coalesce(r.kept, true)
 from parsed_records p
-join ranked_copies r on r.staged_row = p.rowid;
+left join ranked_copies r on r.staged_row = p.rowid
+where p.reason is null;
 
 -- Copies from other days whose fate this day changed (usually none).
 update event_copies c
