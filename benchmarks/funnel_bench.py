@@ -1,9 +1,8 @@
 """Benchmark: the funnel SQL (`build_funnels`) against two pandas baselines, side by side.
 
-Synthetic events are generated in DuckDB with SQL (1M and 10M rows over 90 days): users arrive
-over the period and visit in sessions of about six events; half of all events are page views,
-a third are noise (search, click, scroll), and signups, add-to-carts and purchases come only
-from the more engaged users, so the checkout funnel drops off step by step. Then, in one run:
+Synthetic events (`benchmarks/synthetic_events.py`: 1M and 10M rows over 90 days, half of them
+page views; the checkout funnel drops off step by step) are generated in DuckDB. Then, in one
+run:
 
 - SQL: `build_funnels` for the default checkout funnel (ordered, 7-day window), including the
   checkpoint that persists its tables, as the asset runs it; best and median of 3 runs;
@@ -24,7 +23,6 @@ in <= 1.5 s and >= 3x faster than vectorised pandas.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import platform
@@ -40,85 +38,17 @@ import numpy as np
 import pandas as pd
 
 from assets.funnels import build_funnels
+from benchmarks.synthetic_events import generate_events
 from pipelines import warehouse
 from pipelines.settings import Funnel, Settings
-from pipelines.sql import run_sql, run_sql_file
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SIZES = ((1_000_000, 50_000), (10_000_000, 500_000))  # (events, users)
-DAYS = 90
-START_DAY = dt.date(2026, 1, 1)
 REPEATS = 3
 LOOP_SAMPLE_USERS = 2_000
 CHECKOUT = Funnel("checkout", ("page_view", "signup", "add_to_cart", "purchase"))
 TARGET_SECONDS = 1.5
 TARGET_RATIO = 3.0
-
-# Deterministic pseudo-random numbers from hashes: u(i, k) is uniform in [0, 1).
-GENERATE_EVENTS = """
-create or replace temp macro u(i, k) as (hash(i, k) % 1000003) / 1000003.0;
-
-create or replace temp table bench_events as
-with raw as (
-    select
-        i,
-        (hash(i, 1) % ($events // 6))::bigint as sid,
-        u(i, 3) as r_offset,
-        u(i, 5) as r_event,
-        u(i, 8) as r_platform
-    from range($events) as t(i)
-),
-by_user as (
-    select *, floor($users * pow(u(sid, 1), 1.5))::bigint as uid from raw
-),
-timed as (
-    select
-        *,
-        u(uid, 20) as engagement,
-        floor($days * sqrt(u(uid, 7)))::integer as arrival_day,
-        ['web', 'ios', 'android'][1 + (hash(uid, 11) % 3)::integer] as home_platform,
-        ['organic', 'ads', 'email', 'referral'][1 + (hash(uid, 12) % 4)::integer]
-            as home_channel
-    from by_user
-),
-placed as (
-    select
-        *,
-        arrival_day + floor(pow(u(sid, 2), 3) * ($days - arrival_day))::integer as day_index
-    from timed
-)
-select
-    lpad(to_hex(hash(i, 99)), 16, '0') || '-' || i as event_id,
-    'u' || uid as user_id,
-    case
-        when r_event < 0.50 then 'page_view'
-        when r_event < 0.65 then 'search'
-        when r_event < 0.77 then 'click'
-        when r_event < 0.85 then 'scroll'
-        when r_event < 0.88 then if(engagement < 0.6, 'signup', 'page_view')
-        when r_event < 0.95 then if(engagement < 0.4, 'add_to_cart', 'click')
-        else if(engagement < 0.25, 'purchase', 'scroll')
-    end as event,
-    $start::timestamp
-        + to_days(day_index)
-        + to_seconds(floor(u(sid, 4) * 86400)::integer)
-        + to_seconds(floor(r_offset * 1500)::integer) as ts,
-    ts::date as event_date,
-    case
-        when r_platform < 0.01 then null
-        when r_platform < 0.1 then 'web'
-        else home_platform
-    end as platform,
-    home_channel as channel,
-    null::varchar as campaign,
-    'NL' as country,
-    null::double as revenue,
-    '{}'::json as properties,
-    ts::date as arrival_date,
-    'bench.jsonl' as source_file,
-    i as line_no
-from placed;
-"""
 
 
 def main() -> None:
@@ -141,30 +71,6 @@ def main() -> None:
                 flush=True,
             )
     write_results(runs)
-
-
-def generate_events(conn: duckdb.DuckDBPyConnection, n_events: int, n_users: int) -> float:
-    """Fill the project's `events` (through its staging DDL) with synthetic events."""
-    started = time.perf_counter()
-    run_sql_file(conn, "staging/tables.sql")
-    run_sql(
-        conn,
-        GENERATE_EVENTS,
-        {"events": n_events, "users": n_users, "days": DAYS, "start": START_DAY},
-    )
-    # `events` is a view over the kept copies when the ingest keeps every copy; else a table.
-    kept = conn.execute(
-        """
-        select count(*) from information_schema.columns
-        where table_name = 'event_copies' and column_name = 'kept'
-        """
-    ).fetchall()[0][0]
-    target = "event_copies" if kept else "events"
-    extra = ", null as raw, true as kept" if kept else ""
-    conn.execute(f"insert into {target} select *{extra} from bench_events")
-    conn.execute("drop table bench_events")
-    conn.execute("checkpoint")
-    return time.perf_counter() - started
 
 
 def benchmark(conn: duckdb.DuckDBPyConnection, n_events: int, generated: float) -> dict:
@@ -371,7 +277,7 @@ def markdown(runs: list[dict], machine: dict) -> str:
         f"DuckDB {machine['duckdb']}, pandas {machine['pandas']}, {machine['cpus']} CPUs, "
         f"Python {machine['python']}. Command: `.venv/bin/python -m benchmarks.funnel_bench`.",
         "Funnel: checkout (page_view -> signup -> add_to_cart -> purchase), ordered, 7-day "
-        "window. Synthetic events over 90 days generated in DuckDB (see the module docstring).",
+        "window. Synthetic events over 90 days generated in DuckDB (`benchmarks/synthetic_events.py`).",
         "",
         "| | " + " | ".join(f"{r['events']:,} events" for r in runs) + " |",
         "|---|" + "---:|" * len(runs),

@@ -1,7 +1,7 @@
 """Benchmark: rebuild the users, sessions, daily_metrics, retention and cohorts marts.
 
-Synthetic events are generated directly in DuckDB (1M and 10M rows over 90 days) into a plain
-`events` table with the contract's columns (CONTRACT §3; the marts read nothing else), then each
+Synthetic events (`benchmarks/synthetic_events.py`, 1M and 10M rows over 90 days) are generated
+in DuckDB into the project's `events` (CONTRACT §3; the marts read nothing else), then each
 model is built by the function its asset calls (`build_sessions`, ...) on a file database and
 checkpointed, as the warehouse writer does. Issue 3's target: all marts from 10M events in
 <= 20 s on the 2-core machine. Funnels are timed by their own benchmark.
@@ -12,7 +12,6 @@ Run: `.venv/bin/python -m benchmarks.marts_bench` (or `make bench`). Writes
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import platform
@@ -27,14 +26,12 @@ from assets.cohorts import build_cohorts
 from assets.metrics import build_daily_metrics
 from assets.retention import build_retention
 from assets.sessions_users import build_sessions, build_users
+from benchmarks.synthetic_events import DAYS, generate_events
 from pipelines import warehouse
 from pipelines.settings import Settings
-from pipelines.sql import run_sql
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SIZES = ((1_000_000, 50_000), (10_000_000, 500_000))  # (events, users)
-DAYS = 90
-START_DAY = dt.date(2026, 1, 1)
 # The functions the assets call, in build order: users needs sessions; the marts need both.
 BUILDERS: dict[str, Callable[[duckdb.DuckDBPyConnection, Settings], int]] = {
     "sessions": build_sessions,
@@ -44,73 +41,6 @@ BUILDERS: dict[str, Callable[[duckdb.DuckDBPyConnection, Settings], int]] = {
     "cohorts": lambda conn, _settings: build_cohorts(conn),
 }
 MODELS = tuple(BUILDERS)
-
-# Deterministic pseudo-random numbers from hashes (`random()` is not reproducible across
-# threads): u(i, k) is uniform in [0, 1). Events fall into sessions of about 6 events within
-# 25 minutes; a session belongs to a user (heavy users have more), users arrive over the period
-# with growth, and their visits decay after arrival.
-GENERATE_EVENTS = """
-create or replace temp macro u(i, k) as (hash(i, k) % 1000003) / 1000003.0;
-
-create or replace table events as
-with raw as (
-    select
-        i,
-        (hash(i, 1) % ($events // 6))::bigint as sid,
-        u(i, 3) as r_offset,
-        u(i, 5) as r_event,
-        u(i, 6) as r_revenue,
-        u(i, 8) as r_platform
-    from range($events) as t(i)
-),
-by_user as (
-    select *, floor($users * pow(u(sid, 1), 1.5))::bigint as uid from raw
-),
-timed as (
-    select
-        *,
-        floor($days * sqrt(u(uid, 7)))::integer as arrival_day,
-        ['web', 'ios', 'android'][1 + (hash(uid, 11) % 3)::integer] as home_platform,
-        ['organic', 'ads', 'email', 'referral'][1 + (hash(uid, 12) % 4)::integer]
-            as home_channel
-    from by_user
-),
-placed as (
-    select
-        *,
-        arrival_day + floor(pow(u(sid, 2), 3) * ($days - arrival_day))::integer as day_index
-    from timed
-)
-select
-    'e' || i as event_id,
-    'u' || uid as user_id,
-    case
-        when r_event < 0.55 then 'page_view'
-        when r_event < 0.70 then 'signup'
-        when r_event < 0.85 then 'add_to_cart'
-        when r_event < 0.92 then 'purchase'
-        else 'search'
-    end as event,
-    $start::timestamp
-        + to_days(day_index)
-        + to_seconds(floor(u(sid, 4) * 86400)::integer)
-        + to_seconds(floor(r_offset * 1500)::integer) as ts,
-    ts::date as event_date,
-    case
-        when r_platform < 0.01 then null
-        when r_platform < 0.1 then 'web'
-        else home_platform
-    end as platform,
-    home_channel as channel,
-    case when home_channel = 'ads' then 'spring' end as campaign,
-    'NL' as country,
-    case when event = 'purchase' then round(5 + r_revenue * 95, 2) end as revenue,
-    '{}'::json as properties,
-    event_date as arrival_date,
-    'bench.jsonl' as source_file,
-    i as line_no
-from placed;
-"""
 
 
 def main() -> None:
@@ -135,17 +65,6 @@ def main() -> None:
                 flush=True,
             )
     write_results(runs)
-
-
-def generate_events(conn: duckdb.DuckDBPyConnection, n_events: int, n_users: int) -> float:
-    started = time.perf_counter()
-    run_sql(
-        conn,
-        GENERATE_EVENTS,
-        {"events": n_events, "users": n_users, "days": DAYS, "start": START_DAY},
-    )
-    conn.execute("checkpoint")
-    return time.perf_counter() - started
 
 
 def time_models(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, dict]:
