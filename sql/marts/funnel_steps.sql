@@ -10,12 +10,19 @@
 -- daily_metrics), so a segment nobody entered the funnel from shows zeros; a funnel whose first
 -- step never occurs shows zeros everywhere.
 create or replace table funnel_steps as
-with segments as (
+with seen as materialized (
+    -- One scan of the events for both dimensions.
+    select distinct
+        coalesce(platform, 'unknown') as platform,
+        coalesce(channel, 'unknown') as channel
+    from events
+),
+segments as (
     select 'all' as dimension, 'all' as segment
     union all
-    select distinct 'platform', coalesce(platform, 'unknown') from events
+    select distinct 'platform', platform from seen
     union all
-    select distinct 'channel', coalesce(channel, 'unknown') from events
+    select distinct 'channel', channel from seen
 ),
 grid as (
     select c.funnel, s.dimension, s.segment, c.step_index, c.step
