@@ -38,8 +38,6 @@ TABLES = ("funnel_steps", "funnel_daily", "funnel_attempts")
 # and flags any two users sharing one; the build then retries with the next salt. A collision
 # among a million users has a probability near 3e-8, so a second salt is already never needed.
 HASH_SALTS = 4
-# funnel_chain.sql packs 127 - reach into 7 bits of its sort key.
-MAX_CHAIN_STEPS = 127
 
 
 def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
@@ -77,12 +75,8 @@ def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
 
 def is_chainable(funnel: Funnel) -> bool:
     """Whether `funnel_chain.sql` computes this funnel: ordered, with every step a different
-    event (and few enough steps for its packed sort key)."""
-    return (
-        funnel.order == "ordered"
-        and len(set(funnel.steps)) == len(funnel.steps)
-        and len(funnel.steps) <= MAX_CHAIN_STEPS
-    )
+    event."""
+    return funnel.order == "ordered" and len(set(funnel.steps)) == len(funnel.steps)
 
 
 def funnel_parameters(funnels: tuple[Funnel, ...]) -> list[dict[str, Any]]:

@@ -306,6 +306,27 @@ def test_funnel_users_never_increase_along_steps(edge_conn) -> None:
     assert increasing_step_rows(edge_conn, "funnel_daily") == []
 
 
+def test_times_at_the_ends_of_the_calendar_match_the_reference() -> None:
+    # Packed sort keys must hold any timestamp (year 1 BC from epoch seconds is valid input).
+    early, late = dt.datetime(1, 1, 1), dt.datetime(9999, 12, 30)
+    events = [
+        ref.Event("a1", "ancient", "visit", early),
+        ref.Event("a2", "ancient", "register", early + dt.timedelta(seconds=5)),
+        ref.Event("f1", "future", "visit", late),
+        ref.Event("f2", "future", "register", late + dt.timedelta(seconds=5)),
+        ref.Event("f3", "future", "first_order", late + dt.timedelta(seconds=9)),
+        ref.Event("f4", "future", "visit", late + dt.timedelta(seconds=12)),
+    ]
+    conn = warehouse.connect(Path(":memory:"))
+    try:
+        load(conn, events)
+        build(conn, FUNNELS)
+        assert_matches_reference(conn, events, FUNNELS)
+        assert users_by_step(conn, "activation", "all", "all") == [(2,), (2,), (1,)]
+    finally:
+        conn.close()
+
+
 # Hypothesis: few users, names and times 30 s apart, windows that are multiples of 30 s, so ties,
 # repeats and exact window boundaries are common. Event ids are shuffled against time.
 NAMES = ("a", "b", "c", "x")

@@ -74,6 +74,8 @@ def landing(tmp_path: Path) -> Path:
         (json.dumps(record(ts=None)), "missing_timestamp"),
         (json.dumps(record(ts="not-a-date")), "invalid_timestamp"),
         (json.dumps(record(ts="2026-13-45")), "invalid_timestamp"),
+        (json.dumps(record(ts="-infinity")), "invalid_timestamp"),
+        (json.dumps(record(ts="infinity")), "invalid_timestamp"),
         (json.dumps(record(ts="2026-03-12T00:00:01Z")), "future_timestamp"),
         (json.dumps(record(properties={"revenue": "free"})), "invalid_revenue"),
         (json.dumps(record(properties={"$revenue": [1]})), "invalid_revenue"),

@@ -80,9 +80,9 @@ reaches as (
 ),
 furthest as (
     -- The furthest reach, then the earliest entry. arg_min on a scalar key is several times
-    -- faster than on a row, so the key packs both into one UBIGINT: 127 - reach in the top 7
-    -- bits, the entry time in microseconds shifted by 2^56 (non-negative from year -311 to
-    -- 4253) below.
+    -- faster than on a row, so the key packs both into one HUGEINT: 2^31 - reach in the high
+    -- 64 bits, the entry time in microseconds shifted by 2^63 (so any time is non-negative) in
+    -- the low 64.
     select
         user_id,
         arg_min({'platform': platform, 'channel': channel, 't2': t2, 'reach': reach}, key)
@@ -91,8 +91,8 @@ furthest as (
     from (
         select
             *,
-            (127 - reach)::ubigint * 144115188075855872
-            + (epoch_us(ts) + 72057594037927936)::ubigint as key
+            (2147483648 - reach)::hugeint * 18446744073709551616
+            + (epoch_us(ts)::hugeint + 9223372036854775808) as key
         from reaches
     )
     group by user_id
@@ -103,7 +103,9 @@ counted as (
         b.user_id is not null as reached_step_2,
         if(
             reached_step_2,
-            make_timestamp((b.keys[1] % 144115188075855872)::bigint - 72057594037927936),
+            make_timestamp(
+                ((b.keys[1] % 18446744073709551616) - 9223372036854775808)::bigint
+            ),
             f.first_times[1]
         ) as entry_ts,
         if(reached_step_2, b.entry.platform, f.entry.platform) as platform,

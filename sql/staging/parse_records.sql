@@ -192,7 +192,8 @@ judged as (
                 or platform_kind in ('OBJECT', 'ARRAY') or channel_kind in ('OBJECT', 'ARRAY')
                 or campaign_kind in ('OBJECT', 'ARRAY') or country_kind in ('OBJECT', 'ARRAY')
                 then 'invalid_type'
-            when ts is null then 'invalid_timestamp'
+            -- DuckDB reads 'infinity' as a timestamp; no event happens there.
+            when ts is null or not isfinite(ts) then 'invalid_timestamp'
             when ts > $arrival_date::timestamp + interval 2 day then 'future_timestamp'
             when revenue_j is not null and (revenue_value is null or not isfinite(revenue_value))
                 then 'invalid_revenue'
