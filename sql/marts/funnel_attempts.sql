@@ -26,18 +26,17 @@ with modes as (
 best_paths as (
     -- Per user, the path reaching the furthest step and, among those, the earliest in chain
     -- order: by T2, then T1 < T2 before T1 = T2 (ordered paths are unique by these), then entry
-    -- time (strict). arg_min on a scalar key is much faster than on a row, so the key packs
-    -- (127 - steps, T2 and T1 = T2, anchor) into one HUGEINT of 7 + 58 + 58 bits; times shifted
-    -- by 2^56 microseconds are non-negative from year 1 to 4253.
+    -- time (strict). (A row key: two full timestamps do not fit a packed HUGEINT, and these
+    -- paths are few.)
     select
         arg_min(
             p.rowid,
-            (127 - least(len(p.step_ts), 127))::hugeint * 83076749736557242056487941267521536
-            + (
-                (epoch_us(coalesce(p.step_ts[2], p.anchor_ts)) + 72057594037927936)::hugeint * 2
-                + coalesce(p.step_ts[1] = p.step_ts[2], false)::integer
-            ) * 288230376151711744
-            + (epoch_us(p.anchor_ts) + 72057594037927936)
+            {
+                'steps': -len(p.step_ts),
+                't2': coalesce(p.step_ts[2], p.anchor_ts),
+                'same_t1': coalesce(p.step_ts[1] = p.step_ts[2], false),
+                'anchor': p.anchor_ts
+            }
         ) as path
     from funnel_paths as p
     join modes as m on m.funnel = p.funnel and m.order_mode <> 'unordered'
