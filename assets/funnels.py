@@ -43,6 +43,7 @@ HASH_SALTS = 4
 def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
     """Rebuild `funnel_steps` and `funnel_daily` from `events` for every configured funnel;
     returns their row counts and the number of counted users (`funnel_attempts`)."""
+    run_sql_file(conn, "macros/segments.sql")
     run_sql_file(conn, "marts/funnel_config.sql", {"funnels": funnel_parameters(settings.funnels)})
     followed = [f for f in settings.funnels if f.order != "unordered" and not is_chainable(f)]
     for salt in range(HASH_SALTS):

@@ -6,7 +6,7 @@
 -- only where the period has started on or before the last event date (the rule of retention),
 -- zeros included.
 
--- Uses the calendar macros of sql/macros/calendar.sql.
+-- Uses the macros of sql/macros/calendar.sql and sql/macros/segments.sql.
 create or replace table cohorts as
 with grains(cohort_granularity) as (
     values ('week'), ('month')
@@ -53,11 +53,7 @@ cohort_sizes as (
     select
         cohort_granularity,
         cohort_start,
-        case
-            when grouping(platform) = 0 then 'platform'
-            when grouping(channel) = 0 then 'channel'
-            else 'all'
-        end as dimension,
+        segment_dimension(grouping(platform) = 0, grouping(channel) = 0) as dimension,
         -- The column not grouped on is NULL, and platform/channel are never NULL here.
         coalesce(platform, channel, 'all') as segment,
         count(*) as cohort_users

@@ -1,7 +1,8 @@
 -- sql/marts/daily_metrics.sql: one row per day and segment (CONTRACT §3 daily_metrics).
--- Built from events, users and sessions. Activity, events, purchasers and revenue use each
--- event's own platform/channel; new users use their first event's (users.acquisition_*);
--- sessions use their first event's (sessions.platform/channel).
+-- Built from events, users and sessions (segment rows: sql/macros/segments.sql). Activity,
+-- events, purchasers and revenue use each event's own platform/channel; new users use their
+-- first event's (users.acquisition_*); sessions use their first event's (sessions.platform/
+-- channel).
 -- A NULL platform or channel is counted in the segment 'unknown', so segment rows always add up
 -- to the 'all' row. Segment rows exist for (day, segment) pairs with at least one event; every
 -- day from the first to the last event date has an ('all', 'all') row, zeros included.
@@ -26,11 +27,7 @@ user_segments as (
     select
         metric_date,
         user_id,
-        case
-            when grouping(platform) = 0 then 'platform'
-            when grouping(channel) = 0 then 'channel'
-            else 'all'
-        end as dimension,
+        segment_dimension(grouping(platform) = 0, grouping(channel) = 0) as dimension,
         -- The column not grouped on is NULL, and platform/channel are never NULL here.
         coalesce(platform, channel, 'all') as segment,
         sum(events) as events,
@@ -56,11 +53,7 @@ activity as (
 new_users as (
     select
         first_seen_date as metric_date,
-        case
-            when grouping(platform) = 0 then 'platform'
-            when grouping(channel) = 0 then 'channel'
-            else 'all'
-        end as dimension,
+        segment_dimension(grouping(platform) = 0, grouping(channel) = 0) as dimension,
         coalesce(platform, channel, 'all') as segment,
         count(*) as new_users
     from (
@@ -77,11 +70,7 @@ new_users as (
 session_starts as (
     select
         metric_date,
-        case
-            when grouping(platform) = 0 then 'platform'
-            when grouping(channel) = 0 then 'channel'
-            else 'all'
-        end as dimension,
+        segment_dimension(grouping(platform) = 0, grouping(channel) = 0) as dimension,
         coalesce(platform, channel, 'all') as segment,
         count(*) as sessions
     from (

@@ -27,18 +27,7 @@ looked as (
         if(f.used_at_lower < o.n_at, o.prev_any_ts, o.next_prev_any_ts) as match_prev_any_ts,
         o.user_id is not null and o.user_id <> f.user_id as hash_collided
     from frontier as f
-    asof left join (
-        select
-            hash(user_id, $salt) as user_key,
-            user_id,
-            ts,
-            n_at,
-            next_ts,
-            prev_any_ts,
-            next_prev_any_ts
-        from funnel_occurrences
-        where event = $step
-    ) as o
+    asof left join step_occurrences($step, $salt) as o
         on o.user_key = f.user_key and o.ts >= f.lower_ts
 )
 select

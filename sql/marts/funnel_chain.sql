@@ -85,8 +85,9 @@ furthest as (
     -- the low 64.
     select
         user_id,
-        arg_min({'platform': platform, 'channel': channel, 't2': t2, 'reach': reach}, key)
-            as entry,
+        arg_min(
+            {'ts': ts, 'platform': platform, 'channel': channel, 't2': t2, 'reach': reach}, key
+        ) as entry,
         min(key, 2) as keys
     from (
         select
@@ -101,13 +102,7 @@ counted as (
     select
         f.user_id,
         b.user_id is not null as reached_step_2,
-        if(
-            reached_step_2,
-            make_timestamp(
-                ((b.keys[1] % 18446744073709551616) - 9223372036854775808)::bigint
-            ),
-            f.first_times[1]
-        ) as entry_ts,
+        if(reached_step_2, b.entry.ts, f.first_times[1]) as entry_ts,
         if(reached_step_2, b.entry.platform, f.entry.platform) as platform,
         if(reached_step_2, b.entry.channel, f.entry.channel) as channel,
         b.entry.t2,

@@ -101,6 +101,20 @@ create or replace temp table funnel_unordered (
     step_ts timestamp[]
 );
 
+-- One step's occurrences keyed by the salted user-id hash that funnel_paths.sql and
+-- funnel_advance.sql match on (see funnel_paths.sql, "Speed").
+create or replace temp macro step_occurrences(step_event, user_salt) as table
+select
+    hash(user_id, user_salt) as user_key,
+    user_id,
+    ts,
+    n_at,
+    next_ts,
+    prev_any_ts,
+    next_prev_any_ts
+from funnel_occurrences
+where event = step_event;
+
 create or replace temp table funnel_paths (
     funnel varchar,
     user_id varchar,

@@ -42,18 +42,7 @@ looked as (
             as match_prev_any_ts,
         o.user_id is not null and o.user_id <> a.user_id as collided
     from attempts as a
-    asof left join (
-        select
-            hash(user_id, $salt) as user_key,
-            user_id,
-            ts,
-            n_at,
-            next_ts,
-            prev_any_ts,
-            next_prev_any_ts
-        from funnel_occurrences
-        where event = $step
-    ) as o
+    asof left join step_occurrences($step, $salt) as o
         on o.user_key = a.user_key and o.ts >= a.anchor_ts
 ),
 reached as (

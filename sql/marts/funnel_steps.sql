@@ -1,5 +1,6 @@
 -- sql/marts/funnel_steps.sql: one row per funnel, segment and step over the whole history
--- (CONTRACT §3 funnel_steps). Needs funnel_config and funnel_attempts.
+-- (CONTRACT §3 funnel_steps). Needs funnel_config, funnel_attempts and
+-- sql/macros/segments.sql.
 -- users at step k: users whose furthest step >= k, in the segment of their counted attempt's
 -- entry event (first touch). conversion_from_first = users_k / users_1 and
 -- conversion_from_previous = users_k / users_(k-1) are NULL when the denominator is 0, except
@@ -48,11 +49,7 @@ counted as (
     select
         funnel,
         step_index,
-        case
-            when grouping(platform) = 0 then 'platform'
-            when grouping(channel) = 0 then 'channel'
-            else 'all'
-        end as dimension,
+        segment_dimension(grouping(platform) = 0, grouping(channel) = 0) as dimension,
         coalesce(platform, channel, 'all') as segment,
         count(*) as users,
         median(micros_from_previous) / 1e6 as median_seconds_from_previous,
