@@ -28,7 +28,6 @@ import os
 import platform
 import random
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -38,12 +37,10 @@ import numpy as np
 import pandas as pd
 
 from assets.funnels import build_funnels
-from benchmarks.synthetic_events import generate_events
-from pipelines import warehouse
+from benchmarks.synthetic_events import synthetic_warehouses
 from pipelines.settings import Funnel, Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-SIZES = ((1_000_000, 50_000), (10_000_000, 500_000))  # (events, users)
 REPEATS = 3
 LOOP_SAMPLE_USERS = 2_000
 CHECKOUT = Funnel("checkout", ("page_view", "signup", "add_to_cart", "purchase"))
@@ -53,23 +50,15 @@ TARGET_RATIO = 3.0
 
 def main() -> None:
     runs = []
-    with tempfile.TemporaryDirectory(prefix="eventpulse-funnel-bench-") as folder:
-        for n_events, n_users in SIZES:
-            path = Path(folder) / f"bench-{n_events}.duckdb"
-            conn = warehouse.connect(path)
-            try:
-                generated = generate_events(conn, n_events, n_users)
-                runs.append(benchmark(conn, n_events, generated))
-            finally:
-                conn.close()
-            path.unlink()
-            r = runs[-1]
-            print(
-                f"[funnel_bench] {n_events:,} events: SQL {r['sql_seconds']['best']:.2f} s, "
-                f"pandas vectorised {r['pandas_vectorised_seconds']:.2f} s, "
-                f"per-user loop ~{r['pandas_loop_seconds_extrapolated']:.0f} s",
-                flush=True,
-            )
+    for conn, n_events, _users, generated in synthetic_warehouses("funnel-bench"):
+        runs.append(benchmark(conn, n_events, generated))
+        r = runs[-1]
+        print(
+            f"[funnel_bench] {n_events:,} events: SQL {r['sql_seconds']['best']:.2f} s, "
+            f"pandas vectorised {r['pandas_vectorised_seconds']:.2f} s, "
+            f"per-user loop ~{r['pandas_loop_seconds_extrapolated']:.0f} s",
+            flush=True,
+        )
     write_results(runs)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,12 +25,10 @@ from assets.cohorts import build_cohorts
 from assets.metrics import build_daily_metrics
 from assets.retention import build_retention
 from assets.sessions_users import build_sessions, build_users
-from benchmarks.synthetic_events import DAYS, generate_events
-from pipelines import warehouse
+from benchmarks.synthetic_events import DAYS, synthetic_warehouses
 from pipelines.settings import Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-SIZES = ((1_000_000, 50_000), (10_000_000, 500_000))  # (events, users)
 # The functions the assets call, in build order: users needs sessions; the marts need both.
 BUILDERS: dict[str, Callable[[duckdb.DuckDBPyConnection, Settings], int]] = {
     "sessions": build_sessions,
@@ -46,24 +43,16 @@ MODELS = tuple(BUILDERS)
 def main() -> None:
     settings = Settings(home=Path("."))  # the defaults: conversion `purchase`, gap 1800 s
     runs = []
-    with tempfile.TemporaryDirectory(prefix="eventpulse-marts-bench-") as folder:
-        for n_events, n_users in SIZES:
-            path = Path(folder) / f"bench-{n_events}.duckdb"
-            conn = warehouse.connect(path)
-            try:
-                generated = generate_events(conn, n_events, n_users)
-                load = os.getloadavg()[0]
-                models = time_models(conn, settings)
-            finally:
-                conn.close()
-            path.unlink()
-            run = summary(n_events, n_users, generated, load, models)
-            runs.append(run)
-            print(
-                f"[marts_bench] {n_events:,} events: {run['total_seconds']:.2f} s "
-                f"(CPU {run['total_cpu_seconds']:.2f} s, load {load:.1f})",
-                flush=True,
-            )
+    for conn, n_events, n_users, generated in synthetic_warehouses("marts-bench"):
+        load = os.getloadavg()[0]
+        models = time_models(conn, settings)
+        run = summary(n_events, n_users, generated, load, models)
+        runs.append(run)
+        print(
+            f"[marts_bench] {n_events:,} events: {run['total_seconds']:.2f} s "
+            f"(CPU {run['total_cpu_seconds']:.2f} s, load {load:.1f})",
+            flush=True,
+        )
     write_results(runs)
 
 

@@ -11,12 +11,17 @@ on another platform or none. The same (events, users) always gives the same even
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import duckdb
 
+from pipelines import warehouse
 from pipelines.sql import run_sql, run_sql_file
 
+SIZES = ((1_000_000, 50_000), (10_000_000, 500_000))  # (events, users)
 DAYS = 90
 START_DAY = dt.date(2026, 1, 1)
 
@@ -104,3 +109,20 @@ def generate_events(conn: duckdb.DuckDBPyConnection, n_events: int, n_users: int
     conn.execute("drop table bench_events")
     conn.execute("checkpoint")
     return time.perf_counter() - started
+
+
+def synthetic_warehouses(
+    name: str,
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, int, int, float]]:
+    """For each benchmark size, a fresh file warehouse holding the synthetic events:
+    (connection, events, users, seconds it took to generate them). The file is removed after
+    the caller's turn."""
+    with tempfile.TemporaryDirectory(prefix=f"eventpulse-{name}-") as folder:
+        for n_events, n_users in SIZES:
+            path = Path(folder) / f"bench-{n_events}.duckdb"
+            conn = warehouse.connect(path)
+            try:
+                yield conn, n_events, n_users, generate_events(conn, n_events, n_users)
+            finally:
+                conn.close()
+            path.unlink()
