@@ -28,16 +28,11 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from pipelines.errors import EventpulseError
 from pipelines.resources import Warehouse
 from pipelines.settings import Funnel, Settings
 from pipelines.sql import run_sql_file
 
 TABLES = ("funnel_steps", "funnel_daily", "funnel_attempts")
-# funnel_paths.sql matches users on a salted 64-bit hash of user_id (much faster than the string)
-# and flags any two users sharing one; the build then retries with the next salt. A collision
-# among a million users has a probability near 3e-8, so a second salt is already never needed.
-HASH_SALTS = 4
 
 
 def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
@@ -46,20 +41,11 @@ def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
     run_sql_file(conn, "macros/segments.sql")
     run_sql_file(conn, "marts/funnel_config.sql", {"funnels": funnel_parameters(settings.funnels)})
     followed = [f for f in settings.funnels if f.order != "unordered" and not is_chainable(f)]
-    for salt in range(HASH_SALTS):
-        run_sql_file(conn, "marts/funnel_events.sql")
-        for funnel in followed:
-            for step_index in range(2, len(funnel.steps) + 1):
-                model = "funnel_paths" if step_index == 2 else "funnel_advance"
-                params = {**step_parameters(funnel, step_index), "salt": salt}
-                run_sql_file(conn, f"marts/{model}.sql", params)
-        if not _hash_collided(conn):
-            break
-    else:
-        raise EventpulseError(
-            f"funnels: user ids collided under {HASH_SALTS} different hashes, which should never "
-            "happen; report it with the warehouse attached."
-        )
+    run_sql_file(conn, "marts/funnel_events.sql")
+    for funnel in followed:
+        for step_index in range(2, len(funnel.steps) + 1):
+            model = "funnel_paths" if step_index == 2 else "funnel_advance"
+            run_sql_file(conn, f"marts/{model}.sql", step_parameters(funnel, step_index))
     for funnel in filter(is_chainable, settings.funnels):
         params = {
             "funnel": funnel.name,
@@ -146,12 +132,6 @@ _INCREASES = {
         order by all
     """,
 }
-
-
-def _hash_collided(conn: duckdb.DuckDBPyConnection) -> bool:
-    """Whether funnel_paths matched or grouped two users sharing a user-id hash."""
-    rows = conn.execute("select coalesce(bool_or(collided), false) from funnel_paths").fetchall()
-    return rows[0][0]
 
 
 def _row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:

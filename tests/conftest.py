@@ -58,11 +58,19 @@ def insert_events(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -
         )
     if not records:
         return
-    # `events` is the view of kept copies (sql/staging/tables.sql).
+    conn.execute(
+        f"create or replace temp table staged_events as select {EVENT_COLUMNS} "
+        "from event_copies limit 0"
+    )
     conn.executemany(
-        f"insert into event_copies ({EVENT_COLUMNS}, kept) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
-        records,
+        "insert into staged_events values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records
+    )
+    # As ingest does: key new users, then store the rows as kept copies (`events` is the view of
+    # kept copies, sql/staging/tables.sql).
+    conn.execute("insert into user_keys select * from new_user_keys('staged_events')")
+    conn.execute(
+        f"insert into event_copies ({EVENT_COLUMNS}, kept, user_key) "
+        "select s.*, true, k.user_key from staged_events s left join user_keys k using (user_id)"
     )
 
 

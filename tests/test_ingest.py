@@ -299,6 +299,44 @@ def test_reloads_and_reverse_order_give_identical_tables(tmp_path, landing):
     assert duplicate_event_ids(backward) == 0
 
 
+def _user_keys(conn) -> dict[str, int]:
+    """The user-key dictionary, after checking it is one distinct key per user and that every
+    stored copy carries its user's key."""
+    keys = dict(conn.execute("select user_id, user_key from user_keys").fetchall())
+    assert len(set(keys.values())) == len(keys)
+    copies = conn.execute("select user_id, user_key from event_copies").fetchall()
+    assert copies and all(keys[user] == key for user, key in copies)
+    return keys
+
+
+def test_every_user_gets_one_key_that_reloads_never_change(tmp_path, landing):
+    days = _mixed_landing(landing)
+    conn = warehouse.connect(tmp_path / "keys.duckdb")
+    for day in days:
+        load(conn, landing, day)
+    keys = _user_keys(conn)
+    assert set(keys) == {"u0", "u1", "u2", "v0", "v1", "v2", "late"}
+    assert sorted(keys.values()) == list(range(1, 8))
+    for day in [days[1], days[0]]:
+        load(conn, landing, day)
+    assert _user_keys(conn) == keys
+    keyed = conn.execute("select event_id, user_id from keyed_events order by all").fetchall()
+    assert keyed == conn.execute("select event_id, user_id from events order by all").fetchall()
+
+
+def test_a_warehouse_from_before_user_keys_is_keyed_on_the_next_load(tmp_path, landing):
+    days = _mixed_landing(landing)
+    conn = warehouse.connect(tmp_path / "old.duckdb")
+    load(conn, landing, days[0])
+    # The tables as they were before user keys.
+    conn.execute("drop view keyed_events")
+    conn.execute("drop table user_keys")
+    conn.execute("alter table event_copies drop column user_key")
+    load(conn, landing, days[1])
+    assert set(_user_keys(conn)) == {"u0", "u1", "v0", "v1", "late"}
+    assert conn.execute("select count(*) from keyed_events").fetchall() == [(4,)]
+
+
 def test_a_missing_folder_is_nothing_arrived(conn, landing):
     result = load(conn, landing)
     assert result.nothing_arrived

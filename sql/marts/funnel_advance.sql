@@ -1,7 +1,7 @@
 -- sql/marts/funnel_advance.sql: take the paths of one ordered or strict funnel one step further
 -- (CONTRACT §3 Funnel semantics). Needs funnel_paths.sql; run once per funnel and step,
 -- $step_index = 3, 4, ..., with the step bound as parameters ($funnel, $step, $prior_same,
--- $window_seconds, $order_mode, $salt).
+-- $window_seconds, $order_mode).
 --
 -- Step k is the earliest occurrence of its event at or after the path's step k-1 time (ties
 -- included) that no earlier step of the attempt already used, no later than anchor_ts + window
@@ -10,7 +10,6 @@
 insert into funnel_paths
 with frontier as (
     select
-        hash(user_id, $salt) as user_key,
         *,
         step_ts[-1] as lower_ts,
         -- One occurrence fills at most one step: earlier steps with this event name matched at
@@ -24,20 +23,18 @@ looked as (
         f.*,
         -- All occurrences at the first time at or after lower_ts already used: the next time.
         if(f.used_at_lower < o.n_at, o.ts, o.next_ts) as match_ts,
-        if(f.used_at_lower < o.n_at, o.prev_any_ts, o.next_prev_any_ts) as match_prev_any_ts,
-        o.user_id is not null and o.user_id <> f.user_id as hash_collided
+        if(f.used_at_lower < o.n_at, o.prev_any_ts, o.next_prev_any_ts) as match_prev_any_ts
     from frontier as f
-    asof left join step_occurrences($step, $salt) as o
+    asof left join step_occurrences($step) as o
         on o.user_key = f.user_key and o.ts >= f.lower_ts
 )
 select
     funnel,
-    user_id,
+    user_key,
     anchor_ts,
     list_append(step_ts, match_ts),
     entries,
-    false,
-    collided or hash_collided
+    false
 from looked
 where
     match_ts <= anchor_ts + to_seconds($window_seconds)
@@ -45,5 +42,4 @@ where
         $order_mode <> 'strict'
         or match_ts = lower_ts
         or match_prev_any_ts <= lower_ts
-    )
-    or hash_collided;
+    );

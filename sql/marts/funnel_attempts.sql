@@ -40,14 +40,14 @@ best_paths as (
         ) as path
     from funnel_paths as p
     join modes as m on m.funnel = p.funnel and m.order_mode <> 'unordered'
-    group by p.funnel, p.user_id
+    group by p.funnel, p.user_key
 ),
 chosen as materialized (
     -- The counted attempt is the path's first entry that can still reach T_F within the window
     -- (strict paths and one-step paths: their own entry).
     select
         funnel,
-        user_id,
+        user_key,
         step_ts,
         entry,
         -- Other entry events at that time with another segment: the smallest event id decides.
@@ -66,7 +66,7 @@ chosen as materialized (
     from (
         select
             p.funnel,
-            p.user_id,
+            p.user_key,
             p.step_ts,
             p.entries,
             p.first_tied,
@@ -83,13 +83,13 @@ chosen as materialized (
     )
     union all
     -- Ordered funnels with distinct steps: funnel_chain.sql has chosen already.
-    select funnel, user_id, step_ts, entry, tied from funnel_chained
+    select funnel, user_key, step_ts, entry, tied from funnel_chained
 ),
 tied_entries as materialized (
     -- Entry events at the times of simultaneous entries. Filtering on the time alone first
     -- is several times cheaper than joining every entry event on user and time.
-    select user_id, event, ts, event_id, platform, channel
-    from events
+    select user_key, event, ts, event_id, platform, channel
+    from keyed_events
     where event in (select step from funnel_config where step_index = 1)
         and ts in (select entry.ts from chosen where tied)
 ),
@@ -97,17 +97,17 @@ untied as (
     -- Rare: simultaneous entry events. Look them up and keep the smallest event id.
     select
         c.funnel,
-        c.user_id,
+        c.user_key,
         min({'event_id': e.event_id, 'platform': e.platform, 'channel': e.channel}) as entry
     from tied_entries as e
-    join chosen as c on c.tied and c.user_id = e.user_id and c.entry.ts = e.ts
+    join chosen as c on c.tied and c.user_key = e.user_key and c.entry.ts = e.ts
     join funnel_config as k on k.funnel = c.funnel and k.step_index = 1 and k.step = e.event
-    group by c.funnel, c.user_id
+    group by c.funnel, c.user_key
 ),
 ordered_counted as (
     select
         c.funnel,
-        c.user_id,
+        c.user_key,
         {
             'ts': c.entry.ts,
             'platform': if(u.entry is null, c.entry.platform, u.entry.platform),
@@ -115,20 +115,22 @@ ordered_counted as (
         } as entry,
         list_concat([c.entry.ts], c.step_ts[2:]) as step_ts
     from chosen as c
-    left join untied as u using (funnel, user_id)
+    left join untied as u using (funnel, user_key)
 ),
 counted as (
     select * from ordered_counted
     union all
-    select funnel, user_id, entry, step_ts from funnel_unordered
+    select funnel, user_key, entry, step_ts from funnel_unordered
 )
 select
-    funnel,
-    user_id,
-    len(step_ts)::integer as furthest_step,
-    entry.ts as entry_ts,
-    entry.ts::date as entry_date,
-    coalesce(entry.platform, 'unknown') as platform,
-    coalesce(entry.channel, 'unknown') as channel,
-    step_ts
-from counted;
+    c.funnel,
+    k.user_id,
+    len(c.step_ts)::integer as furthest_step,
+    c.entry.ts as entry_ts,
+    c.entry.ts::date as entry_date,
+    coalesce(c.entry.platform, 'unknown') as platform,
+    coalesce(c.entry.channel, 'unknown') as channel,
+    c.step_ts
+from counted as c
+-- The models match users on their key (funnel_events.sql); the table names them.
+join user_keys as k using (user_key);

@@ -14,7 +14,7 @@
 --    earliest occurrence of the next step at or after the previous one), cut at T2 + window
 --    (no attempt matching T2 entered after T2). Step 2 and later events only: few rows.
 -- 2. Each entry T1 matches the T2 of the chain whose range (previous T2, T2] holds T1 - one
---    hash join on user_id with a range condition, no sorting of the entries - and reaches step
+--    hash join on user_key with a range condition, no sorting of the entries - and reaches step
 --    1 + (chain times <= T1 + window): 1 if no chain starts within the window.
 -- 3. Per user, the counted attempt: the furthest reach, then the earliest entry; the first entry
 --    when no entry reaches step 2. Simultaneous entries are flagged `tied`;
@@ -22,46 +22,57 @@
 insert into funnel_chained
 with recursive later_steps as materialized (
     -- Simultaneous occurrences are alike here: one row per user, step and time.
-    select user_id, list_position($steps, event)::integer as step_index, ts
-    from events
+    select user_key, list_position($steps, event)::integer as step_index, ts
+    from keyed_events
     where event in (select unnest($steps[2:]))
     group by all
 ),
 linked as materialized (
     -- Each occurrence with the earliest occurrence of the next step at or after it.
-    select l.user_id, l.step_index, l.ts, n.ts as next_ts
+    select l.user_key, l.step_index, l.ts, n.ts as next_ts
     from later_steps as l
     asof left join later_steps as n
-        on n.user_id = l.user_id and n.step_index = l.step_index + 1 and n.ts >= l.ts
+        on n.user_key = l.user_key and n.step_index = l.step_index + 1 and n.ts >= l.ts
 ),
-chain_links (user_id, t2, previous_t2, step_ts, next_ts) as (
-    select user_id, ts, lag(ts) over (partition by user_id order by ts), [ts], next_ts
+chain_links (user_key, t2, previous_t2, step_ts, next_ts) as (
+    select user_key, ts, lag(ts) over (partition by user_key order by ts), [ts], next_ts
     from linked
     where step_index = 2
     union all
-    select c.user_id, c.t2, c.previous_t2, list_append(c.step_ts, l.ts), l.next_ts
+    select c.user_key, c.t2, c.previous_t2, list_append(c.step_ts, l.ts), l.next_ts
     from chain_links as c
     join linked as l
-        on l.user_id = c.user_id and l.step_index = len(c.step_ts) + 2 and l.ts = c.next_ts
+        on l.user_key = c.user_key and l.step_index = len(c.step_ts) + 2 and l.ts = c.next_ts
     where l.ts <= c.t2 + to_seconds($window_seconds)
 ),
 chains as materialized (
-    select user_id, t2, previous_t2, arg_max(step_ts, len(step_ts)) as step_ts
+    select user_key, t2, previous_t2, arg_max(step_ts, len(step_ts)) as step_ts
     from chain_links
-    group by user_id, t2, previous_t2
+    group by user_key, t2, previous_t2
 ),
 entries as not materialized (
     -- Read twice (first entries, the join): scanning again is cheaper than keeping it.
-    select user_id, ts, platform, channel from events where event = $steps[1]
+    select user_key, copy_row, ts, platform, channel from keyed_events where event = $steps[1]
 ),
 firsts as (
-    -- Every user's first entry: the counted attempt when none reaches step 2.
+    -- Every user's first entry, the counted attempt when none reaches step 2. Two scalar
+    -- minimums find it (several times faster than arg_min with a row and min(ts, 2)): the
+    -- earliest time with the smallest copy_row, and with the largest. They name different rows
+    -- exactly when another entry has the same time. The low 64 bits of each key are the
+    -- copy_row (two's complement).
     select
-        user_id,
-        arg_min({'platform': platform, 'channel': channel}, ts) as entry,
-        min(ts, 2) as first_times
-    from entries
-    group by user_id
+        f.user_key,
+        {'ts': e.ts, 'platform': e.platform, 'channel': e.channel} as entry,
+        (f.first_key & 18446744073709551615) <> (-f.last_key & 18446744073709551615) as tied
+    from (
+        select
+            user_key,
+            min(epoch_us(ts)::hugeint * 18446744073709551616 + copy_row) as first_key,
+            min(epoch_us(ts)::hugeint * 18446744073709551616 - copy_row) as last_key
+        from entries
+        group by user_key
+    ) as f
+    join event_copies as e on e.rowid = (f.first_key & 18446744073709551615)::bigint
 ),
 reaches as (
     -- Entries that reach step 2 at least, with the chain they match and how far they get.
@@ -72,7 +83,7 @@ reaches as (
             as reach
     from entries as e
     join chains as c
-        on c.user_id = e.user_id
+        on c.user_key = e.user_key
         and e.ts <= c.t2
         and e.ts >= c.t2 - to_seconds($window_seconds)
         -- One comparison, not an OR, so that the join evaluates it as a join condition.
@@ -84,7 +95,7 @@ furthest as (
     -- 64 bits, the entry time in microseconds shifted by 2^63 (so any time is non-negative) in
     -- the low 64.
     select
-        user_id,
+        user_key,
         arg_min(
             {'ts': ts, 'platform': platform, 'channel': channel, 't2': t2, 'reach': reach}, key
         ) as entry,
@@ -96,32 +107,28 @@ furthest as (
             + (epoch_us(ts)::hugeint + 9223372036854775808) as key
         from reaches
     )
-    group by user_id
+    group by user_key
 ),
 counted as (
     select
-        f.user_id,
-        b.user_id is not null as reached_step_2,
-        if(reached_step_2, b.entry.ts, f.first_times[1]) as entry_ts,
+        f.user_key,
+        b.entry is not null as reached_step_2,
+        if(reached_step_2, b.entry.ts, f.entry.ts) as entry_ts,
         if(reached_step_2, b.entry.platform, f.entry.platform) as platform,
         if(reached_step_2, b.entry.channel, f.entry.channel) as channel,
         b.entry.t2,
         b.entry.reach,
         -- Simultaneous entries: funnel_attempts.sql orders them by event id.
-        if(
-            reached_step_2,
-            len(b.keys) = 2 and b.keys[1] = b.keys[2],
-            len(f.first_times) = 2 and f.first_times[1] = f.first_times[2]
-        ) as tied
+        if(reached_step_2, len(b.keys) = 2 and b.keys[1] = b.keys[2], f.tied) as tied
     from firsts as f
-    left join furthest as b on b.user_id = f.user_id
+    left join furthest as b on b.user_key = f.user_key
 )
 select
     $funnel as funnel,
-    d.user_id,
+    d.user_key,
     if(d.reached_step_2, list_concat([d.entry_ts], c.step_ts[:d.reach - 1]), [d.entry_ts])
         as step_ts,
     {'ts': d.entry_ts, 'platform': d.platform, 'channel': d.channel} as entry,
     d.tied
 from counted as d
-left join chains as c on c.user_id = d.user_id and c.t2 = d.t2;
+left join chains as c on c.user_key = d.user_key and c.t2 = d.t2;

@@ -22,15 +22,12 @@
 -- - Every user also gets a one-step path with their first entry (by time; `first_tied` when
 --   another entry has the same time, for funnel_attempts.sql to decide by event id).
 --
--- Speed: the join matches users on a 64-bit hash of user_id ($salt varies it), which sorts
--- several times faster than the string, and the event id (a long string) is not carried along.
--- Exactness does not rest on the hash: a match with another user's event sets `collided`, and
--- build_funnels then starts over with another salt.
+-- Speed: the event id (a long string) is not carried along.
 insert into funnel_paths
 with attempts as not materialized (
     -- Read twice (the join, the first entries): scanning again is cheaper than keeping it.
-    select hash(user_id, $salt) as user_key, user_id, ts as anchor_ts, platform, channel
-    from events
+    select user_key, ts as anchor_ts, platform, channel
+    from keyed_events
     where event = $entry_step
 ),
 looked as (
@@ -39,10 +36,9 @@ looked as (
         -- The entry itself is used when step 1 has the same name: take the next occurrence.
         if(list_contains($prior_same, 1)::integer < o.n_at, o.ts, o.next_ts) as match_ts,
         if(list_contains($prior_same, 1)::integer < o.n_at, o.prev_any_ts, o.next_prev_any_ts)
-            as match_prev_any_ts,
-        o.user_id is not null and o.user_id <> a.user_id as collided
+            as match_prev_any_ts
     from attempts as a
-    asof left join step_occurrences($step, $salt) as o
+    asof left join step_occurrences($step) as o
         on o.user_key = a.user_key and o.ts >= a.anchor_ts
 ),
 reached as (
@@ -55,30 +51,28 @@ reached as (
             or match_ts = anchor_ts
             or match_prev_any_ts <= anchor_ts
         )
-        or collided
 ),
 firsts as (
     -- Every user's first entry, straight from the events (cheaper than from the join).
     select
-        user_id,
+        user_key,
         arg_min({'ts': anchor_ts, 'platform': platform, 'channel': channel}, anchor_ts) as entry,
         count(*) > 1 and min(anchor_ts, 2)[1] = min(anchor_ts, 2)[2] as first_tied
     from attempts
-    group by user_id
+    group by user_key
 )
 -- One path per state (strict: per entry time too), holding the latest entry time and every
 -- member.
 select
     $funnel as funnel,
-    user_id,
+    user_key,
     max(anchor_ts) as anchor_ts,
     [max(anchor_ts), match_ts] as step_ts,
     list({'ts': anchor_ts, 'platform': platform, 'channel': channel}) as entries,
-    false as first_tied,
-    bool_or(collided) as collided
+    false as first_tied
 from reached
-group by user_id, match_ts, anchor_ts = match_ts, if($order_mode = 'strict', anchor_ts, null)
+group by user_key, match_ts, anchor_ts = match_ts, if($order_mode = 'strict', anchor_ts, null)
 union all
 -- The one-step path of every user: their first entry.
-select $funnel, user_id, entry.ts, [entry.ts], [entry], first_tied, false
+select $funnel, user_key, entry.ts, [entry.ts], [entry], first_tied
 from firsts;

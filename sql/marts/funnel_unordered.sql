@@ -17,29 +17,29 @@ with slots as not materialized (
     -- funnel with its event name, so it takes that occurrence at or after the entry time.
     select
         e.funnel,
-        e.user_id,
+        e.user_key,
         e.entry_ts,
         c.step,
         c.window_interval,
         len(c.prior_same) as same_before
-    from (select distinct funnel, user_id, ts as entry_ts from funnel_entries) as e
+    from (select distinct funnel, user_key, ts as entry_ts from funnel_entries) as e
     join funnel_config as c on c.funnel = e.funnel and c.order_mode = 'unordered'
 ),
 found as (
     -- The first occurrence of each name.
-    select s.funnel, s.user_id, s.entry_ts, s.window_interval, o.ts as found_ts
+    select s.funnel, s.user_key, s.entry_ts, s.window_interval, o.ts as found_ts
     from (select * from slots where same_before = 0) as s
     asof left join (
-        select user_id, event, ts
+        select user_key, event, ts
         from funnel_occurrences
         where event in (select step from funnel_config where order_mode = 'unordered')
     ) as o
-        on o.user_id = s.user_id and o.event = s.step and o.ts >= s.entry_ts
+        on o.user_key = s.user_key and o.event = s.step and o.ts >= s.entry_ts
     union all
     -- Later occurrences of a name listed several times: by position (funnel_marks).
     select
         l.funnel,
-        l.user_id,
+        l.user_key,
         l.entry_ts,
         l.window_interval,
         if(l.first_pos + l.same_before < m.first_pos + m.n_at, m.ts, null)
@@ -47,46 +47,46 @@ found as (
         select s.*, o.first_pos
         from (select * from slots where same_before > 0) as s
         asof left join funnel_marks as o
-            on o.user_id = s.user_id and o.event = s.step and o.ts >= s.entry_ts
+            on o.user_key = s.user_key and o.event = s.step and o.ts >= s.entry_ts
     ) as l
     asof left join funnel_marks as m
-        on m.user_id = l.user_id
+        on m.user_key = l.user_key
         and m.event = l.step
         and m.first_pos <= l.first_pos + l.same_before
 ),
 attempts as (
     select
         funnel,
-        user_id,
+        user_key,
         entry_ts,
         list_sort(list(found_ts) filter (where found_ts <= entry_ts + window_interval)) as step_ts
     from found
-    group by funnel, user_id, entry_ts
+    group by funnel, user_key, entry_ts
 ),
 best as (
     -- The attempt filling the most steps; among those the earliest.
     select
         funnel,
-        user_id,
+        user_key,
         arg_min({'entry_ts': entry_ts, 'step_ts': step_ts}, (-len(step_ts), entry_ts)) as best
     from attempts
-    group by funnel, user_id
+    group by funnel, user_key
 ),
 entry_events as (
     -- The entry event at that time: the smallest event id among simultaneous ones.
     select
         b.funnel,
-        b.user_id,
+        b.user_key,
         min({'event_id': e.event_id, 'platform': e.platform, 'channel': e.channel}) as entry
     from funnel_entries as e
     join best as b
-        on b.funnel = e.funnel and b.user_id = e.user_id and b.best.entry_ts = e.ts
-    group by b.funnel, b.user_id
+        on b.funnel = e.funnel and b.user_key = e.user_key and b.best.entry_ts = e.ts
+    group by b.funnel, b.user_key
 )
 select
     b.funnel,
-    b.user_id,
+    b.user_key,
     {'ts': b.best.entry_ts, 'platform': e.entry.platform, 'channel': e.entry.channel} as entry,
     b.best.step_ts as step_ts
 from best as b
-join entry_events as e using (funnel, user_id);
+join entry_events as e using (funnel, user_key);

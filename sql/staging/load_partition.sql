@@ -35,12 +35,17 @@ where event_id in (
     having count(*) > 1 or bool_or(staged_row is null)
 );
 
+-- Needs the new_user_keys macro of tables.sql.
+insert into user_keys select * from new_user_keys('parsed_records');
+
 insert into event_copies
 select p.event_id, p.user_id, p.event, p.ts, p.event_date, p.platform, p.channel, p.campaign,
        p.country, p.revenue, p.properties, $arrival_date, p.source_file, p.line_no, p.raw,
-       coalesce(r.kept, true)
+       coalesce(r.kept, true), k.user_key
 from parsed_records p
 left join ranked_copies r on r.staged_row = p.rowid
+-- A left join: a missing key would fail the NOT NULL, never drop the record.
+left join user_keys k on k.user_id = p.user_id
 where p.reason is null;
 
 -- Copies from other days whose fate this day changed (usually none).

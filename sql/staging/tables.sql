@@ -19,13 +19,52 @@ create table if not exists event_copies (
     source_file varchar not null,
     line_no bigint not null,
     raw varchar,
-    kept boolean not null
+    kept boolean not null,
+    user_key integer not null
 );
+
+-- A dense integer per user id (internal; user_keys below): the funnel models group and join
+-- millions of events by user, which runs much faster on an integer than on the id string. Keys
+-- are only ever added, so a key never changes meaning (a user whose records were all removed
+-- or quarantined may keep one).
+create table if not exists user_keys (
+    user_id varchar not null,
+    user_key integer not null
+);
+
+-- The user ids of the relation named `staged` (a user_id column) that have no key yet, each
+-- with the next free key (in user id order, so a load's keys are reproducible). The caller
+-- inserts them into user_keys; one writer at a time, so the keys are unique.
+create or replace temp macro new_user_keys(staged) as table
+select
+    user_id,
+    ((select coalesce(max(user_key), 0) from user_keys) + row_number() over (order by user_id))
+        ::integer as user_key
+from (select distinct user_id from query_table(staged) where user_id is not null)
+anti join user_keys using (user_id);
+
+-- Warehouses written before user keys existed: key their events once.
+alter table event_copies add column if not exists user_key integer;
+create or replace temp view unkeyed_copies as
+select user_id from event_copies where user_key is null;
+insert into user_keys select * from new_user_keys('unkeyed_copies');
+update event_copies as c
+set user_key = k.user_key
+from user_keys as k
+where c.user_key is null and k.user_id = c.user_id;
 
 -- `events` (CONTRACT §3) is the kept copies: a view, so a load writes each row once.
 create view if not exists events as
 select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
        properties, arrival_date, source_file, line_no
+from event_copies
+where kept;
+
+-- Internal: the events with their user key, for the models that group or join by user, and
+-- their row in event_copies (`copy_row`), for a model that picks rows by scalar keys and then
+-- fetches the few it picked.
+create or replace view keyed_events as
+select user_key, rowid as copy_row, event_id, user_id, event, ts, platform, channel
 from event_copies
 where kept;
 
