@@ -1,5 +1,8 @@
 """Stage: funnels. `events` -> `funnel_steps`, `funnel_daily` (CONTRACT §3 Funnel semantics).
 
+The models read `events` through the internal `keyed_events` (with each user's integer key,
+`sql/staging/tables.sql`) and name users again through `user_keys` in `funnel_attempts`.
+
 `build_funnels` runs the SQL models and is what the CLI, the benchmark and the tests call; the
 multi-asset and its checks wrap it for Dagster. Funnel definitions travel as a bound parameter
 (`funnel_config.sql`), so step names are data, never SQL text.
@@ -38,6 +41,8 @@ TABLES = ("funnel_steps", "funnel_daily", "funnel_attempts")
 def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
     """Rebuild `funnel_steps` and `funnel_daily` from `events` for every configured funnel;
     returns their row counts and the number of counted users (`funnel_attempts`)."""
+    # The user keys and keyed_events, also on a warehouse no load has brought up to date yet.
+    run_sql_file(conn, "staging/tables.sql")
     run_sql_file(conn, "macros/segments.sql")
     run_sql_file(conn, "marts/funnel_config.sql", {"funnels": funnel_parameters(settings.funnels)})
     followed = [f for f in settings.funnels if f.order != "unordered" and not is_chainable(f)]

@@ -104,13 +104,7 @@ def generate_events(conn: duckdb.DuckDBPyConnection, n_events: int, n_users: int
         GENERATE_EVENTS,
         {"events": n_events, "users": n_users, "days": DAYS, "start": START_DAY},
     )
-    # As ingest does: key the users, then store the events as kept copies (`events` is the view
-    # of the kept copies).
-    conn.execute("insert into user_keys select * from new_user_keys('bench_events')")
-    conn.execute(
-        "insert into event_copies select e.*, null as raw, true as kept, k.user_key "
-        "from bench_events e left join user_keys k using (user_id)"
-    )
+    run_sql_file(conn, "staging/store_clean_events.sql", {"staged": "bench_events"})
     conn.execute("drop table bench_events")
     conn.execute("checkpoint")
     return time.perf_counter() - started

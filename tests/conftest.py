@@ -65,13 +65,7 @@ def insert_events(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -
     conn.executemany(
         "insert into staged_events values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records
     )
-    # As ingest does: key new users, then store the rows as kept copies (`events` is the view of
-    # kept copies, sql/staging/tables.sql).
-    conn.execute("insert into user_keys select * from new_user_keys('staged_events')")
-    conn.execute(
-        f"insert into event_copies ({EVENT_COLUMNS}, kept, user_key) "
-        "select s.*, true, k.user_key from staged_events s left join user_keys k using (user_id)"
-    )
+    run_sql_file(conn, "staging/store_clean_events.sql", {"staged": "staged_events"})
 
 
 @pytest.fixture

@@ -316,13 +316,22 @@ def test_times_at_the_ends_of_the_calendar_match_the_reference() -> None:
         ref.Event("f2", "future", "register", late + dt.timedelta(seconds=5)),
         ref.Event("f3", "future", "first_order", late + dt.timedelta(seconds=9)),
         ref.Event("f4", "future", "visit", late + dt.timedelta(seconds=12)),
+        # Simultaneous entries before 1970 (negative epochs): the smallest event id decides,
+        # whatever the order in which the events were stored.
+        ref.Event("t2", "old_tie", "visit", dt.datetime(1960, 1, 1), platform="ios"),
+        ref.Event("t1", "old_tie", "visit", dt.datetime(1960, 1, 1), platform="android"),
+        ref.Event("s2", "old_tie_on", "visit", dt.datetime(1960, 1, 1), platform="ios"),
+        ref.Event("s1", "old_tie_on", "visit", dt.datetime(1960, 1, 1), platform="android"),
+        ref.Event("s3", "old_tie_on", "register", dt.datetime(1960, 1, 1, 0, 0, 5)),
     ]
     conn = warehouse.connect(Path(":memory:"))
     try:
         load(conn, events)
         build(conn, FUNNELS)
         assert_matches_reference(conn, events, FUNNELS)
-        assert users_by_step(conn, "activation", "all", "all") == [(2,), (2,), (1,)]
+        assert users_by_step(conn, "activation", "all", "all") == [(4,), (3,), (1,)]
+        assert counted(conn, "activation", "old_tie")[::3] == (1, "android")
+        assert counted(conn, "activation", "old_tie_on")[::3] == (2, "android")
     finally:
         conn.close()
 

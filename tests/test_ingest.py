@@ -302,8 +302,9 @@ def test_reloads_and_reverse_order_give_identical_tables(tmp_path, landing):
 def _user_keys(conn) -> dict[str, int]:
     """The user-key dictionary, after checking it is one distinct key per user and that every
     stored copy carries its user's key."""
-    keys = dict(conn.execute("select user_id, user_key from user_keys").fetchall())
-    assert len(set(keys.values())) == len(keys)
+    rows = conn.execute("select user_id, user_key from user_keys").fetchall()
+    keys = dict(rows)
+    assert len(rows) == len(keys) == len(set(keys.values()))
     copies = conn.execute("select user_id, user_key from event_copies").fetchall()
     assert copies and all(keys[user] == key for user, key in copies)
     return keys
@@ -322,6 +323,12 @@ def test_every_user_gets_one_key_that_reloads_never_change(tmp_path, landing):
     assert _user_keys(conn) == keys
     keyed = conn.execute("select event_id, user_id from keyed_events order by all").fetchall()
     assert keyed == conn.execute("select event_id, user_id from events order by all").fetchall()
+
+
+def test_users_whose_records_were_all_quarantined_get_no_key(conn, landing):
+    write_jsonl(folder(landing) / "a.jsonl", [record(), record(user="bad", ts="not-a-date")])
+    load(conn, landing)
+    assert set(_user_keys(conn)) == {"u1"}
 
 
 def test_a_warehouse_from_before_user_keys_is_keyed_on_the_next_load(tmp_path, landing):

@@ -25,7 +25,7 @@ looked as (
         if(f.used_at_lower < o.n_at, o.ts, o.next_ts) as match_ts,
         if(f.used_at_lower < o.n_at, o.prev_any_ts, o.next_prev_any_ts) as match_prev_any_ts
     from frontier as f
-    asof left join step_occurrences($step) as o
+    asof join step_occurrences($step) as o
         on o.user_key = f.user_key and o.ts >= f.lower_ts
 )
 select

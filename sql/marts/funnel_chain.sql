@@ -51,15 +51,19 @@ chains as materialized (
     group by user_key, t2, previous_t2
 ),
 entries as not materialized (
-    -- Read twice (first entries, the join): scanning again is cheaper than keeping it.
-    select user_key, copy_row, ts, platform, channel from keyed_events where event = $steps[1]
+    -- Read twice (first entries, the join): scanning again is cheaper than keeping it. The
+    -- events with their row in event_copies (a rowid is only valid within one statement).
+    select user_key, rowid as copy_row, ts, platform, channel
+    from event_copies
+    where kept and event = $steps[1]
 ),
 firsts as (
     -- Every user's first entry, the counted attempt when none reaches step 2. Two scalar
     -- minimums find it (several times faster than arg_min with a row and min(ts, 2)): the
-    -- earliest time with the smallest copy_row, and with the largest. They name different rows
-    -- exactly when another entry has the same time. The low 64 bits of each key are the
-    -- copy_row (two's complement).
+    -- earliest time with the smallest copy_row (first_key), and with the largest (last_key).
+    -- They name different rows exactly when another entry has the same time. The low 64 bits
+    -- (mask 2^64 - 1, two's complement) of first_key and of -last_key are those copy_rows;
+    -- the join then fetches the one row per user by its rowid.
     select
         f.user_key,
         {'ts': e.ts, 'platform': e.platform, 'channel': e.channel} as entry,
@@ -112,7 +116,7 @@ furthest as (
 counted as (
     select
         f.user_key,
-        b.entry is not null as reached_step_2,
+        b.user_key is not null as reached_step_2,
         if(reached_step_2, b.entry.ts, f.entry.ts) as entry_ts,
         if(reached_step_2, b.entry.platform, f.entry.platform) as platform,
         if(reached_step_2, b.entry.channel, f.entry.channel) as channel,

@@ -17,7 +17,7 @@
 -- funnel_occurrences: the events a step can match: raw events for unmarked names (ties do not
 --   matter there), funnel_marks rows for marked names.
 -- Users are matched on user_key (keyed_events, sql/staging/tables.sql): grouping and joining
--- millions of rows on a dense integer is several times faster than on the id string.
+-- millions of rows on a dense integer is faster than on the id string.
 -- funnel_attempts.sql turns the keys back into user ids.
 -- It also starts the tables the matching models fill empty: funnel_chained (funnel_chain.sql),
 -- funnel_unordered (funnel_unordered.sql), funnel_paths (funnel_paths.sql, funnel_advance.sql).

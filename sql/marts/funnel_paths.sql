@@ -22,7 +22,7 @@
 -- - Every user also gets a one-step path with their first entry (by time; `first_tied` when
 --   another entry has the same time, for funnel_attempts.sql to decide by event id).
 --
--- Speed: the event id (a long string) is not carried along.
+-- The event id (a long string) is not carried along: funnel_attempts.sql looks it up for ties.
 insert into funnel_paths
 with attempts as not materialized (
     -- Read twice (the join, the first entries): scanning again is cheaper than keeping it.
@@ -38,7 +38,7 @@ looked as (
         if(list_contains($prior_same, 1)::integer < o.n_at, o.prev_any_ts, o.next_prev_any_ts)
             as match_prev_any_ts
     from attempts as a
-    asof left join step_occurrences($step) as o
+    asof join step_occurrences($step) as o
         on o.user_key = a.user_key and o.ts >= a.anchor_ts
 ),
 reached as (

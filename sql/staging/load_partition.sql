@@ -35,8 +35,10 @@ where event_id in (
     having count(*) > 1 or bool_or(staged_row is null)
 );
 
--- Needs the new_user_keys macro of tables.sql.
-insert into user_keys select * from new_user_keys('parsed_records');
+-- Key the users of the loaded records (the new_user_keys macro of tables.sql).
+create or replace temp view loaded_users as
+select user_id from parsed_records where reason is null;
+insert into user_keys select * from new_user_keys('loaded_users');
 
 insert into event_copies
 select p.event_id, p.user_id, p.event, p.ts, p.event_date, p.platform, p.channel, p.campaign,

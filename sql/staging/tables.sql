@@ -1,4 +1,6 @@
--- Ingest tables (CONTRACT §2-3). Created once; partition loads replace rows inside them.
+-- Ingest tables (CONTRACT §2-3). Created once; partition loads replace rows inside them. Run
+-- before every load and funnel build: it also brings a warehouse from an earlier version up to
+-- date (cheap when there is nothing to do) and defines the temp macro below.
 
 -- Every valid record ever loaded, duplicates included, with its raw text. `kept` marks the
 -- earliest copy of each event id by (arrival_date, source_file, line_no): deciding from all
@@ -23,10 +25,10 @@ create table if not exists event_copies (
     user_key integer not null
 );
 
--- A dense integer per user id (internal; user_keys below): the funnel models group and join
--- millions of events by user, which runs much faster on an integer than on the id string. Keys
--- are only ever added, so a key never changes meaning (a user whose records were all removed
--- or quarantined may keep one).
+-- A dense integer per user id of the loaded events (internal): the funnel models group and
+-- join millions of events by user, which on 10M events is about a third faster on an integer
+-- than on the id string. Keys are only ever added, so a key never changes meaning (a user whose
+-- events were all removed by a re-load keeps one). An INTEGER holds 2.1 billion users.
 create table if not exists user_keys (
     user_id varchar not null,
     user_key integer not null
@@ -43,7 +45,9 @@ select
 from (select distinct user_id from query_table(staged) where user_id is not null)
 anti join user_keys using (user_id);
 
--- Warehouses written before user keys existed: key their events once.
+-- Warehouses written before user keys existed: key their events once. On a current warehouse
+-- the column statistics say there is no NULL key, so these statements cost about a millisecond.
+-- Safe to stop half-way: the next run finishes the job.
 alter table event_copies add column if not exists user_key integer;
 create or replace temp view unkeyed_copies as
 select user_id from event_copies where user_key is null;
@@ -52,6 +56,7 @@ update event_copies as c
 set user_key = k.user_key
 from user_keys as k
 where c.user_key is null and k.user_id = c.user_id;
+alter table event_copies alter column user_key set not null;
 
 -- `events` (CONTRACT §3) is the kept copies: a view, so a load writes each row once.
 create view if not exists events as
@@ -60,11 +65,11 @@ select event_id, user_id, event, ts, event_date, platform, channel, campaign, co
 from event_copies
 where kept;
 
--- Internal: the events with their user key, for the models that group or join by user, and
--- their row in event_copies (`copy_row`), for a model that picks rows by scalar keys and then
--- fetches the few it picked.
+-- Internal: the events with their user key, for the models that group or join by user.
+-- Replaced on every run (unlike `events`, which users may depend on) so that its definition
+-- follows the code.
 create or replace view keyed_events as
-select user_key, rowid as copy_row, event_id, user_id, event, ts, platform, channel
+select user_key, event_id, user_id, event, ts, platform, channel
 from event_copies
 where kept;
 

@@ -1,0 +1,12 @@
+-- sql/staging/store_clean_events.sql: store events that need no validation (tests and
+-- benchmarks generate them) as ingest stores valid records: their users keyed, each event a
+-- kept copy. $staged names a table with the `events` columns (sql/staging/tables.sql, whose
+-- new_user_keys macro this needs); the event ids must be new.
+insert into user_keys select * from new_user_keys($staged);
+
+insert into event_copies
+select s.*, null as raw, true as kept, k.user_key
+from query_table($staged) as s
+left join user_keys as k using (user_id)
+-- The generated order, so that the file's layout does not depend on the join.
+order by s.line_no;
