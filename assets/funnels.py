@@ -31,6 +31,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from assets.ingest import prepare_tables
 from pipelines.resources import Warehouse
 from pipelines.settings import Funnel, Settings
 from pipelines.sql import run_sql_file
@@ -42,7 +43,7 @@ def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
     """Rebuild `funnel_steps` and `funnel_daily` from `events` for every configured funnel;
     returns their row counts and the number of counted users (`funnel_attempts`)."""
     # The user keys and keyed_events, also on a warehouse no load has brought up to date yet.
-    run_sql_file(conn, "staging/tables.sql")
+    prepare_tables(conn)
     run_sql_file(conn, "macros/segments.sql")
     run_sql_file(conn, "marts/funnel_config.sql", {"funnels": funnel_parameters(settings.funnels)})
     followed = [f for f in settings.funnels if f.order != "unordered" and not is_chainable(f)]

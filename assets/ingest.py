@@ -84,12 +84,24 @@ def partition_files(folder: Path) -> list[Path]:
     )
 
 
+def prepare_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the ingest tables if needed and bring those of an earlier version up to date."""
+    run_sql_file(conn, "staging/tables.sql")
+    nullable = conn.execute(
+        "select is_nullable from duckdb_columns() "
+        "where database_name = current_database() and schema_name = 'main' "
+        "and table_name = 'event_copies' and column_name = 'user_key'"
+    ).fetchall()
+    if nullable[0][0]:
+        run_sql_file(conn, "staging/migrate_user_keys.sql")
+
+
 def load_partition(
     conn: duckdb.DuckDBPyConnection, landing_dir: Path, day: dt.date
 ) -> IngestResult:
     """Load (or re-load) one arrival day; the day's rows are replaced atomically."""
     started_at = _utc_now()
-    run_sql_file(conn, "staging/tables.sql")
+    prepare_tables(conn)
     run_sql_file(conn, "staging/raw_records.sql")
     folder = partition_folder(landing_dir, day)
     files = partition_files(folder)

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from assets.funnels import build_funnels
 from assets.ingest import (
     conservation_failures,
     duplicate_event_ids,
@@ -23,6 +24,7 @@ from assets.ingest import (
 )
 from pipelines import warehouse
 from pipelines.resources import Warehouse
+from pipelines.settings import Funnel, Settings
 
 DAY = dt.date(2026, 3, 10)
 NEXT_DAY = dt.date(2026, 3, 11)
@@ -331,17 +333,36 @@ def test_users_whose_records_were_all_quarantined_get_no_key(conn, landing):
     assert set(_user_keys(conn)) == {"u1"}
 
 
+def _without_user_keys(conn: duckdb.DuckDBPyConnection) -> None:
+    """Turn the tables back into what they were before user keys."""
+    conn.execute("drop view keyed_events")
+    conn.execute("drop table user_keys")
+    conn.execute("alter table event_copies drop column user_key")
+
+
 def test_a_warehouse_from_before_user_keys_is_keyed_on_the_next_load(tmp_path, landing):
     days = _mixed_landing(landing)
     conn = warehouse.connect(tmp_path / "old.duckdb")
     load(conn, landing, days[0])
-    # The tables as they were before user keys.
-    conn.execute("drop view keyed_events")
-    conn.execute("drop table user_keys")
-    conn.execute("alter table event_copies drop column user_key")
+    _without_user_keys(conn)
     load(conn, landing, days[1])
     assert set(_user_keys(conn)) == {"u0", "u1", "v0", "v1", "late"}
     assert conn.execute("select count(*) from keyed_events").fetchall() == [(4,)]
+
+
+def test_funnels_on_a_warehouse_from_before_user_keys_key_it_first(tmp_path, landing):
+    write_jsonl(
+        folder(landing) / "a.jsonl",
+        [record(user="a", event="page_view"), record(user="a", event="signup")],
+    )
+    conn = warehouse.connect(tmp_path / "old.duckdb")
+    load(conn, landing)
+    _without_user_keys(conn)
+    build_funnels(conn, Settings(home=tmp_path, funnels=(Funnel("f", ("page_view", "signup")),)))
+    assert set(_user_keys(conn)) == {"a"}
+    assert conn.execute("select user_id, furthest_step from funnel_attempts").fetchall() == [
+        ("a", 2)
+    ]
 
 
 def test_a_missing_folder_is_nothing_arrived(conn, landing):

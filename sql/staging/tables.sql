@@ -1,6 +1,6 @@
 -- Ingest tables (CONTRACT §2-3). Created once; partition loads replace rows inside them. Run
--- before every load and funnel build: it also brings a warehouse from an earlier version up to
--- date (cheap when there is nothing to do) and defines the temp macro below.
+-- before every load and funnel build (assets/ingest.py, prepare_tables), which also defines the
+-- temp macro below.
 
 -- Every valid record ever loaded, duplicates included, with its raw text. `kept` marks the
 -- earliest copy of each event id by (arrival_date, source_file, line_no): deciding from all
@@ -45,18 +45,9 @@ select
 from (select distinct user_id from query_table(staged) where user_id is not null)
 anti join user_keys using (user_id);
 
--- Warehouses written before user keys existed: key their events once. On a current warehouse
--- the column statistics say there is no NULL key, so these statements cost about a millisecond.
--- Safe to stop half-way: the next run finishes the job.
+-- Warehouses written before user keys existed get the column here and their keys from
+-- migrate_user_keys.sql.
 alter table event_copies add column if not exists user_key integer;
-create or replace temp view unkeyed_copies as
-select user_id from event_copies where user_key is null;
-insert into user_keys select * from new_user_keys('unkeyed_copies');
-update event_copies as c
-set user_key = k.user_key
-from user_keys as k
-where c.user_key is null and k.user_id = c.user_id;
-alter table event_copies alter column user_key set not null;
 
 -- `events` (CONTRACT §3) is the kept copies: a view, so a load writes each row once.
 create view if not exists events as
