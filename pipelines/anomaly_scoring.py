@@ -44,22 +44,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipelines.errors import EventpulseError
-from pipelines.settings import AnomalySettings
+from pipelines.settings import ANOMALY_METRICS, AnomalySettings
 
 SERIES_KEY = ["metric", "dimension", "segment"]
 ROW_KEY = ["metric_date", *SERIES_KEY]
-DAILY_METRIC_COLUMNS = [
-    "metric_date",
-    "dimension",
-    "segment",
-    "active_users",
-    "new_users",
-    "sessions",
-    "events",
-    "purchasers",
-    "revenue",
-    "conversion_rate",
-]
+# The daily_metrics columns scoring reads: its key, then every metric (CONTRACT §3, in order).
+DAILY_METRIC_COLUMNS = ["metric_date", "dimension", "segment", *ANOMALY_METRICS]
 ANOMALY_COLUMNS = [
     "metric_date",
     "metric",
@@ -327,7 +317,7 @@ def _complete_calendar(frame: pd.DataFrame) -> pd.DataFrame:
         rows["dimension"], rows["segment"] = dimension, segment
         filled.append(rows.reset_index())
     out = pd.concat(filled, ignore_index=True)
-    amounts = [c for c in DAILY_METRIC_COLUMNS[3:] if c != "conversion_rate"]
+    amounts = [c for c in ANOMALY_METRICS if c != "conversion_rate"]
     out[amounts] = out[amounts].astype(float).fillna(0.0)
     out["conversion_rate"] = out["conversion_rate"].astype(float)
     return out

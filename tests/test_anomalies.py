@@ -17,6 +17,7 @@ from assets.anomalies import anomalies, anomaly_evaluation
 from pipelines import warehouse
 from pipelines.anomaly_scoring import (
     ANOMALY_COLUMNS,
+    DAILY_METRIC_COLUMNS,
     anomaly_chart,
     evaluate_anomalies,
     score_anomalies,
@@ -183,7 +184,7 @@ def test_result_has_the_contract_columns_from_pandas_or_polars() -> None:
     assert list(scored.columns) == ANOMALY_COLUMNS
     assert scored["score"].between(0, 1).all()
     assert set(scored["direction"].dropna()) <= {"spike", "dip"}
-    assert score_anomalies(scored.iloc[:0].reindex(columns=_METRIC_COLUMNS)).empty
+    assert score_anomalies(scored.iloc[:0].reindex(columns=DAILY_METRIC_COLUMNS)).empty
 
 
 def test_evaluation_of_a_hand_labelled_case() -> None:
@@ -271,19 +272,6 @@ def test_evaluation_without_labels_is_an_empty_table(home: Path) -> None:
 
 # --- daily_metrics builders --------------------------------------------------------------------
 
-_METRIC_COLUMNS = [
-    "metric_date",
-    "dimension",
-    "segment",
-    "active_users",
-    "new_users",
-    "sessions",
-    "events",
-    "purchasers",
-    "revenue",
-    "conversion_rate",
-]
-
 
 def _daily_metrics(rng: np.random.Generator, days: int, segments: dict[str, float]) -> pd.DataFrame:
     """A CONTRACT §3 daily_metrics frame: platform segments (users a day) and their total."""
@@ -318,7 +306,7 @@ def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
         frame["active_users"] > 0
     )
     frame["conversion_rate"] = frame["conversion_rate"].fillna(0.0)
-    return frame[_METRIC_COLUMNS]
+    return frame[DAILY_METRIC_COLUMNS]
 
 
 def _as_daily_metrics(active: np.ndarray) -> pd.DataFrame:
