@@ -12,7 +12,7 @@ precision = flagged days inside windows / flagged days, recall = windows detecte
 Two baselines run on the same days: a rolling z-score (|z| > 3 against the previous 28 days)
 and an IsolationForest on the raw daily values alone (sklearn defaults).
 
-Demo generator: `pipelines.demo_data`'s simulation (the steps of `generate()` short of writing
+Demo generator: `pipelines.demo.generate`'s simulation (the steps of `generate()` short of writing
 files) gives daily metrics and its honest labels; `score_anomalies` + `evaluate_anomalies`
 give the numbers the `anomaly_evaluation` asset reports, at the (date, dimension, segment)
 level.
@@ -37,8 +37,8 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from pipelines import demo_data
-from pipelines.anomaly_scoring import evaluate_anomalies, score_anomalies, score_series
+from assets.anomalies.scoring import evaluate_anomalies, score_anomalies, score_series
+from pipelines.demo import generate as demo_data
 from pipelines.errors import EventpulseError
 from pipelines.settings import AnomalySettings
 
@@ -421,7 +421,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"{hourly['rolling_z3']} / {hourly['raw_iforest']} |"
         )
     lines += _labelled_section(
-        "Demo generator (pipelines.demo_data, 90 days, 5,000 users)", results["demo"]
+        "Demo generator (pipelines.demo.generate, 90 days, 5,000 users)", results["demo"]
     )
     lines += _labelled_section(
         "Independent synthetic generator (90 days, 5,000 users, 3 platforms x 5 channels)",

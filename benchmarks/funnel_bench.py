@@ -36,7 +36,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from assets.funnels import build_funnels
+from assets.marts.funnels import build_funnels
 from benchmarks.synthetic_events import synthetic_warehouses
 from pipelines.settings import Funnel, Settings
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assets.ingest import load_partition
+from assets.ingest.load import load_partition
 from pipelines import warehouse
 
 RESULTS = Path(__file__).parent / "results"

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import duckdb
 
-from assets.cohorts import build_cohorts
-from assets.metrics import build_daily_metrics
-from assets.retention import build_retention
-from assets.sessions_users import build_sessions, build_users
+from assets.marts.cohorts import build_cohorts
+from assets.marts.metrics import build_daily_metrics
+from assets.marts.retention import build_retention
+from assets.marts.sessions_users import build_sessions, build_users
 from benchmarks.synthetic_events import DAYS, synthetic_warehouses
 from pipelines.settings import Settings
 

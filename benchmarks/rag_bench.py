@@ -30,10 +30,10 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from assets.corpus.documents import Chunk, chunk_documents, collect_documents  # noqa: E402
+from assets.corpus.retrieval import Retriever  # noqa: E402
+from assets.corpus.store import build_corpus, open_table, sync_chunks  # noqa: E402
 from pipelines import embedding  # noqa: E402
-from pipelines.corpus_docs import Chunk, chunk_documents, collect_documents  # noqa: E402
-from pipelines.corpus_store import build_corpus, open_table, sync_chunks  # noqa: E402
-from pipelines.retrieval import Retriever  # noqa: E402
 from pipelines.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.errors import EventpulseError
-from pipelines.settings import Settings, landing_dates, load_settings
+from pipelines.landing import landing_dates
+from pipelines.settings import Settings, load_settings
 
 app = typer.Typer(
     help="eventpulse: product event logs -> DuckDB analytics, anomalies, reports and cited answers.\n\n"
@@ -63,7 +64,7 @@ def generate(
     out: Annotated[Path | None, typer.Option(help="Home folder to write into.")] = None,
 ) -> None:
     """Write demo event files to landing/, plus demo_labels.json and docs/changelog.md."""
-    from pipelines.demo_data import generate as generate_demo
+    from pipelines.demo.generate import generate as generate_demo
 
     home = out or _settings().home
     summary = generate_demo(home, days=days, users=users, seed=seed)
@@ -149,7 +150,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ) -> None:
     """Generate demo logs, run every asset, write reports, build the corpus; print where."""
-    from pipelines.demo_data import generate as generate_demo
+    from pipelines.demo.generate import generate as generate_demo
     from pipelines.runner import run_job
 
     settings = _settings()
@@ -197,8 +198,8 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Answer a question from the corpus, citing the sources used."""
-    from pipelines.answer import answer_json, format_answer
-    from pipelines.answer import ask as ask_corpus
+    from assets.corpus.answer import answer_json, format_answer
+    from assets.corpus.answer import ask as ask_corpus
 
     settings = _settings()
     answer = ask_corpus(settings.home, settings, question, k=k)
@@ -221,7 +222,7 @@ def search(
     ] = None,
 ) -> None:
     """Retrieve corpus chunks (hybrid vector + full-text search), without answering."""
-    from pipelines.retrieval import format_results, query_results_json, search_many
+    from assets.corpus.retrieval import format_results, query_results_json, search_many
 
     home = _settings().home
     if (query is None) == (queries_file is None):
@@ -243,7 +244,7 @@ def search(
 @app.command()
 def corpus() -> None:
     """Build or refresh the RAG corpus, embedding only new or changed chunks."""
-    from pipelines.corpus_store import build_corpus
+    from assets.corpus.store import build_corpus
 
     stats = build_corpus(_settings())
     console.print(stats.summary(), highlight=False)
@@ -256,8 +257,8 @@ def report(
     date: Annotated[str, typer.Option(help="The day YYYY-MM-DD to (re)write the report for.")],
 ) -> None:
     """(Re)write one day's report (Markdown + HTML + figures) from the warehouse."""
+    from assets.reports.build import build_daily_report
     from pipelines import warehouse
-    from pipelines.report_builder import build_daily_report
 
     settings = _settings()
     day = _parse_date(date, "--date")

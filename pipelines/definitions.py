@@ -1,45 +1,32 @@
-"""The one `Definitions` object: what `dagster dev -w workspace.yaml` loads."""
+"""The one `Definitions` object: what `dagster dev -w workspace.yaml` loads.
+
+The stages in graph order, one folder each under `assets/`; the folder's name is the Dagster
+group of its assets (tests/test_definitions.py holds every asset to it).
+"""
 
 import dagster as dg
 
-from assets import (
-    anomalies,
-    cohorts,
-    corpus,
-    funnels,
-    ingest,
-    metrics,
-    reports,
-    retention,
-    sessions_users,
-)
+from assets.anomalies import assets as anomalies
+from assets.corpus import assets as corpus
+from assets.ingest import assets as ingest
+from assets.marts import cohorts, funnels, metrics, retention, sessions_users
+from assets.reports import assets as reports
 from pipelines.jobs import JOBS
-from pipelines.resources import Corpus, Embedder, Llm, Warehouse
-from pipelines.runner import progress_logger
+from pipelines.progress import progress_logger
+from pipelines.resources import Corpus, Embedder, Warehouse
 from pipelines.schedules import SCHEDULES
 from pipelines.sensors import SENSORS
-from pipelines.settings import config_file, home_dir, load_settings
+from pipelines.settings import config_file, project_settings
 
-STAGES = [ingest, sessions_users, metrics, funnels, retention, cohorts, anomalies, corpus, reports]
-
-_settings = load_settings()
-_config = config_file()
-
-
-def _llm_resource() -> Llm:
-    llm = _settings.llm
-    if not llm.configured:
-        return Llm()
-    # The key stays in the environment: Dagster shows only the variable's name in the UI.
-    api_key = dg.EnvVar(llm.api_key_env) if llm.api_key_env else None
-    return Llm(base_url=llm.base_url, model=llm.model, api_key=api_key)
-
+STAGES = [ingest, sessions_users, metrics, funnels, retention, cohorts, anomalies, reports, corpus]
 
 # Runs started from the UI, schedules and the sensor execute each step in its own process.
 # Forking them from a server that has already imported the project saves seconds per step.
 executor = dg.multiprocess_executor.configured(
     {"start_method": {"forkserver": {"preload_modules": ["pipelines.definitions"]}}}
 )
+
+_config = config_file()
 
 defs = dg.Definitions(
     executor=executor,
@@ -52,10 +39,10 @@ defs = dg.Definitions(
     loggers={"console": dg.colored_console_logger, "progress": progress_logger},
     resources={
         "warehouse": Warehouse(
-            home=str(home_dir()), config_path=str(_config) if _config.exists() else None
+            home=str(project_settings().home),
+            config_path=str(_config) if _config.exists() else None,
         ),
-        "corpus": Corpus(home=str(home_dir())),
+        "corpus": Corpus(home=str(project_settings().home)),
         "embedder": Embedder(),
-        "llm": _llm_resource(),
     },
 )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import dagster as dg
 
-from pipelines.settings import Settings
+from pipelines.settings import Settings, project_settings
 
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
@@ -29,12 +30,17 @@ def window_days(start: dt.datetime, end: dt.datetime) -> list[dt.date]:
     return [first + dt.timedelta(days=n) for n in range((last - first).days)]
 
 
-def _project_settings() -> Settings:
-    from pipelines.settings import load_settings
+@functools.cache
+def _project_partitions() -> tuple[dg.DailyPartitionsDefinition, dg.WeeklyPartitionsDefinition]:
+    settings = project_settings()
+    return daily_partitions(settings), weekly_partitions(settings)
 
-    return load_settings()
 
-
-# Built once at import from the project settings (start_date, else the earliest landing folder).
-DAILY = daily_partitions(_project_settings())
-WEEKLY = weekly_partitions(_project_settings())
+def __getattr__(name: str) -> dg.TimeWindowPartitionsDefinition:
+    """`DAILY` and `WEEKLY`, built from the project settings (start_date, else the earliest
+    landing folder) when a module first asks for them, not when this one is imported."""
+    if name == "DAILY":
+        return _project_partitions()[0]
+    if name == "WEEKLY":
+        return _project_partitions()[1]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

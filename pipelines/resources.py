@@ -58,11 +58,3 @@ class Embedder(dg.ConfigurableResource):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return embedding.embed(texts, batch_size=self.batch_size)
-
-
-class Llm(dg.ConfigurableResource):
-    """An OpenAI-compatible chat endpoint; the key is read from an environment variable."""
-
-    base_url: str | None = None
-    model: str | None = None
-    api_key: str | None = None

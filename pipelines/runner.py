@@ -7,9 +7,7 @@ step and blocking check succeeded (`pipelines.warehouse.run_build`).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
-import sys
 
 import dagster as dg
 
@@ -37,6 +35,8 @@ def run_job(
     end: dt.date | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Execute `job_name` in process, over the partition range start..end (inclusive)."""
+    # Imported here, not at the top: the partitions are built when the definitions are first
+    # imported, from the landing folders present then (`eventpulse demo` writes them first).
     from pipelines.definitions import defs
 
     job = defs.resolve_job_def(job_name)
@@ -76,23 +76,3 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
                     f"blocking check {data.check_name} on {data.asset_key.to_user_string()} failed"
                 )
     return "see the Dagster run log (`eventpulse ui`)"
-
-
-class _ProgressFormatter(logging.Formatter):
-    """`12:00:01 events: 2026-03-01: 1234 records ...`: the step and its message, no run id."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        meta = getattr(record, "dagster_meta", None) or {}
-        message = meta.get("orig_message") or record.getMessage()
-        step = meta.get("step_key")
-        clock = self.formatTime(record, "%H:%M:%S")
-        return f"{clock} {step}: {message}" if step else f"{clock} {message}"
-
-
-@dg.logger(description="Compact progress lines for `eventpulse run` (INFO and above).")
-def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
-    logger = logging.Logger("eventpulse", level=logging.INFO)
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_ProgressFormatter())
-    logger.addHandler(handler)
-    return logger

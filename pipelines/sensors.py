@@ -28,10 +28,10 @@ import dagster as dg
 
 from pipelines.errors import EventpulseError
 from pipelines.jobs import pipeline_job
+from pipelines.landing import arrival_files, arrival_folders
 from pipelines.partitions import DAILY
 from pipelines.resources import Warehouse
 from pipelines.schedules import automation_running
-from pipelines.settings import PARTITION_FOLDER
 
 SETTLE_SECONDS = 5.0
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -46,28 +46,14 @@ class LandingFolder:
 
 
 def scan_landing(landing_dir: Path) -> list[LandingFolder]:
-    """Every `date=YYYY-MM-DD` folder with its fingerprint, sorted by day."""
-    if not landing_dir.is_dir():
-        return []
-    folders = []
-    for child in landing_dir.iterdir():
-        match = PARTITION_FOLDER.match(child.name)
-        if not (child.is_dir() and match):
-            continue
-        try:
-            day = dt.date.fromisoformat(match.group(1))
-        except ValueError:
-            continue
-        folders.append(_fingerprint(child, day))
-    return sorted(folders, key=lambda folder: folder.day)
+    """Every arrival folder with its fingerprint, sorted by day."""
+    return [_fingerprint(folder, day) for day, folder in arrival_folders(landing_dir)]
 
 
 def _fingerprint(folder: Path, day: dt.date) -> LandingFolder:
     digest = hashlib.sha256()
     newest = 0.0
-    # The files ingest reads: hidden ones (editor swap files, partial copies) are not data.
-    files = (p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    for path in sorted(files):
+    for path in arrival_files(folder):
         stat = path.stat()
         newest = max(newest, stat.st_mtime)
         digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())

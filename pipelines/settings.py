@@ -7,8 +7,8 @@ because a misspelt key silently falling back to a default would hide the problem
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from pipelines.errors import EventpulseError
+from pipelines.landing import landing_dates
 
 ANOMALY_METRICS = (
     "active_users",
@@ -29,7 +30,6 @@ ANOMALY_METRICS = (
 FUNNEL_ORDERS = ("ordered", "strict", "unordered")
 ANOMALY_DIRECTIONS = ("both", "spike", "dip")
 DEFAULT_FUNNEL_WINDOW_SECONDS = 7 * 86400
-PARTITION_FOLDER = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -111,27 +111,19 @@ class Settings:
         return (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=90)
 
 
-def landing_dates(landing_dir: Path) -> list[dt.date]:
-    """Arrival days that have a `date=YYYY-MM-DD` folder, sorted."""
-    if not landing_dir.is_dir():
-        return []
-    days = []
-    for child in landing_dir.iterdir():
-        match = PARTITION_FOLDER.match(child.name)
-        if child.is_dir() and match:
-            try:
-                days.append(dt.date.fromisoformat(match.group(1)))
-            except ValueError:
-                continue
-    return sorted(days)
-
-
 def home_dir() -> Path:
     return Path(os.environ.get("EVENTPULSE_HOME") or "./data").resolve()
 
 
 def config_file() -> Path:
     return Path(os.environ.get("EVENTPULSE_CONFIG") or "./eventpulse.yaml").resolve()
+
+
+@functools.cache
+def project_settings() -> Settings:
+    """The project's settings ($EVENTPULSE_CONFIG, $EVENTPULSE_HOME), loaded once, on first use:
+    what the Dagster definitions are built from."""
+    return load_settings()
 
 
 def load_settings(config_path: Path | None = None, home: Path | None = None) -> Settings:

@@ -31,6 +31,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.errors import EventpulseError
+from pipelines.sql import run_sql_file
 
 RUN_BUILD_ENV = "EVENTPULSE_RUN_BUILD"
 LOCK_WAIT_SECONDS = float(os.environ.get("EVENTPULSE_LOCK_WAIT_SECONDS", 1800))
@@ -45,6 +46,19 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     conn.execute("set TimeZone = 'UTC'")
     conn.execute("set enable_progress_bar = false")
     return conn
+
+
+def prepare_base_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables every writer needs (ingest's tables, `user_keys`, `keyed_events`) and
+    bring those of an earlier version up to date (`sql/staging/tables.sql`)."""
+    run_sql_file(conn, "staging/tables.sql")
+    nullable = conn.execute(
+        "select is_nullable from duckdb_columns() "
+        "where database_name = current_database() and schema_name = 'main' "
+        "and table_name = 'event_copies' and column_name = 'user_key'"
+    ).fetchall()
+    if nullable[0][0]:
+        run_sql_file(conn, "staging/migrate_user_keys.sql")
 
 
 def published_path(home: Path) -> Path:

@@ -1,5 +1,5 @@
 """A small pure-Python reference for the funnel tables, written from CONTRACT §3 (Funnel
-semantics) and the definitions documented in `sql/marts/funnel_attempts.sql`, independently of
+semantics) and the definitions documented in `sql/intermediate/funnels/funnel_attempts.sql`, independently of
 the SQL: every attempt is enumerated and matched by brute force.
 
 - ordered: an attempt starts at every step-1 event (t0); step k is the earliest (by time, then

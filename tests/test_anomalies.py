@@ -13,17 +13,17 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from assets.anomalies import anomalies, anomaly_evaluation
-from pipelines import warehouse
-from pipelines.anomaly_scoring import (
+from assets.anomalies.assets import anomalies, anomaly_evaluation
+from assets.anomalies.scoring import (
     ANOMALY_COLUMNS,
     DAILY_METRIC_COLUMNS,
-    anomaly_chart,
     evaluate_anomalies,
     score_anomalies,
     score_series,
     write_anomaly_charts,
 )
+from pipelines import warehouse
+from pipelines.charts import series_chart
 from pipelines.resources import Warehouse
 from pipelines.settings import AnomalySettings
 
@@ -224,7 +224,7 @@ def test_a_chart_is_written_per_flagged_series(hand_made: pd.DataFrame, tmp_path
     assert "active_users__test__spike.png" in names and "active_users__test__dip.png" in names
     assert "active_users__test__weekly.png" not in names
     one_day = _rows(hand_made, "dip").iloc[INCIDENT_DAY - 14 : INCIDENT_DAY + 1]
-    single = anomaly_chart(one_day, tmp_path / "one.png")
+    single = series_chart(one_day, tmp_path / "one.png")
     assert single.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

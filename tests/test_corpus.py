@@ -13,9 +13,8 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from assets.corpus import corpus as corpus_asset
-from pipelines import warehouse
-from pipelines.corpus_docs import (
+from assets.corpus.assets import corpus as corpus_asset
+from assets.corpus.documents import (
     Document,
     chunk_document,
     collect_documents,
@@ -23,9 +22,10 @@ from pipelines.corpus_docs import (
     user_documents,
     warehouse_documents,
 )
-from pipelines.corpus_store import build_corpus, open_table, stored_chunk_ids
+from assets.corpus.retrieval import Filters, query_results_json, question_dates, search, search_many
+from assets.corpus.store import build_corpus, open_table, stored_chunk_ids
+from pipelines import warehouse
 from pipelines.resources import Corpus, Embedder, Warehouse
-from pipelines.retrieval import Filters, query_results_json, question_dates, search, search_many
 from pipelines.settings import Settings
 
 INCIDENT_DAY = dt.date(2026, 3, 12)

@@ -25,8 +25,8 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import demo_data
-from pipelines.demo_data import GenerateSummary, generate, plan_anomalies
+from pipelines.demo import generate as demo_data
+from pipelines.demo.generate import GenerateSummary, generate, plan_anomalies
 
 END = dt.date(2026, 6, 30)
 SMALL = {"days": 30, "users": 300, "end": END}

@@ -18,7 +18,7 @@ from conftest import insert_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assets.funnels import (
+from assets.marts.funnels import (
     build_funnels,
     funnel_daily_never_increase,
     funnel_marts,

@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assets.funnels import build_funnels
-from assets.ingest import (
+from assets.ingest.load import (
     conservation_failures,
     duplicate_event_ids,
     event_ids_are_unique,
@@ -22,6 +21,7 @@ from assets.ingest import (
     load_partition,
     records_are_conserved,
 )
+from assets.marts.funnels import build_funnels
 from pipelines import warehouse
 from pipelines.resources import Warehouse
 from pipelines.settings import Funnel, Settings
@@ -528,7 +528,7 @@ def test_a_100_mb_single_line_is_quarantined_with_bounded_memory(tmp_path):
     script = (
         "import datetime as dt, re, sys\n"
         "from pathlib import Path\n"
-        "from assets.ingest import load_partition\n"
+        "from assets.ingest.load import load_partition\n"
         "from pipelines import warehouse\n"
         f"conn = warehouse.connect(Path({str(tmp_path / 'w.duckdb')!r}))\n"
         f"r = load_partition(conn, Path({str(landing)!r}), dt.date(2026, 3, 10))\n"

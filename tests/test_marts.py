@@ -18,20 +18,25 @@ from conftest import insert_events
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assets.cohorts import build_cohorts, cohort_size_mismatches, cohort_sizes_sum_to_users, cohorts
-from assets.metrics import (
+from assets.marts.cohorts import (
+    build_cohorts,
+    cohort_size_mismatches,
+    cohort_sizes_sum_to_users,
+    cohorts,
+)
+from assets.marts.metrics import (
     active_user_mismatches,
     active_users_match_events,
     build_daily_metrics,
     daily_metrics,
 )
-from assets.retention import (
+from assets.marts.retention import (
     build_retention,
     period_zero_failures,
     retention,
     retention_period_zero_is_one,
 )
-from assets.sessions_users import build_sessions, build_users, sessions, users
+from assets.marts.sessions_users import build_sessions, build_users, sessions, users
 from pipelines import warehouse
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings

@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from assets.ingest import conservation_failures, duplicate_event_ids
-from pipelines.demo_data import generate
+from assets.ingest.load import conservation_failures, duplicate_event_ids
+from pipelines.demo.generate import generate
 
 pytestmark = pytest.mark.slow
 

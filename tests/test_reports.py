@@ -11,8 +11,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from assets.reports.build import build_daily_report, build_weekly_report
 from pipelines import warehouse
-from pipelines.report_builder import build_daily_report, build_weekly_report
 from pipelines.settings import Funnel, Settings
 
 DAY = dt.date(2026, 3, 10)  # a Tuesday with data and an anomaly

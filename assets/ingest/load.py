@@ -1,4 +1,4 @@
-"""Stage: ingest. Event files of one arrival day -> `events`, `quarantine`, `ingest_log`.
+"""Ingest core (Dagster-free). Event files of one arrival day -> `events`, `quarantine`, `ingest_log`.
 
 CONTRACT §2. Files are read with DuckDB's readers as raw lines/rows (`sql/staging/stage_*`),
 validated in SQL (`parse_records.sql`) and the day is replaced in one transaction
@@ -13,12 +13,11 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 
-from pipelines.partitions import DAILY, window_days
-from pipelines.resources import Warehouse
+from pipelines.landing import arrival_files, arrival_folder
 from pipelines.sql import run_sql_file
+from pipelines.warehouse import prepare_base_schema
 
 FORMATS = {
     ".jsonl": "lines",
@@ -61,10 +60,6 @@ class IngestResult:
         )
 
 
-def partition_folder(landing_dir: Path, day: dt.date) -> Path:
-    return landing_dir / f"date={day.isoformat()}"
-
-
 def file_format(path: Path) -> str | None:
     """`lines`, `csv` or `parquet` from the extension (`.gz` allowed except for Parquet)."""
     suffixes = [s.lower() for s in path.suffixes[-2:]]
@@ -74,37 +69,15 @@ def file_format(path: Path) -> str | None:
     return FORMATS.get(suffixes[-1]) if suffixes else None
 
 
-def partition_files(folder: Path) -> list[Path]:
-    """Every non-hidden file under the arrival folder, in name order (the dedup tie-break)."""
-    if not folder.is_dir():
-        return []
-    return sorted(
-        (p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")),
-        key=lambda p: p.relative_to(folder).as_posix(),
-    )
-
-
-def prepare_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create the ingest tables if needed and bring those of an earlier version up to date."""
-    run_sql_file(conn, "staging/tables.sql")
-    nullable = conn.execute(
-        "select is_nullable from duckdb_columns() "
-        "where database_name = current_database() and schema_name = 'main' "
-        "and table_name = 'event_copies' and column_name = 'user_key'"
-    ).fetchall()
-    if nullable[0][0]:
-        run_sql_file(conn, "staging/migrate_user_keys.sql")
-
-
 def load_partition(
     conn: duckdb.DuckDBPyConnection, landing_dir: Path, day: dt.date
 ) -> IngestResult:
     """Load (or re-load) one arrival day; the day's rows are replaced atomically."""
     started_at = _utc_now()
-    prepare_tables(conn)
+    prepare_base_schema(conn)
     run_sql_file(conn, "staging/raw_records.sql")
-    folder = partition_folder(landing_dir, day)
-    files = partition_files(folder)
+    folder = arrival_folder(landing_dir, day)
+    files = arrival_files(folder)
     unreadable = 0
     for path in files:
         unreadable += not _stage_file(conn, path, path.relative_to(folder).as_posix())
@@ -265,83 +238,3 @@ def duplicate_event_ids(conn: duckdb.DuckDBPyConnection) -> int:
     return conn.execute(
         "select count(*) from (select event_id from events group by 1 having count(*) > 1)"
     ).fetchall()[0][0]
-
-
-@dg.asset(
-    partitions_def=DAILY,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    group_name="ingest",
-    kinds={"duckdb"},
-    pool="warehouse",
-)
-def events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
-    """Clean, deduplicated product events, loaded by arrival day from
-    `landing/events/date=YYYY-MM-DD/` (JSON lines, CSV, Parquet, gzip). Rejected records go to
-    `quarantine` with a reason; each load is logged in `ingest_log` (CONTRACT §2)."""
-    settings = warehouse.settings()
-    days = window_days(*context.partition_time_window)
-    results: list[IngestResult] = []
-    with warehouse.writer() as conn:
-        for day in days:
-            result = load_partition(conn, settings.landing_dir, day)
-            context.log.info(result.summary())
-            results.append(result)
-        total_rows = conn.execute("select count(*) from events").fetchall()[0][0]
-        preview = conn.sql(
-            """
-            select event_date, event, platform, channel, count(*) as events
-            from events where arrival_date between $first and $last
-            group by all order by events desc limit 10
-            """,
-            params={"first": days[0], "last": days[-1]},
-        ).fetchall()
-    return dg.MaterializeResult(metadata=_ingest_metadata(results, total_rows, preview))
-
-
-def _ingest_metadata(results: list[IngestResult], total_rows: int, preview: list[tuple]) -> dict:
-    reasons: dict[str, int] = {}
-    for result in results:
-        for reason, count in result.by_reason.items():
-            reasons[reason] = reasons.get(reason, 0) + count
-    rows = "\n".join(f"| {' | '.join(str(v) for v in row)} |" for row in preview)
-    return {
-        "dagster/row_count": total_rows,
-        "arrival_days": len(results),
-        "days_with_nothing_arrived": sum(r.nothing_arrived for r in results),
-        "records_read": sum(r.records for r in results),
-        "loaded": sum(r.loaded for r in results),
-        "quarantined": sum(r.quarantined for r in results),
-        "quarantine_by_reason": dg.MetadataValue.json(reasons),
-        "unreadable_files": sum(r.unreadable_files for r in results),
-        "loads": dg.MetadataValue.md("\n".join(f"- {r.summary()}" for r in results)),
-        "preview": dg.MetadataValue.md(
-            "| event_date | event | platform | channel | events |\n|---|---|---|---|---|\n" + rows
-        ),
-    }
-
-
-@dg.asset_check(asset=events, blocking=True)
-def records_are_conserved(warehouse: Warehouse) -> dg.AssetCheckResult:
-    """For every arrival day: records read = rows in `events` + rows in `quarantine`."""
-    with warehouse.reader() as conn:
-        failures = conservation_failures(conn)
-    return dg.AssetCheckResult(
-        passed=not failures,
-        metadata={
-            "days_not_conserved": len(failures),
-            "examples": dg.MetadataValue.json(
-                [
-                    {"arrival_date": str(d), "records": r, "events": e, "quarantine": q}
-                    for d, r, e, q in failures[:10]
-                ]
-            ),
-        },
-    )
-
-
-@dg.asset_check(asset=events, blocking=True)
-def event_ids_are_unique(warehouse: Warehouse) -> dg.AssetCheckResult:
-    """No event id appears twice in `events`."""
-    with warehouse.reader() as conn:
-        duplicated = duplicate_event_ids(conn)
-    return dg.AssetCheckResult(passed=duplicated == 0, metadata={"duplicated_ids": duplicated})

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dagster as dg
 import duckdb
 
-from pipelines.markdown import markdown_table
+from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
 from pipelines.sql import run_sql_file
@@ -27,7 +27,7 @@ def build_users(conn: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     return conn.execute("select count(*) from users").fetchall()[0][0]
 
 
-@dg.asset(group_name="core", kinds={"duckdb"}, deps=["events"], pool="warehouse")
+@dg.asset(group_name="marts", kinds={"duckdb"}, deps=["events"], pool="warehouse")
 def sessions(warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per session: a gap longer than `session_gap_seconds` (default 1800) between a
     user's events starts a new one; platform and channel of the session's first event
@@ -61,7 +61,7 @@ def sessions(warehouse: Warehouse) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(group_name="core", kinds={"duckdb"}, deps=["events", sessions], pool="warehouse")
+@dg.asset(group_name="marts", kinds={"duckdb"}, deps=["events", sessions], pool="warehouse")
 def users(warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per user: first and last seen, acquisition platform/channel/campaign (of the first
     event), events, sessions, purchases (conversion events) and revenue (CONTRACT §3 users)."""

@@ -1,4 +1,4 @@
--- sql/marts/funnel_events.sql: the events the funnel models look at (CONTRACT §3 Funnel
+-- sql/intermediate/funnels/funnel_events.sql: the events the funnel models look at (CONTRACT §3 Funnel
 -- semantics). Needs funnel_config. Builds one small table and two views:
 --
 -- funnel_marks: for "marked" event names only (repeated inside a funnel, or matched after step 1

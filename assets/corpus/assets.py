@@ -4,12 +4,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.corpus_store import build_corpus
+from assets.corpus.store import build_corpus
 from pipelines.resources import Corpus, Embedder, Warehouse
 
 
 @dg.asset(
-    group_name="rag",
+    group_name="corpus",
     kinds={"lancedb"},
     # Only sources that are assets; reports and docs/ are read as files when they exist.
     deps=["anomalies", "funnel_steps", "funnel_daily", "cohorts", "daily_report", "weekly_report"],

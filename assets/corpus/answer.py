@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assets.corpus.retrieval import Filters, Result, search
 from pipelines import embedding
-from pipelines.retrieval import Filters, Result, search
 from pipelines.settings import LlmSettings, Settings
 
 MAX_SENTENCES = 3

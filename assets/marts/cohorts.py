@@ -9,7 +9,7 @@ from __future__ import annotations
 import dagster as dg
 import duckdb
 
-from pipelines.markdown import markdown_table
+from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.sql import run_sql_file
 

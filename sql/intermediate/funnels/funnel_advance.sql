@@ -1,4 +1,4 @@
--- sql/marts/funnel_advance.sql: take the paths of one ordered or strict funnel one step further
+-- sql/intermediate/funnels/funnel_advance.sql: take the paths of one ordered or strict funnel one step further
 -- (CONTRACT §3 Funnel semantics). Needs funnel_paths.sql; run once per funnel and step,
 -- $step_index = 3, 4, ..., with the step bound as parameters ($funnel, $step, $prior_same,
 -- $window_seconds, $order_mode).

@@ -1,4 +1,4 @@
--- sql/marts/funnel_config.sql: the configured funnels as data (CONTRACT §1 `funnels`, §3).
+-- sql/intermediate/funnels/funnel_config.sql: the configured funnels as data (CONTRACT §1 `funnels`, §3).
 -- $funnels is a list of {funnel, steps, window_seconds, order_mode} bound as one parameter: step
 -- names are data, never SQL text (STYLE). One row per funnel and step, with what the matching
 -- models need to know about the step:

@@ -1,4 +1,4 @@
--- sql/marts/funnel_paths.sql: start the paths of one ordered or strict funnel: every attempt's
+-- sql/intermediate/funnels/funnel_paths.sql: start the paths of one ordered or strict funnel: every attempt's
 -- step 2 (CONTRACT §3 Funnel semantics). Needs funnel_events (which empties funnel_paths); run
 -- once per funnel with its definition bound as parameters ($funnel, $entry_step = step 1,
 -- $step = step 2, $prior_same, $window_seconds, $order_mode): names are data, never SQL text.

@@ -1,4 +1,4 @@
--- sql/marts/funnel_attempts.sql: the counted attempt of every user in every funnel (CONTRACT §3
+-- sql/intermediate/funnels/funnel_attempts.sql: the counted attempt of every user in every funnel (CONTRACT §3
 -- Funnel semantics). Needs funnel_config, funnel_events and the tables the matching models fill
 -- (funnel_paths, funnel_chained, funnel_unordered).
 -- One row per funnel and user with at least one attempt:

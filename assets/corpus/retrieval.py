@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from assets.corpus.documents import KINDS
+from assets.corpus.store import open_table
 from pipelines import embedding
-from pipelines.corpus_docs import KINDS
-from pipelines.corpus_store import open_table
 from pipelines.errors import EventpulseError
 from pipelines.settings import Settings
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from pipelines.charts import series_chart
 from pipelines.errors import EventpulseError
+from pipelines.formatting import file_name
 from pipelines.settings import ANOMALY_METRICS, AnomalySettings
 
 SERIES_KEY = ["metric", "dimension", "segment"]
@@ -210,57 +211,7 @@ def evaluate_anomalies(anomalies: Any, labels: Sequence[Mapping[str, Any]]) -> p
 
 def chart_path(folder: Path, metric: str, dimension: str, segment: str) -> Path:
     """`<folder>/<metric>__<dimension>__<segment>.png`; unsafe file-name characters become _."""
-    parts = (re.sub(r"[^A-Za-z0-9._-]+", "_", str(p)) for p in (metric, dimension, segment))
-    return Path(folder) / ("__".join(parts) + ".png")
-
-
-def anomaly_chart(series_df: Any, path: Path, title: str | None = None) -> Path:
-    """A PNG of one series: the line, the expected band, anomalous points in red with values.
-
-    `series_df`: rows of the `anomalies` table for one (metric, dimension, segment), any date
-    range (the whole history, or the weeks around one day): `metric_date, value, expected,
-    is_anomaly`, optionally `expected_low, expected_high, metric, dimension, segment`.
-    """
-    # The object API without pyplot: no global state, the Agg canvas, safe in worker threads.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    frame = _to_pandas(series_df).copy()
-    frame["metric_date"] = pd.to_datetime(frame["metric_date"])
-    frame = frame.sort_values("metric_date")
-    metric = str(frame["metric"].iloc[0]) if "metric" in frame and len(frame) else "value"
-    figure = Figure(figsize=(9, 3.6), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    days = frame["metric_date"]
-    if {"expected_low", "expected_high"} <= set(frame.columns):
-        low = pd.to_numeric(frame["expected_low"], errors="coerce")
-        high = pd.to_numeric(frame["expected_high"], errors="coerce")
-        axes.fill_between(days, low, high, color="tab:blue", alpha=0.15, lw=0, label="normal range")
-    expected = pd.to_numeric(frame["expected"], errors="coerce")
-    axes.plot(days, expected, color="tab:blue", ls="--", lw=1, label="expected")
-    axes.plot(days, frame["value"].astype(float), color="black", lw=1.4, marker=".", label=metric)
-    hits = frame[frame["is_anomaly"].fillna(False).astype(bool)]
-    axes.scatter(hits["metric_date"], hits["value"], color="red", zorder=3, label="anomaly")
-    for day, value in zip(hits["metric_date"], hits["value"], strict=True):
-        axes.annotate(
-            _number(metric, float(value)),
-            (day, value),
-            textcoords="offset points",
-            xytext=(0, 7),
-            ha="center",
-            color="red",
-            fontsize=8,
-        )
-    axes.set_title(title or _chart_title(frame, metric), fontsize=10)
-    axes.legend(fontsize=8, loc="best")
-    axes.grid(alpha=0.3)
-    _date_axis(axes, days)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    return path
+    return Path(folder) / ("__".join(file_name(p) for p in (metric, dimension, segment)) + ".png")
 
 
 def write_anomaly_charts(anomalies: Any, folder: Path) -> list[Path]:
@@ -275,7 +226,7 @@ def write_anomaly_charts(anomalies: Any, folder: Path) -> list[Path]:
     flagged = frame[frame["is_anomaly"].astype(bool)][SERIES_KEY].drop_duplicates()
     series_of = dict(list(frame.groupby(SERIES_KEY)))
     return [
-        anomaly_chart(series_of[key], chart_path(folder, *key))
+        series_chart(series_of[key], chart_path(folder, *key))
         for key in flagged.itertuples(index=False, name=None)
     ]
 
@@ -726,24 +677,6 @@ def _number(metric: str, value: float) -> str:
 
 def _day(value: Any) -> str:
     return pd.Timestamp(value).date().isoformat()
-
-
-def _date_axis(axes: Any, days: pd.Series) -> None:
-    """Whole days on the x axis: matplotlib would tick a week-long series every 12 hours."""
-    from matplotlib import dates as mdates
-
-    span = (days.max() - days.min()).days if len(days) else 0
-    locator = mdates.DayLocator(interval=max(1, span // 7)) if span <= 60 else None
-    locator = locator or mdates.AutoDateLocator(maxticks=8)
-    axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-
-
-def _chart_title(frame: pd.DataFrame, metric: str) -> str:
-    if not {"dimension", "segment"} <= set(frame.columns) or frame.empty:
-        return metric
-    dimension, segment = frame["dimension"].iloc[0], frame["segment"].iloc[0]
-    return f"{metric} for {'all users' if dimension == 'all' else f'{dimension}={segment}'}"
 
 
 # --- evaluation --------------------------------------------------------------------------------

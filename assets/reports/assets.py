@@ -1,7 +1,7 @@
 """Stage: reports. The marts -> `reports/daily/YYYY-MM-DD.md|.html` and
 `reports/weekly/YYYY-Www.md|.html`, figures beside them (CONTRACT §5).
 
-The work is in `pipelines.report_builder` (also called by `eventpulse report`); these assets
+The work is in `assets.reports.build` (also called by `eventpulse report`); these assets
 pick the days of the run's partition window and describe the result for the UI. Reports only
 read the warehouse, so they take no slot in the `warehouse` pool.
 """
@@ -10,13 +10,13 @@ import datetime as dt
 
 import dagster as dg
 
-from pipelines.partitions import DAILY, WEEKLY, window_days
-from pipelines.report_builder import (
+from assets.reports.build import (
     MART_TABLES,
     ReportPaths,
     build_daily_report,
     build_weekly_report,
 )
+from pipelines.partitions import DAILY, WEEKLY, window_days
 from pipelines.resources import Warehouse
 
 PREVIEW_CHARS = 4000

@@ -16,18 +16,17 @@ import datetime as dt
 import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import jinja2
-import polars as pl
-from matplotlib import dates as mdates
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from pipelines.charts import series_chart
 from pipelines.settings import Funnel, Settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -111,10 +110,6 @@ class Period:
         return (self.end - self.start).days + 1
 
 
-# A chart function for one anomaly series: columns metric_date, value, expected, is_anomaly.
-AnomalyChart = Callable[[pl.DataFrame, Path], None]
-
-
 def build_daily_report(
     conn: duckdb.DuckDBPyConnection, settings: Settings, day: dt.date
 ) -> ReportPaths:
@@ -131,50 +126,6 @@ def build_weekly_report(
     year, week, _ = monday.isocalendar()
     period = Period("weekly", f"{year}-W{week:02d}", monday, monday + dt.timedelta(days=6))
     return _build_report(conn, settings, period)
-
-
-def anomaly_chart(series: pl.DataFrame, path: Path) -> None:
-    """Value line, expected line (dashed), anomalous points in red; written as a PNG to `path`.
-
-    `series` has columns metric_date, value, expected, is_anomaly. The stand-in for the anomalies
-    stage's chart (same call: `anomaly_chart(series_df, path)`) while that stage is absent.
-    """
-    dates = series["metric_date"].to_list()
-    fig = Figure(figsize=(7, 2.8), dpi=100)
-    ax = fig.subplots()
-    ax.plot(dates, series["value"].to_list(), color=BLUE, marker=".", linewidth=1.5, label="value")
-    if "expected" in series.columns:
-        ax.plot(dates, series["expected"].to_list(), color=GREY, linestyle="--", label="expected")
-    flagged = series.filter(pl.col("is_anomaly").fill_null(False))
-    ax.scatter(
-        flagged["metric_date"].to_list(),
-        flagged["value"].to_list(),
-        color=RED,
-        s=36,
-        zorder=3,
-        label="anomaly",
-    )
-    if dates:
-        # A short series would otherwise get an axis of several years around one point.
-        ax.set_xlim(min(dates) - dt.timedelta(days=1), max(dates) + dt.timedelta(days=1))
-    locator = mdates.AutoDateLocator(maxticks=8)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
-    ax.grid(alpha=0.3)
-    _save(fig, path)
-
-
-def _anomaly_chart() -> AnomalyChart:
-    """The anomalies stage's chart when it is installed (one look for both documents), else ours."""
-    try:
-        from pipelines.anomaly_scoring import anomaly_chart as stage_chart
-    except ImportError:
-        return anomaly_chart
-    return stage_chart
-
-
-ANOMALY_CHART: AnomalyChart = _anomaly_chart()
 
 
 def _build_report(
@@ -693,7 +644,7 @@ def _anomaly_figure(
             "end": period.end,
         },
     ).pl()
-    ANOMALY_CHART(series, path)
+    series_chart(series, path)
     table = Table(columns=["Day", "Value", "Expected", "Anomaly"])
     for day, value, expected, is_anomaly, *_ in series.iter_rows():
         table.rows.append(

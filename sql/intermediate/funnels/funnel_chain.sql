@@ -1,4 +1,4 @@
--- sql/marts/funnel_chain.sql: the counted attempt of every user in one ordered funnel whose
+-- sql/intermediate/funnels/funnel_chain.sql: the counted attempt of every user in one ordered funnel whose
 -- steps are all different events (CONTRACT §3 Funnel semantics), the common case. Needs
 -- funnel_events (which empties funnel_chained); run once per such funnel with its definition
 -- bound as parameters ($funnel, $steps, $window_seconds). funnel_paths.sql and

@@ -31,10 +31,10 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from assets.ingest import prepare_tables
 from pipelines.resources import Warehouse
 from pipelines.settings import Funnel, Settings
 from pipelines.sql import run_sql_file
+from pipelines.warehouse import prepare_base_schema
 
 TABLES = ("funnel_steps", "funnel_daily", "funnel_attempts")
 
@@ -43,25 +43,32 @@ def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
     """Rebuild `funnel_steps` and `funnel_daily` from `events` for every configured funnel;
     returns their row counts and the number of counted users (`funnel_attempts`)."""
     # The user keys and keyed_events, also on a warehouse no load has brought up to date yet.
-    prepare_tables(conn)
+    prepare_base_schema(conn)
     run_sql_file(conn, "macros/segments.sql")
-    run_sql_file(conn, "marts/funnel_config.sql", {"funnels": funnel_parameters(settings.funnels)})
+    run_sql_file(
+        conn,
+        "intermediate/funnels/funnel_config.sql",
+        {"funnels": funnel_parameters(settings.funnels)},
+    )
     followed = [f for f in settings.funnels if f.order != "unordered" and not is_chainable(f)]
-    run_sql_file(conn, "marts/funnel_events.sql")
+    run_sql_file(conn, "intermediate/funnels/funnel_events.sql")
     for funnel in followed:
         for step_index in range(2, len(funnel.steps) + 1):
             model = "funnel_paths" if step_index == 2 else "funnel_advance"
-            run_sql_file(conn, f"marts/{model}.sql", step_parameters(funnel, step_index))
+            run_sql_file(
+                conn, f"intermediate/funnels/{model}.sql", step_parameters(funnel, step_index)
+            )
     for funnel in filter(is_chainable, settings.funnels):
         params = {
             "funnel": funnel.name,
             "steps": list(funnel.steps),
             "window_seconds": funnel.window_seconds,
         }
-        run_sql_file(conn, "marts/funnel_chain.sql", params)
+        run_sql_file(conn, "intermediate/funnels/funnel_chain.sql", params)
     if any(f.order == "unordered" for f in settings.funnels):
-        run_sql_file(conn, "marts/funnel_unordered.sql")
-    for model in ("funnel_attempts", "funnel_steps", "funnel_daily"):
+        run_sql_file(conn, "intermediate/funnels/funnel_unordered.sql")
+    run_sql_file(conn, "intermediate/funnels/funnel_attempts.sql")
+    for model in ("funnel_steps", "funnel_daily"):
         run_sql_file(conn, f"marts/{model}.sql")
     return {table: _row_count(conn, table) for table in TABLES}
 

@@ -1,6 +1,6 @@
 """Stage: anomalies. `daily_metrics` -> `anomalies` (CONTRACT §3), `anomaly_evaluation`, charts.
 
-Scoring, evaluation and charts are plain functions in `pipelines.anomaly_scoring` (the reports,
+Scoring, evaluation and charts are plain functions in `assets.anomalies.scoring` (the reports,
 the CLI and the tests call them too); the assets read, call them, write and describe.
 """
 
@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 import polars as pl
 
-from pipelines.anomaly_scoring import (
+from assets.anomalies.scoring import (
     ANOMALY_COLUMNS,
     EVALUATION_COLUMNS,
     evaluate_anomalies,
@@ -23,7 +23,7 @@ from pipelines.anomaly_scoring import (
     write_anomaly_charts,
 )
 from pipelines.errors import EventpulseError
-from pipelines.markdown import markdown_table
+from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
 
@@ -104,7 +104,7 @@ def charts_dir(settings: Settings) -> Path:
 
 
 @dg.asset(
-    group_name="analytics",
+    group_name="anomalies",
     kinds={"duckdb", "python"},
     deps=["daily_metrics"],
     pool="warehouse",
@@ -134,7 +134,7 @@ def anomalies(warehouse: Warehouse) -> dg.MaterializeResult:
 
 
 @dg.asset(
-    group_name="analytics",
+    group_name="anomalies",
     kinds={"duckdb", "python"},
     deps=[anomalies],
     pool="warehouse",

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from assets.corpus.documents import Chunk, chunk_documents, collect_documents
 from pipelines import embedding
-from pipelines.corpus_docs import Chunk, chunk_documents, collect_documents
 from pipelines.errors import EventpulseError
 from pipelines.settings import Settings
 

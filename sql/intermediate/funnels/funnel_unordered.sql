@@ -1,4 +1,4 @@
--- sql/marts/funnel_unordered.sql: the counted attempt of every user in every unordered funnel
+-- sql/intermediate/funnels/funnel_unordered.sql: the counted attempt of every user in every unordered funnel
 -- (CONTRACT §3 Funnel semantics, order mode `unordered`). Needs funnel_config and funnel_events
 -- (which empties funnel_unordered); run only when some funnel is unordered;
 -- funnel_attempts.sql adds these rows to the ordered and strict ones.

@@ -1,0 +1,95 @@
+"""Stage: ingest. Event files of one arrival day -> `events`, `quarantine`, `ingest_log`.
+
+The asset and its blocking checks; the work is in `assets.ingest.load` (CONTRACT §2).
+"""
+
+import dagster as dg
+
+from assets.ingest.load import (
+    IngestResult,
+    conservation_failures,
+    duplicate_event_ids,
+    load_partition,
+)
+from pipelines.partitions import DAILY, window_days
+from pipelines.resources import Warehouse
+
+
+@dg.asset(
+    partitions_def=DAILY,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name="ingest",
+    kinds={"duckdb"},
+    pool="warehouse",
+)
+def events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+    """Clean, deduplicated product events, loaded by arrival day from
+    `landing/events/date=YYYY-MM-DD/` (JSON lines, CSV, Parquet, gzip). Rejected records go to
+    `quarantine` with a reason; each load is logged in `ingest_log` (CONTRACT §2)."""
+    settings = warehouse.settings()
+    days = window_days(*context.partition_time_window)
+    results: list[IngestResult] = []
+    with warehouse.writer() as conn:
+        for day in days:
+            result = load_partition(conn, settings.landing_dir, day)
+            context.log.info(result.summary())
+            results.append(result)
+        total_rows = conn.execute("select count(*) from events").fetchall()[0][0]
+        preview = conn.sql(
+            """
+            select event_date, event, platform, channel, count(*) as events
+            from events where arrival_date between $first and $last
+            group by all order by events desc limit 10
+            """,
+            params={"first": days[0], "last": days[-1]},
+        ).fetchall()
+    return dg.MaterializeResult(metadata=_ingest_metadata(results, total_rows, preview))
+
+
+def _ingest_metadata(results: list[IngestResult], total_rows: int, preview: list[tuple]) -> dict:
+    reasons: dict[str, int] = {}
+    for result in results:
+        for reason, count in result.by_reason.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    rows = "\n".join(f"| {' | '.join(str(v) for v in row)} |" for row in preview)
+    return {
+        "dagster/row_count": total_rows,
+        "arrival_days": len(results),
+        "days_with_nothing_arrived": sum(r.nothing_arrived for r in results),
+        "records_read": sum(r.records for r in results),
+        "loaded": sum(r.loaded for r in results),
+        "quarantined": sum(r.quarantined for r in results),
+        "quarantine_by_reason": dg.MetadataValue.json(reasons),
+        "unreadable_files": sum(r.unreadable_files for r in results),
+        "loads": dg.MetadataValue.md("\n".join(f"- {r.summary()}" for r in results)),
+        "preview": dg.MetadataValue.md(
+            "| event_date | event | platform | channel | events |\n|---|---|---|---|---|\n" + rows
+        ),
+    }
+
+
+@dg.asset_check(asset=events, blocking=True)
+def records_are_conserved(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """For every arrival day: records read = rows in `events` + rows in `quarantine`."""
+    with warehouse.reader() as conn:
+        failures = conservation_failures(conn)
+    return dg.AssetCheckResult(
+        passed=not failures,
+        metadata={
+            "days_not_conserved": len(failures),
+            "examples": dg.MetadataValue.json(
+                [
+                    {"arrival_date": str(d), "records": r, "events": e, "quarantine": q}
+                    for d, r, e, q in failures[:10]
+                ]
+            ),
+        },
+    )
+
+
+@dg.asset_check(asset=events, blocking=True)
+def event_ids_are_unique(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """No event id appears twice in `events`."""
+    with warehouse.reader() as conn:
+        duplicated = duplicate_event_ids(conn)
+    return dg.AssetCheckResult(passed=duplicated == 0, metadata={"duplicated_ids": duplicated})

@@ -1,0 +1,111 @@
+"""Charts: one way to draw and save a PNG, and the one chart of a metric series.
+
+Every chart uses matplotlib's object API on the Agg canvas (no pyplot: no global state, safe in
+worker threads and on servers without a display). The stages draw their own figures with
+`new_figure` and write them with `save_png`; `series_chart` is the anomaly chart that both the
+anomalies stage and the reports draw.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib import dates as mdates
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from pipelines.formatting import metric_value
+
+
+def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
+    figure = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_png(figure: Figure, path: Path, *, stamp_software: bool = False) -> Path:
+    """Lay out and write `figure` as a PNG at `path` (folders created).
+
+    Without the "Software" stamp the same data gives the same bytes whatever the matplotlib
+    version; the anomaly charts still carry it, so that their bytes (embedded in reports) stay
+    as they were.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png_bytes(figure, stamp_software=stamp_software))
+    return path
+
+
+def png_bytes(figure: Figure, *, stamp_software: bool = False) -> bytes:
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    metadata = None if stamp_software else {"Software": None}
+    figure.savefig(buffer, format="png", metadata=metadata)
+    return buffer.getvalue()
+
+
+def png_base64(png: bytes) -> str:
+    """For a Markdown preview in the Dagster UI: `![name](data:image/png;base64,...)`."""
+    return base64.b64encode(png).decode()
+
+
+def date_axis(axes: Any, days: pd.Series) -> None:
+    """Whole days on the x axis: matplotlib would tick a week-long series every 12 hours."""
+    span = (days.max() - days.min()).days if len(days) else 0
+    locator = mdates.DayLocator(interval=max(1, span // 7)) if span <= 60 else None
+    locator = locator or mdates.AutoDateLocator(maxticks=8)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def series_chart(series: Any, path: Path, title: str | None = None) -> Path:
+    """A PNG of one metric series: the line, the expected band, anomalous points in red with
+    their values.
+
+    `series`: rows of the `anomalies` table for one (metric, dimension, segment), any date range
+    (pandas or polars): `metric_date, value, expected, is_anomaly`, optionally `expected_low,
+    expected_high, metric, dimension, segment`.
+    """
+    frame = series.to_pandas() if hasattr(series, "to_pandas") else pd.DataFrame(series)
+    frame = frame.copy()
+    frame["metric_date"] = pd.to_datetime(frame["metric_date"])
+    frame = frame.sort_values("metric_date")
+    metric = str(frame["metric"].iloc[0]) if "metric" in frame and len(frame) else "value"
+    figure = new_figure(9, 3.6)
+    axes = figure.add_subplot()
+    days = frame["metric_date"]
+    if {"expected_low", "expected_high"} <= set(frame.columns):
+        low = pd.to_numeric(frame["expected_low"], errors="coerce")
+        high = pd.to_numeric(frame["expected_high"], errors="coerce")
+        axes.fill_between(days, low, high, color="tab:blue", alpha=0.15, lw=0, label="normal range")
+    expected = pd.to_numeric(frame["expected"], errors="coerce")
+    axes.plot(days, expected, color="tab:blue", ls="--", lw=1, label="expected")
+    axes.plot(days, frame["value"].astype(float), color="black", lw=1.4, marker=".", label=metric)
+    hits = frame[frame["is_anomaly"].fillna(False).astype(bool)]
+    axes.scatter(hits["metric_date"], hits["value"], color="red", zorder=3, label="anomaly")
+    for day, value in zip(hits["metric_date"], hits["value"], strict=True):
+        axes.annotate(
+            metric_value(metric, float(value), "label", "n/a"),
+            (day, value),
+            textcoords="offset points",
+            xytext=(0, 7),
+            ha="center",
+            color="red",
+            fontsize=8,
+        )
+    axes.set_title(title or _series_title(frame, metric), fontsize=10)
+    axes.legend(fontsize=8, loc="best")
+    axes.grid(alpha=0.3)
+    date_axis(axes, days)
+    return save_png(figure, path, stamp_software=True)
+
+
+def _series_title(frame: pd.DataFrame, metric: str) -> str:
+    if not {"dimension", "segment"} <= set(frame.columns) or frame.empty:
+        return metric
+    dimension, segment = frame["dimension"].iloc[0], frame["segment"].iloc[0]
+    return f"{metric} for {'all users' if dimension == 'all' else f'{dimension}={segment}'}"
