@@ -1,7 +1,7 @@
 """The one `Definitions` object: what `dagster dev -w workspace.yaml` loads.
 
 The stages in graph order, one folder each under `assets/`; the folder's name is the Dagster
-group of its assets (tests/test_definitions.py holds every asset to it).
+group of its assets (tests/pipelines/test_definitions.py holds every asset to it).
 """
 
 import dagster as dg

@@ -11,8 +11,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from pipelines.settings import DAILY_METRICS
+
 MetricStyle = Literal["prose", "label", "table"]
-COUNT_METRICS = frozenset({"active_users", "new_users", "sessions", "events", "purchasers"})
+COUNT_METRICS = frozenset(m.name for m in DAILY_METRICS if m.kind == "count")
 MINUS = "\u2212"  # the typographic minus: "−91%" reads better than "-91%"
 
 

@@ -18,15 +18,29 @@ import yaml
 from pipelines.errors import EventpulseError
 from pipelines.landing import landing_dates
 
-ANOMALY_METRICS = (
-    "active_users",
-    "new_users",
-    "sessions",
-    "events",
-    "purchasers",
-    "revenue",
-    "conversion_rate",
+
+@dataclass(frozen=True)
+class Metric:
+    """A column of `daily_metrics` (CONTRACT §3). `kind` decides how it is scored and written:
+    a count of users or things, an amount summed over the purchases, or a rate of two counts."""
+
+    name: str
+    label: str
+    kind: str  # "count" | "amount" | "rate"
+    per: str | None = None  # amount: the count of transactions; rate: its denominator
+
+
+# The daily metrics of CONTRACT §3, in its order: the one list every stage builds on.
+DAILY_METRICS = (
+    Metric("active_users", "Active users", "count"),
+    Metric("new_users", "New users", "count"),
+    Metric("sessions", "Sessions", "count"),
+    Metric("events", "Events", "count"),
+    Metric("purchasers", "Purchasers", "count"),
+    Metric("revenue", "Revenue", "amount", per="purchasers"),
+    Metric("conversion_rate", "Conversion", "rate", per="active_users"),
 )
+METRIC_NAMES = tuple(metric.name for metric in DAILY_METRICS)
 FUNNEL_ORDERS = ("ordered", "strict", "unordered")
 ANOMALY_DIRECTIONS = ("both", "spike", "dip")
 DEFAULT_FUNNEL_WINDOW_SECONDS = 7 * 86400
@@ -44,7 +58,7 @@ class Funnel:
 class AnomalySettings:
     contamination: float | str = "auto"
     min_history_days: int = 14
-    metrics: tuple[str, ...] = ANOMALY_METRICS
+    metrics: tuple[str, ...] = METRIC_NAMES
     directions: str = "both"
 
 
@@ -289,11 +303,11 @@ def _anomalies(value: Any, where: str) -> AnomalySettings:
     metrics = mapping.get("metrics", list(defaults.metrics))
     if not isinstance(metrics, list) or not metrics:
         raise EventpulseError(f"{where}: anomalies.metrics must be a non-empty list of metrics.")
-    unknown = [m for m in metrics if m not in ANOMALY_METRICS]
+    unknown = [m for m in metrics if m not in METRIC_NAMES]
     if unknown:
         raise EventpulseError(
             f"{where}: anomalies.metrics has unknown metric {unknown[0]!r}; "
-            f"choose from {', '.join(ANOMALY_METRICS)}."
+            f"choose from {', '.join(METRIC_NAMES)}."
         )
     directions = mapping.get("directions", defaults.directions)
     if directions not in ANOMALY_DIRECTIONS:

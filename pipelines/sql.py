@@ -1,16 +1,23 @@
-"""Run one model from `sql/`: split its statements and bind `$named` parameters.
+"""Run one model from `sql/`: load what it needs, split its statements, bind `$named` parameters.
 
 Values are always bound, never pasted into SQL text (STYLE: no values pasted into SQL).
+A model states the files it depends on (macros) in its header, one line each:
+
+    -- needs: macros/segments.sql
+
+and `run_sql_file` runs those first, so a caller cannot forget one.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+_NEEDS = re.compile(r"^--\s*needs:\s*(\S+)\s*$", re.MULTILINE)
 
 
 def sql_text(name: str) -> str:
@@ -37,5 +44,9 @@ def run_sql(
 def run_sql_file(
     conn: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any] | None = None
 ) -> None:
-    """Run the model `sql/<name>` with `params` bound to its `$named` placeholders."""
-    run_sql(conn, sql_text(name), params)
+    """Run the model `sql/<name>` (after the files it needs) with `params` bound to its `$named`
+    placeholders."""
+    text = sql_text(name)
+    for needed in _NEEDS.findall(text):
+        run_sql_file(conn, needed)
+    run_sql(conn, text, params)

@@ -45,12 +45,12 @@ from sklearn.preprocessing import StandardScaler
 from pipelines.charts import series_chart
 from pipelines.errors import EventpulseError
 from pipelines.formatting import file_name
-from pipelines.settings import ANOMALY_METRICS, AnomalySettings
+from pipelines.settings import METRIC_NAMES, AnomalySettings
 
 SERIES_KEY = ["metric", "dimension", "segment"]
 ROW_KEY = ["metric_date", *SERIES_KEY]
 # The daily_metrics columns scoring reads: its key, then every metric (CONTRACT §3, in order).
-DAILY_METRIC_COLUMNS = ["metric_date", "dimension", "segment", *ANOMALY_METRICS]
+DAILY_METRIC_COLUMNS = ["metric_date", "dimension", "segment", *METRIC_NAMES]
 ANOMALY_COLUMNS = [
     "metric_date",
     "metric",
@@ -268,7 +268,7 @@ def _complete_calendar(frame: pd.DataFrame) -> pd.DataFrame:
         rows["dimension"], rows["segment"] = dimension, segment
         filled.append(rows.reset_index())
     out = pd.concat(filled, ignore_index=True)
-    amounts = [c for c in ANOMALY_METRICS if c != "conversion_rate"]
+    amounts = [c for c in METRIC_NAMES if c != "conversion_rate"]
     out[amounts] = out[amounts].astype(float).fillna(0.0)
     out["conversion_rate"] = out["conversion_rate"].astype(float)
     return out

@@ -16,8 +16,6 @@ from pipelines.sql import run_sql_file
 
 def build_cohorts(conn: duckdb.DuckDBPyConnection) -> int:
     """Rebuild `cohorts` (needs `users`); returns its row count."""
-    run_sql_file(conn, "macros/calendar.sql")
-    run_sql_file(conn, "macros/segments.sql")
     run_sql_file(conn, "marts/cohorts.sql")
     return conn.execute("select count(*) from cohorts").fetchall()[0][0]
 

@@ -44,7 +44,6 @@ def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
     returns their row counts and the number of counted users (`funnel_attempts`)."""
     # The user keys and keyed_events, also on a warehouse no load has brought up to date yet.
     prepare_base_schema(conn)
-    run_sql_file(conn, "macros/segments.sql")
     run_sql_file(
         conn,
         "intermediate/funnels/funnel_config.sql",

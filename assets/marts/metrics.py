@@ -17,7 +17,6 @@ from pipelines.sql import run_sql_file
 
 def build_daily_metrics(conn: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     """Rebuild `daily_metrics` (needs `users` and `sessions`); returns its row count."""
-    run_sql_file(conn, "macros/segments.sql")
     run_sql_file(conn, "marts/daily_metrics.sql", {"conversion_event": settings.conversion_event})
     return conn.execute("select count(*) from daily_metrics").fetchall()[0][0]
 

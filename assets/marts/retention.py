@@ -21,7 +21,6 @@ CHART_PERIODS = 12  # weekly periods drawn in the chart and the preview
 
 def build_retention(conn: duckdb.DuckDBPyConnection) -> int:
     """Rebuild `retention` (needs `users`); returns its row count."""
-    run_sql_file(conn, "macros/calendar.sql")
     run_sql_file(conn, "marts/retention.sql")
     return conn.execute("select count(*) from retention").fetchall()[0][0]
 

@@ -26,7 +26,7 @@ import polars as pl
 import pyarrow as pa
 
 from pipelines.errors import EventpulseError
-from pipelines.settings import ANOMALY_METRICS
+from pipelines.settings import METRIC_NAMES
 
 # --- What the shop looks like -------------------------------------------------------------------
 
@@ -103,7 +103,7 @@ NULL = pl.lit(None, dtype=pl.String)  # a JSON member left out, an empty CSV cel
 MIN_HISTORY_DAYS = 21
 ANOMALY_WINDOW_DAYS = 60
 ANOMALY_KINDS = ("crash", "outage", "paused_channel", "spike", "revenue_spike")
-METRICS = ANOMALY_METRICS  # the daily metrics of CONTRACT §3, in its order
+METRICS = METRIC_NAMES  # the daily metrics of CONTRACT §3, in its order
 ACTIVITY_METRICS = ("active_users", "new_users", "sessions", "events")
 SEGMENTS = (
     ("all", "all"),

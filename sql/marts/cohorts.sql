@@ -5,8 +5,9 @@
 -- difference between the cohort's period and the activity's period. Rows for periods 0..12,
 -- only where the period has started on or before the last event date (the rule of retention),
 -- zeros included.
+-- needs: macros/calendar.sql
+-- needs: macros/segments.sql
 
--- Uses the macros of sql/macros/calendar.sql and sql/macros/segments.sql.
 create or replace table cohorts as
 with grains(cohort_granularity) as (
     values ('week'), ('month')

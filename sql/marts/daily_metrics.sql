@@ -6,6 +6,7 @@
 -- A NULL platform or channel is counted in the segment 'unknown', so segment rows always add up
 -- to the 'all' row. Segment rows exist for (day, segment) pairs with at least one event; every
 -- day from the first to the last event date has an ('all', 'all') row, zeros included.
+-- needs: macros/segments.sql
 create or replace table daily_metrics as
 with user_days as (
     -- Shrink events once to one row per day, user, platform and channel; the three dimensions

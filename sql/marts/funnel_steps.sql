@@ -10,6 +10,7 @@
 -- Segments: every platform / channel seen in `events` (NULL counted as 'unknown', as in
 -- daily_metrics), so a segment nobody entered the funnel from shows zeros; a funnel whose first
 -- step never occurs shows zeros everywhere.
+-- needs: macros/segments.sql
 create or replace table funnel_steps as
 with seen as materialized (
     -- One scan of the events for both dimensions.

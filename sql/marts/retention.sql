@@ -5,8 +5,8 @@
 -- any later one, i.e. the period of the user's last event is N or later. Rows for periods
 -- 0..30 (day), 0..12 (week, month), only where period N has started on or before the last
 -- event date, zeros included.
+-- needs: macros/calendar.sql
 
--- Uses the calendar macros of sql/macros/calendar.sql.
 create or replace table retention as
 with grains(granularity, max_period) as (
     values ('day', 30), ('week', 12), ('month', 12)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pipelines.definitions import defs
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+ASSETS_DIR = Path(__file__).resolve().parents[2] / "assets"
 
 
 def test_every_asset_group_is_the_folder_that_defines_it() -> None:
@@ -36,6 +36,8 @@ def test_no_stage_imports_another_stage() -> None:
 
 
 def test_every_stage_folder_is_a_group_of_the_definitions() -> None:
-    stages = {p.name for p in ASSETS_DIR.iterdir() if (p / "assets.py").exists() or p.name == "marts"}
+    stages = {
+        p.name for p in ASSETS_DIR.iterdir() if (p / "assets.py").exists() or p.name == "marts"
+    }
     groups = {group for a in defs.assets for group in a.group_names_by_key.values()}
     assert groups == stages

@@ -13,14 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assets.ingest.load import (
-    conservation_failures,
-    duplicate_event_ids,
-    event_ids_are_unique,
-    events,
-    load_partition,
-    records_are_conserved,
-)
+from assets.ingest.assets import event_ids_are_unique, events, records_are_conserved
+from assets.ingest.load import conservation_failures, duplicate_event_ids, load_partition
 from assets.marts.funnels import build_funnels
 from pipelines import warehouse
 from pipelines.resources import Warehouse
