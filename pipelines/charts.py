@@ -27,17 +27,18 @@ def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
     return figure
 
 
-def save_png(figure: Figure, path: Path, *, stamp_software: bool = False) -> Path:
-    """Lay out and write `figure` as a PNG at `path` (folders created).
+def save_png(figure: Figure, path: Path, *, stamp_software: bool = False) -> bytes:
+    """Lay out and write `figure` as a PNG at `path` (folders created); returns its bytes.
 
     Without the "Software" stamp the same data gives the same bytes whatever the matplotlib
     version; the anomaly charts still carry it, so that their bytes (embedded in reports) stay
     as they were.
     """
+    png = png_bytes(figure, stamp_software=stamp_software)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(png_bytes(figure, stamp_software=stamp_software))
-    return path
+    path.write_bytes(png)
+    return png
 
 
 def png_bytes(figure: Figure, *, stamp_software: bool = False) -> bytes:
@@ -101,7 +102,8 @@ def series_chart(series: Any, path: Path, title: str | None = None) -> Path:
     axes.legend(fontsize=8, loc="best")
     axes.grid(alpha=0.3)
     date_axis(axes, days)
-    return save_png(figure, path, stamp_software=True)
+    save_png(figure, path, stamp_software=True)
+    return Path(path)
 
 
 def _series_title(frame: pd.DataFrame, metric: str) -> str:

@@ -12,6 +12,7 @@ from assets.ingest.load import (
     load_partition,
 )
 from pipelines.partitions import DAILY, window_days
+from pipelines.previews import markdown_rows
 from pipelines.resources import Warehouse
 
 
@@ -51,7 +52,6 @@ def _ingest_metadata(results: list[IngestResult], total_rows: int, preview: list
     for result in results:
         for reason, count in result.by_reason.items():
             reasons[reason] = reasons.get(reason, 0) + count
-    rows = "\n".join(f"| {' | '.join(str(v) for v in row)} |" for row in preview)
     return {
         "dagster/row_count": total_rows,
         "arrival_days": len(results),
@@ -63,7 +63,7 @@ def _ingest_metadata(results: list[IngestResult], total_rows: int, preview: list
         "unreadable_files": sum(r.unreadable_files for r in results),
         "loads": dg.MetadataValue.md("\n".join(f"- {r.summary()}" for r in results)),
         "preview": dg.MetadataValue.md(
-            "| event_date | event | platform | channel | events |\n|---|---|---|---|---|\n" + rows
+            markdown_rows(["event_date", "event", "platform", "channel", "events"], preview)
         ),
     }
 

@@ -21,9 +21,6 @@ Models, in order (each `sql/marts/<name>.sql`):
 
 from __future__ import annotations
 
-import base64
-import io
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,9 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from pipelines.charts import new_figure, png_base64, save_png
+from pipelines.formatting import duration, file_name, percent
+from pipelines.previews import markdown_rows
 from pipelines.resources import Warehouse
 from pipelines.settings import Funnel, Settings
 from pipelines.sql import run_sql_file
@@ -253,71 +253,51 @@ def _funnel_summary(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
 def _preview_markdown(summary: dict[str, list[tuple]], charts: dict[str, tuple[Path, str]]) -> str:
     parts = []
     for name, rows in summary.items():
-        lines = [
-            f"### {name}",
-            "",
-            "| # | step | users | % of first | % of previous | median time from previous |",
-            "|---:|---|---:|---:|---:|---:|",
-        ]
-        for index, step, users, first, previous, median in rows:
-            lines.append(
-                f"| {index} | {step} | {users:,} | {_percent(first)} | {_percent(previous)} "
-                f"| {_duration(median)} |"
-            )
+        table = markdown_rows(
+            ["#", "step", "users", "% of first", "% of previous", "median time from previous"],
+            [
+                [
+                    index,
+                    step,
+                    f"{users:,}",
+                    percent(first, missing="–"),
+                    percent(previous, missing="–"),
+                    duration(median),
+                ]
+                for index, step, users, first, previous, median in rows
+            ],
+            right_aligned=(
+                "#",
+                "users",
+                "% of first",
+                "% of previous",
+                "median time from previous",
+            ),
+        )
         _, encoded = charts[name]
-        lines += ["", f"![{name}](data:image/png;base64,{encoded})", ""]
-        parts.append("\n".join(lines))
+        parts.append(f"### {name}\n\n{table}\n\n![{name}](data:image/png;base64,{encoded})\n")
     return "\n".join(parts) or "No funnels configured."
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.1f}%"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _save_chart(reports_dir: Path, name: str, rows: list[tuple]) -> tuple[Path, str]:
     """A small bar chart of users per step, saved as `reports/assets/funnel_<name>.png`;
     returns its path and its base64 text for the Markdown preview."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers and in tests
-    import matplotlib.pyplot as plt
-
     labels = [f"{index}. {step}" for index, step, *_ in rows]
     users = [row[2] for row in rows]
-    figure, axes = plt.subplots(figsize=(5, 2.6), dpi=80)
-    try:
-        bars = axes.barh(labels[::-1], users[::-1], color="#4c72b0")
-        for bar, row in zip(bars, rows[::-1], strict=True):
-            axes.text(
-                bar.get_width(),
-                bar.get_y() + bar.get_height() / 2,
-                f" {_percent(row[3])}",
-                va="center",
-                fontsize=8,
-            )
-        axes.set_title(f"Funnel {name}: users per step", fontsize=9)
-        axes.tick_params(labelsize=8)
-        axes.margins(x=0.2)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
-    finally:
-        plt.close(figure)
-    path = reports_dir / "assets" / f"funnel_{_file_safe(name)}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buffer.getvalue())
-    return path, base64.b64encode(buffer.getvalue()).decode()
-
-
-def _file_safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    figure = new_figure(5, 2.6, dpi=80)
+    axes = figure.subplots()
+    bars = axes.barh(labels[::-1], users[::-1], color="#4c72b0")
+    for bar, row in zip(bars, rows[::-1], strict=True):
+        axes.text(
+            bar.get_width(),
+            bar.get_y() + bar.get_height() / 2,
+            f" {percent(row[3], missing='–')}",
+            va="center",
+            fontsize=8,
+        )
+    axes.set_title(f"Funnel {name}: users per step", fontsize=9)
+    axes.tick_params(labelsize=8)
+    axes.margins(x=0.2)
+    path = reports_dir / "assets" / f"funnel_{file_name(name)}.png"
+    png = save_png(figure, path, stamp_software=True)
+    return path, png_base64(png)

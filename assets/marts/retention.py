@@ -6,13 +6,13 @@ chart and its check wrap it for Dagster.
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+from matplotlib.ticker import MaxNLocator
 
+from pipelines.charts import new_figure, png_base64, save_png
 from pipelines.resources import Warehouse
 from pipelines.sql import run_sql_file
 
@@ -86,11 +86,7 @@ def weekly_cohort_table(conn: duckdb.DuckDBPyConnection, cohorts: int = 8) -> st
 
 def draw_weekly_curve(curve: list[tuple[int, float, float]], path: Path) -> bytes:
     """Save the weekly retention curve as a PNG at `path`; returns the PNG bytes."""
-    # Figure without pyplot: no global backend state, safe in any Dagster executor.
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    figure = Figure(figsize=(6, 3.2), dpi=90)
+    figure = new_figure(6, 3.2, dpi=90)
     axes = figure.subplots()
     periods = [p for p, _, _ in curve]
     axes.plot(periods, [100 * e for _, e, _ in curve], marker="o", label="exact")
@@ -100,12 +96,7 @@ def draw_weekly_curve(curve: list[tuple[int, float, float]], path: Path) -> byte
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
     axes.legend()
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(buffer.getvalue())
-    return buffer.getvalue()
+    return save_png(figure, path, stamp_software=True)
 
 
 @dg.asset(group_name="marts", kinds={"duckdb"}, deps=["events", "users"], pool="warehouse")
@@ -119,13 +110,12 @@ def retention(warehouse: Warehouse) -> dg.MaterializeResult:
         table = weekly_cohort_table(conn)
     chart_path = warehouse.settings().reports_dir / "assets" / "retention.png"
     png = draw_weekly_curve(curve, chart_path)
-    image = base64.b64encode(png).decode()
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "chart": dg.MetadataValue.path(str(chart_path)),
             "retention_curve": dg.MetadataValue.md(
-                f"![weekly retention](data:image/png;base64,{image})"
+                f"![weekly retention](data:image/png;base64,{png_base64(png)})"
             ),
             "preview": dg.MetadataValue.md(table),
         }
