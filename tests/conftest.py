@@ -10,7 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-# Before any project import: the partition definitions read settings at import time.
+# Before any project import: the Dagster asset modules build their partitions from the
+# project settings when they are first imported (the core modules read nothing at import).
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="eventpulse-test-home-"))

@@ -1,6 +1,9 @@
 """eventpulse.yaml is validated in one place; every problem names the key and the fix."""
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +95,26 @@ def test_partition_start_defaults_to_the_earliest_landing_folder(tmp_path):
     assert settings.partition_start() == dt.date(2026, 2, 1)
     empty = load_settings(config_path=write_config(tmp_path, "{}"), home=tmp_path / "empty")
     assert empty.partition_start(today=dt.date(2026, 5, 1)) == dt.date(2026, 1, 31)
+
+
+def test_modules_import_without_reading_settings(tmp_path: Path) -> None:
+    """Settings are read on first use, not at import: with a config path that does not exist
+    (an error once read), the core modules, the partitions module and the stages' cores still
+    import, and the settings then fail with the one-sentence error."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPULSE_")}
+    env["EVENTPULSE_CONFIG"] = str(tmp_path / "missing.yaml")
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    code = (
+        "import pipelines.settings, pipelines.partitions, pipelines.landing, pipelines.warehouse\n"
+        "import assets.ingest.load, assets.marts.metrics, assets.marts.funnels\n"
+        "from pipelines.errors import EventpulseError\n"
+        "try:\n"
+        "    pipelines.settings.project_settings()\n"
+        "except EventpulseError as exc:\n"
+        "    print('error:', exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "missing.yaml does not exist" in result.stdout
