@@ -1,6 +1,7 @@
 -- sql/staging/migrate_user_keys.sql: key the events of a warehouse written before user keys
--- existed (tables.sql added the column, empty). prepare_tables (assets/ingest.py) runs it while
--- event_copies.user_key may still be NULL; safe to stop half-way, the next run finishes the job.
+-- existed (tables.sql added the column, empty). prepare_base_schema (pipelines/warehouse.py)
+-- runs it while event_copies.user_key may still be NULL; safe to stop half-way, the next run
+-- finishes the job.
 create or replace temp view unkeyed_copies as
 select user_id from event_copies where user_key is null;
 

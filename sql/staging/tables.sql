@@ -1,6 +1,6 @@
--- Ingest tables (CONTRACT §2-3). Created once; partition loads replace rows inside them. Run
--- before every load and funnel build (assets/ingest.py, prepare_tables), which also defines the
--- temp macro below.
+-- Ingest tables (CONTRACT §2-3): the base schema every writer needs. Created once; partition
+-- loads replace rows inside them. Run before every load and funnel build (prepare_base_schema
+-- in pipelines/warehouse.py), which also defines the temp macro below.
 
 -- Every valid record ever loaded, duplicates included, with its raw text. `kept` marks the
 -- earliest copy of each event id by (arrival_date, source_file, line_no): deciding from all
