@@ -42,6 +42,22 @@ DAILY_METRICS = (
 )
 METRIC_NAMES = tuple(metric.name for metric in DAILY_METRICS)
 FUNNEL_ORDERS = ("ordered", "strict", "unordered")
+# Record fields that `aliases` may give more source names (CONTRACT §1, §2); where each is read
+# from by default is assets/ingest/fields.py.
+ALIAS_FIELDS = (
+    "event_id",
+    "user_id",
+    "distinct_id",
+    "anonymous_id",
+    "event",
+    "timestamp",
+    "properties",
+    "platform",
+    "channel",
+    "campaign",
+    "revenue",
+    "country",
+)
 ANOMALY_DIRECTIONS = ("both", "spike", "dip")
 DEFAULT_FUNNEL_WINDOW_SECONDS = 7 * 86400
 
@@ -86,6 +102,8 @@ class Settings:
     funnels: tuple[Funnel, ...] = DEFAULT_FUNNELS
     anomalies: AnomalySettings = field(default_factory=AnomalySettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
+    # Record field -> more source names, tried before the built-in ones (dotted: nested JSON).
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def landing_dir(self) -> Path:
@@ -175,6 +193,7 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
             "funnels",
             "anomalies",
             "llm",
+            "aliases",
         },
         where,
         "the top level",
@@ -195,6 +214,7 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
         funnels=_funnels(mapping.get("funnels", None), where),
         anomalies=_anomalies(mapping.get("anomalies") or {}, where),
         llm=_llm(mapping.get("llm") or {}, where),
+        aliases=_aliases(mapping.get("aliases") or {}, where),
     )
 
 
@@ -337,3 +357,31 @@ def _llm(value: Any, where: str) -> LlmSettings:
     if bool(settings.base_url) != bool(settings.model):
         raise EventpulseError(f"{where}: llm needs both base_url and model (or neither).")
     return settings
+
+
+def _aliases(value: Any, where: str) -> dict[str, tuple[str, ...]]:
+    mapping = _mapping(value, where, "aliases")
+    aliases = {}
+    for key, names in mapping.items():
+        if key not in ALIAS_FIELDS:
+            raise EventpulseError(
+                f"{where}: aliases has unknown field {key!r}; choose from {', '.join(ALIAS_FIELDS)}."
+            )
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list) or not names:
+            raise EventpulseError(
+                f"{where}: aliases.{key} must be a list of source names, e.g. [event_date]."
+            )
+        for name in names:
+            if not isinstance(name, str) or not all(part.strip() for part in name.split(".")):
+                raise EventpulseError(
+                    f"{where}: aliases.{key} has {name!r}; a source name is a key or a dotted "
+                    "path of keys (context.device.type), with no empty part."
+                )
+            if key == "properties" and name.startswith("properties."):
+                raise EventpulseError(
+                    f"{where}: aliases.properties {name!r} points into the properties; name the "
+                    "object that holds them instead."
+                )
+        aliases[key] = tuple(names)
+    return aliases

@@ -32,7 +32,7 @@ def events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
     results: list[IngestResult] = []
     with warehouse.writer() as conn:
         for day in days:
-            result = load_partition(conn, settings.landing_dir, day)
+            result = load_partition(conn, settings.landing_dir, day, settings.aliases)
             context.log.info(result.summary())
             results.append(result)
         total_rows = conn.execute("select count(*) from events").fetchall()[0][0]

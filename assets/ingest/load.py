@@ -10,11 +10,13 @@ import datetime as dt
 import gzip
 import tempfile
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from assets.ingest.fields import source_paths
 from pipelines.landing import arrival_files, arrival_folder
 from pipelines.sql import run_sql_file
 from pipelines.warehouse import prepare_base_schema
@@ -70,18 +72,25 @@ def file_format(path: Path) -> str | None:
 
 
 def load_partition(
-    conn: duckdb.DuckDBPyConnection, landing_dir: Path, day: dt.date
+    conn: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    day: dt.date,
+    aliases: Mapping[str, Sequence[str]] | None = None,
 ) -> IngestResult:
-    """Load (or re-load) one arrival day; the day's rows are replaced atomically."""
+    """Load (or re-load) one arrival day; the day's rows are replaced atomically. `aliases`:
+    more source names per record field (eventpulse.yaml `aliases`), tried first."""
     started_at = _utc_now()
+    sources = source_paths(aliases)
     prepare_base_schema(conn)
     run_sql_file(conn, "staging/raw_records.sql")
     folder = arrival_folder(landing_dir, day)
     files = arrival_files(folder)
     unreadable = 0
     for path in files:
-        unreadable += not _stage_file(conn, path, path.relative_to(folder).as_posix())
-    run_sql_file(conn, "staging/parse_records.sql", {"arrival_date": day})
+        unreadable += not _stage_file(
+            conn, path, path.relative_to(folder).as_posix(), sources.top_level_names
+        )
+    run_sql_file(conn, "staging/parse_records.sql", {"arrival_date": day, **sources.parameters()})
     run_sql_file(
         conn,
         "staging/load_partition.sql",
@@ -96,7 +105,9 @@ def load_partition(
     return _result(conn, day)
 
 
-def _stage_file(conn: duckdb.DuckDBPyConnection, path: Path, source_file: str) -> bool:
+def _stage_file(
+    conn: duckdb.DuckDBPyConnection, path: Path, source_file: str, field_names: Sequence[str]
+) -> bool:
     """Append one file's records to raw_records; False when (part of) the file is unreadable."""
     kind = file_format(path)
     if kind is None:
@@ -110,18 +121,23 @@ def _stage_file(conn: duckdb.DuckDBPyConnection, path: Path, source_file: str) -
     if path.stat().st_size == 0:
         return True
     try:
-        _run_stage(conn, kind, path, source_file)
+        _run_stage(conn, kind, path, source_file, field_names)
         return True
     except (duckdb.Error, ValueError) as exc:
         error = _first_line(exc)
     if path.suffix.lower() == ".gz":
-        return _stage_truncated_gzip(conn, path, source_file, kind, error)
+        return _stage_truncated_gzip(conn, path, source_file, kind, error, field_names)
     _record_unreadable(conn, source_file, f"unreadable file: {error}")
     return False
 
 
 def _stage_truncated_gzip(
-    conn: duckdb.DuckDBPyConnection, path: Path, source_file: str, kind: str, error: str
+    conn: duckdb.DuckDBPyConnection,
+    path: Path,
+    source_file: str,
+    kind: str,
+    error: str,
+    field_names: Sequence[str],
 ) -> bool:
     """Keep the records before the damage of a broken gzip file; report the rest unreadable.
 
@@ -132,7 +148,7 @@ def _stage_truncated_gzip(
         complete_lines = _decompress_readable_prefix(path, salvaged)
         try:
             if complete_lines:
-                _run_stage(conn, kind, salvaged, source_file)
+                _run_stage(conn, kind, salvaged, source_file, field_names)
         except (duckdb.Error, ValueError) as exc:
             error = f"{error}; {_first_line(exc)}"
     _record_unreadable(
@@ -144,10 +160,17 @@ def _stage_truncated_gzip(
     return False
 
 
-def _run_stage(conn: duckdb.DuckDBPyConnection, kind: str, path: Path, source_file: str) -> None:
+def _run_stage(
+    conn: duckdb.DuckDBPyConnection,
+    kind: str,
+    path: Path,
+    source_file: str,
+    field_names: Sequence[str],
+) -> None:
     params: dict = {"path": str(path), "source_file": source_file}
     if kind == "csv":
-        params["columns"] = {name: "VARCHAR" for name in _csv_header(path)}
+        columns = field_spelling(_csv_header(path), field_names)
+        params["columns"] = {name: "VARCHAR" for name in columns}
     run_sql_file(conn, STAGE_SQL[kind], params)
 
 
@@ -160,6 +183,22 @@ def _csv_header(path: Path) -> list[str]:
     if not names or any(not name for name in names) or len(set(names)) != len(names):
         raise ValueError(f"CSV header {header!r} needs unique, non-empty column names")
     return names
+
+
+def field_spelling(columns: Sequence[str], field_names: Sequence[str]) -> list[str]:
+    """CSV column names, those that differ from a field's source name only in case spelt as
+    the source name (a spreadsheet's `User_id` is `user_id`). A name whose spelling is already
+    taken by another column keeps its own."""
+    spelling = {name.lower(): name for name in reversed(field_names)}
+    taken = set(columns)
+    renamed = []
+    for column in columns:
+        wanted = spelling.get(column.lower(), column)
+        if wanted != column and wanted not in taken:
+            taken.add(wanted)
+            column = wanted
+        renamed.append(column)
+    return renamed
 
 
 def _decompress_readable_prefix(path: Path, target: Path) -> int:

@@ -40,10 +40,12 @@ create or replace temp view loaded_users as
 select user_id from parsed_records where reason is null;
 insert into user_keys select * from new_user_keys('loaded_users');
 
-insert into event_copies
+-- By name: a migrated warehouse has its later columns in the order they were added.
+insert into event_copies by name
 select p.event_id, p.user_id, p.event, p.ts, p.event_date, p.platform, p.channel, p.campaign,
-       p.country, p.revenue, p.properties, $arrival_date, p.source_file, p.line_no, p.raw,
-       coalesce(r.kept, true), k.user_key
+       p.country, p.revenue, p.properties, $arrival_date as arrival_date, p.source_file,
+       p.line_no, p.raw, coalesce(r.kept, true) as kept, k.user_key, p.distinct_id,
+       p.anonymous_id, p.identified
 from parsed_records p
 left join ranked_copies r on r.staged_row = p.rowid
 -- A left join: a missing key would fail the NOT NULL, never drop the record.
@@ -57,6 +59,43 @@ from ranked_copies r
 where c.event_id = r.event_id and c.arrival_date = r.arrival_date
   and c.source_file = r.source_file and c.line_no = r.line_no
   and c.arrival_date <> $arrival_date and c.kept <> r.kept;
+
+-- CONTRACT §2 Identity. The links, from every kept copy that carries both an anonymous and an
+-- identified id: the earliest by event time (then the smallest user id) wins. Then every copy
+-- without an identified id belongs to its anonymous id's user, else to the id it was sent
+-- under; only copies whose person changed are written (a new link re-attributes the anonymous
+-- events of earlier days, a lost link gives them back).
+create or replace temp table linked as
+select
+    anonymous_id,
+    arg_min(user_id, (ts, user_id)) as user_id,
+    min(ts) as linked_at,
+    arg_min(arrival_date, (ts, user_id)) as arrival_date
+from event_copies
+where kept and identified and anonymous_id is not null and anonymous_id <> user_id
+group by anonymous_id;
+
+delete from identities;
+insert into identities select * from linked;
+
+create or replace temp table reattributed as
+select c.arrival_date, c.source_file, c.line_no, coalesce(l.user_id, c.distinct_id) as person
+from event_copies as c
+left join linked as l using (anonymous_id)
+where c.identified = false and c.anonymous_id is not null
+  and c.user_id <> coalesce(l.user_id, c.distinct_id);
+
+-- Every person already has a key: a linked user from its identified copies, the id as sent from
+-- the copy's own load.
+update event_copies as c
+set user_id = r.person, user_key = r.user_key
+from (
+    select r.*, k.user_key
+    from reattributed as r
+    join user_keys as k on k.user_id = r.person
+) as r
+where c.arrival_date = r.arrival_date and c.source_file = r.source_file
+  and c.line_no = r.line_no;
 
 delete from quarantine
 where (arrival_date = $arrival_date and reason <> 'duplicate_event_id')

@@ -1,5 +1,9 @@
 -- Validate raw_records of one arrival day (CONTRACT §2): each record gets either clean event
--- columns or exactly one quarantine reason. Aliases are tried in the contract's order.
+-- columns or exactly one quarantine reason. Each field is the first present of its sources
+-- (assets/ingest/fields.py: the configured aliases, the contract's, then each vendor's place),
+-- bound as four lists of JSON paths (into the record, then into its properties; the contract's
+-- and configured names, then the vendors') and, per field, the positions of its sources in
+-- the list of their values ($<field>_sources).
 
 -- JSON null counts as absent. (json_transform already gives SQL NULL for it; the text test
 -- keeps that true without parsing the value again.)
@@ -17,25 +21,67 @@ create or replace temp macro scalar_text(j, kind) as
 create or replace temp macro epoch_to_ts(v) as
     try(make_timestamp(cast(case when abs(v) >= 1e11 then v * 1000 else v * 1000000 end as bigint)));
 
--- The record is decoded into a struct of the fields the contract names (a MAP of every key
--- costs 3-4x more, so it is built only for records that carry other top-level keys), and the
--- properties object into a struct of the known properties.
-create or replace temp macro record_fields() as
-    '{"user_id": "JSON", "distinct_id": "JSON", "userId": "JSON", "anonymous_id": "JSON",
-      "anonymousId": "JSON", "event": "JSON", "event_type": "JSON", "event_name": "JSON",
-      "name": "JSON", "timestamp": "JSON", "time": "JSON", "ts": "JSON", "event_time": "JSON",
-      "originalTimestamp": "JSON", "event_id": "JSON", "uuid": "JSON", "messageId": "JSON",
-      "insert_id": "JSON", "$insert_id": "JSON", "properties": "JSON"}';
+-- The first present value among a field's sources: `positions` lists their places in `vals`
+-- (at most 24, assets/ingest/fields.py MAX_SOURCES). Spelt out, not a lambda over the list: a
+-- COALESCE evaluates a slot only for the rows still without a value, and costs less than half.
+create or replace temp macro first_present(vals, positions) as coalesce(
+    present(vals[positions[1]]),
+    present(vals[positions[2]]),
+    present(vals[positions[3]]),
+    present(vals[positions[4]]),
+    present(vals[positions[5]]),
+    present(vals[positions[6]]),
+    present(vals[positions[7]]),
+    present(vals[positions[8]]),
+    present(vals[positions[9]]),
+    present(vals[positions[10]]),
+    present(vals[positions[11]]),
+    present(vals[positions[12]]),
+    present(vals[positions[13]]),
+    present(vals[positions[14]]),
+    present(vals[positions[15]]),
+    present(vals[positions[16]]),
+    present(vals[positions[17]]),
+    present(vals[positions[18]]),
+    present(vals[positions[19]]),
+    present(vals[positions[20]]),
+    present(vals[positions[21]]),
+    present(vals[positions[22]]),
+    present(vals[positions[23]]),
+    present(vals[positions[24]])
+);
 
+-- An id as text: a JSON string (trimmed, '' is absent) or a whole number; NULL otherwise.
+create or replace temp macro id_text(j, kind) as
+    case
+        when kind = 'VARCHAR' then nullif(trim(j ->> '$'), '')
+        when kind in ('UBIGINT', 'BIGINT') then j ->> '$'
+    end;
+
+-- The top-level keys the contract names as record fields; every other top-level key is a
+-- property too (CSV/Parquet columns, flat JSON records, a vendor's extra objects). A MAP of
+-- every key costs 3-4x more than the paths, so it is built only for records that have others.
 create or replace temp macro is_record_field(k) as list_contains(
     [
         'user_id', 'distinct_id', 'userId', 'anonymous_id', 'anonymousId',
         'event', 'event_type', 'event_name', 'name',
         'timestamp', 'time', 'ts', 'event_time', 'originalTimestamp',
-        'event_id', 'uuid', 'messageId', 'insert_id', '$insert_id', 'properties'
+        'event_id', 'uuid', 'messageId', 'insert_id', '$insert_id', 'properties',
+        'event_properties'
     ],
     k
 );
+
+-- Segment calls other than `track` have no event name: they load as the events PostHog's
+-- Segment destination makes of them (assets/ingest/fields.py, SEGMENT_CALL_EVENTS).
+create or replace temp macro segment_call_event(call_type) as
+    case call_type
+        when 'identify' then '$identify'
+        when 'alias' then '$create_alias'
+        when 'group' then '$groupidentify'
+        when 'page' then '$pageview'
+        when 'screen' then '$screen'
+    end;
 
 create or replace temp table parsed_records as
 with docs as (
@@ -44,52 +90,59 @@ with docs as (
         case
             -- NULL for anything but a JSON object.
             when read_error is null and raw_bytes <= 1048576 and starts_with(ltrim(raw), '{')
-                then try(json_transform(raw, record_fields()))
+                then try(json_extract(raw, $record_paths))
         end as doc
     from raw_records
+),
+shaped as (
+    select
+        *,
+        doc is not null
+            and len(list_filter(json_keys(raw), lambda k: not is_record_field(k))) > 0
+            as has_extras
+    from docs
+),
+vendor_shaped as (
+    -- A record may be in a vendor's shape when it has top-level keys the contract does not
+    -- name, a "$" key (Mixpanel, PostHog), or no user, event or time where the contract puts
+    -- them. Only these pay for the vendor paths.
+    select
+        *,
+        doc is not null and (
+            has_extras or contains(raw, '"$')
+            or first_present(doc, $sent_id_sources) is null
+            or first_present(doc, $event_sources) is null
+            or first_present(doc, $timestamp_sources) is null
+        ) as vendor_shaped
+    from shaped
 ),
 fields as (
     select
         *,
-        coalesce(
-            present(doc.user_id), present(doc.distinct_id), present(doc.userId),
-            present(doc.anonymous_id), present(doc.anonymousId)
-        ) as user_j,
-        coalesce(
-            present(doc.event), present(doc.event_type), present(doc.event_name), present(doc.name)
-        ) as event_j,
-        coalesce(
-            present(doc.timestamp), present(doc.time), present(doc.ts),
-            present(doc.event_time), present(doc.originalTimestamp)
-        ) as time_j,
-        coalesce(
-            present(doc.event_id), present(doc.uuid), present(doc.messageId),
-            present(doc.insert_id), present(doc."$insert_id")
-        ) as id_j,
-        present(doc.properties) as props_j,
+        -- Others get as many NULLs, so the positions after them hold.
+        case
+            when vendor_shaped then json_extract(raw, $vendor_record_paths)
+            else list_resize([]::json[], len($vendor_record_paths))
+        end as vendor_doc,
         -- Top-level keys that are not record fields are properties too (CSV/Parquet columns,
         -- or flat JSON records).
         case
-            when doc is not null
-                and len(list_filter(json_keys(raw), lambda k: not is_record_field(k))) > 0
+            when has_extras
                 then map_from_entries(list_filter(
                     map_entries(json_transform(raw, '"MAP(VARCHAR, JSON)"')),
                     lambda e: e.value is not null and e.value::varchar <> 'null'
                         and not is_record_field(e.key)
                 ))
         end as extras
-    from docs
+    from vendor_shaped
+),
+record_fields as (
+    -- Read before the properties: the fields of the record itself.
+    select *, first_present(list_concat(doc, vendor_doc), $properties_sources) as props_j
+    from fields
 ),
 kinds as (
-    -- Each JSON type once: json_type parses its argument on every call.
-    select
-        *,
-        json_type(user_j) as user_kind,
-        json_type(event_j) as event_kind,
-        json_type(time_j) as time_kind,
-        json_type(id_j) as id_kind,
-        json_type(props_j) as props_kind
-    from fields
+    select *, json_type(props_j) as props_kind from record_fields
 ),
 objects as (
     select
@@ -114,30 +167,49 @@ props as (
         end as properties
     from objects
 ),
-known as (
+sourced as (
     select
         *,
-        json_transform(
-            properties,
-            '{"platform": "JSON", "$os": "JSON", "channel": "JSON", "utm_source": "JSON",
-              "campaign": "JSON", "utm_campaign": "JSON", "revenue": "JSON", "$revenue": "JSON",
-              "country": "JSON"}'
-        ) as p
+        -- Every source's value, in the order of assets/ingest/fields.py's path groups.
+        list_concat(
+            doc,
+            vendor_doc,
+            json_extract(coalesce(properties, '{}'::json), $properties_paths),
+            case
+                when vendor_shaped
+                    then json_extract(coalesce(properties, '{}'::json), $vendor_properties_paths)
+            end
+        ) as vals
     from props
 ),
 lifted as (
     select
         *,
-        coalesce(present(p.platform), present(p."$os")) as platform_j,
-        coalesce(present(p.channel), present(p.utm_source)) as channel_j,
-        coalesce(present(p.campaign), present(p.utm_campaign)) as campaign_j,
-        present(p.country) as country_j,
-        coalesce(present(p.revenue), present(p."$revenue")) as revenue_j
-    from known
+        first_present(vals, $sent_id_sources) as user_j,
+        first_present(vals, $user_id_sources) as identified_j,
+        first_present(vals, $distinct_id_sources) as distinct_j,
+        first_present(vals, $anonymous_id_sources) as anonymous_j,
+        coalesce(
+            first_present(vals, $event_sources),
+            to_json(segment_call_event(first_present(vals, $call_type_sources) ->> '$'))
+        ) as event_j,
+        first_present(vals, $timestamp_sources) as time_j,
+        first_present(vals, $event_id_sources) as id_j,
+        first_present(vals, $platform_sources) as platform_j,
+        first_present(vals, $channel_sources) as channel_j,
+        first_present(vals, $campaign_sources) as campaign_j,
+        first_present(vals, $country_sources) as country_j,
+        first_present(vals, $revenue_sources) as revenue_j
+    from sourced
 ),
 lifted_kinds as (
+    -- Each JSON type once: json_type parses its argument on every call.
     select
         *,
+        json_type(user_j) as user_kind,
+        json_type(event_j) as event_kind,
+        json_type(time_j) as time_kind,
+        json_type(id_j) as id_kind,
         json_type(platform_j) as platform_kind,
         json_type(channel_j) as channel_kind,
         json_type(campaign_j) as campaign_kind,
@@ -171,6 +243,25 @@ typed as (
         end as event_text
     from lifted_kinds
 ),
+identity as (
+    -- CONTRACT §2 Identity: the anonymous id ("$device:<id>" is Mixpanel's anonymous
+    -- distinct_id), and the identified id: a user id, or a distinct_id that is not anonymous.
+    select
+        *,
+        coalesce(
+            id_text(anonymous_j, json_type(anonymous_j)),
+            case when starts_with(distinct_text, '$device:') then nullif(distinct_text[9:], '') end
+        ) as anonymous_id,
+        coalesce(
+            id_text(identified_j, json_type(identified_j)),
+            case
+                when not starts_with(distinct_text, '$device:')
+                    and distinct_text is distinct from id_text(anonymous_j, json_type(anonymous_j))
+                    then distinct_text
+            end
+        ) as identified_id
+    from (select *, id_text(distinct_j, json_type(distinct_j)) as distinct_text from typed)
+),
 judged as (
     select
         *,
@@ -198,7 +289,7 @@ judged as (
             when revenue_j is not null and (revenue_value is null or not isfinite(revenue_value))
                 then 'invalid_revenue'
         end as reason
-    from typed
+    from identity
 )
 select
     source_file,
@@ -207,9 +298,9 @@ select
     case reason
         when 'malformed_record' then coalesce(read_error, 'not one JSON object (unparseable, not an object, or a key repeated)')
         when 'oversized_record' then 'record of ' || raw_bytes || ' bytes is over the 1 MiB limit; raw keeps the first 64 KiB'
-        when 'missing_user_id' then 'no user id (user_id, distinct_id, userId, anonymous_id, anonymousId)'
-        when 'missing_event' then 'no event name (event, event_type, event_name, name)'
-        when 'missing_timestamp' then 'no timestamp (timestamp, time, ts, event_time, originalTimestamp)'
+        when 'missing_user_id' then 'no user id (' || $sent_id_names || ')'
+        when 'missing_event' then 'no event name (' || $event_names || ')'
+        when 'missing_timestamp' then 'no timestamp (' || $timestamp_names || ')'
         when 'invalid_type' then 'a field has the wrong JSON type: '
             || concat_ws(', ',
                 case when user_kind not in ('VARCHAR', 'UBIGINT', 'BIGINT') then 'user id is ' || user_kind end,
@@ -231,7 +322,8 @@ select
                           strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ'), properties::varchar))
         )
     end as event_id,
-    coalesce(user_text, user_j ->> '$') as user_id,
+    -- The person as far as this record knows; load_partition.sql applies the identities.
+    coalesce(identified_id, user_text, user_j ->> '$') as user_id,
     event_text as event,
     ts,
     ts::date as event_date,
@@ -240,5 +332,8 @@ select
     scalar_text(campaign_j, campaign_kind) as campaign,
     scalar_text(country_j, country_kind) as country,
     revenue_value as revenue,
-    properties
+    properties,
+    coalesce(user_text, user_j ->> '$') as distinct_id,
+    anonymous_id,
+    identified_id is not null as identified
 from judged;

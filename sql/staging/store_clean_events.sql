@@ -4,8 +4,8 @@
 -- new_user_keys macro this needs); the event ids must be new.
 insert into user_keys select * from new_user_keys($staged);
 
-insert into event_copies
-select s.*, null as raw, true as kept, k.user_key
+insert into event_copies by name
+select s.*, null as raw, true as kept, k.user_key, s.user_id as distinct_id, true as identified
 from query_table($staged) as s
 left join user_keys as k using (user_id)
 -- The generated order, so that the file's layout does not depend on the join.

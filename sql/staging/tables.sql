@@ -22,7 +22,29 @@ create table if not exists event_copies (
     line_no bigint not null,
     raw varchar,
     kept boolean not null,
-    user_key integer not null
+    user_key integer not null,
+    distinct_id varchar,
+    anonymous_id varchar,
+    identified boolean
+);
+
+-- CONTRACT §2 Identity: `user_id` above is the person. A copy whose record had no identified id
+-- (identified = false) belongs to the user its anonymous id is linked to, else to distinct_id,
+-- the id as sent; load_partition.sql re-attributes such copies when a link appears or changes.
+-- Warehouses from before identity get the columns empty: their copies are taken as identified
+-- under the id they have, until their day is loaded again.
+alter table event_copies add column if not exists distinct_id varchar;
+alter table event_copies add column if not exists anonymous_id varchar;
+alter table event_copies add column if not exists identified boolean;
+
+-- One row per anonymous id that some identified record carried: the earliest such record by
+-- event time (then the smallest user id) links it to its user (CONTRACT §3 identities).
+-- Derived from the kept copies on every load, so it does not depend on load order.
+create table if not exists identities (
+    anonymous_id varchar not null,
+    user_id varchar not null,
+    linked_at timestamp not null,
+    arrival_date date not null
 );
 
 -- A dense integer per user id of the loaded events (internal): the funnel models group and
@@ -50,9 +72,9 @@ anti join user_keys using (user_id);
 alter table event_copies add column if not exists user_key integer;
 
 -- `events` (CONTRACT §3) is the kept copies: a view, so a load writes each row once.
-create view if not exists events as
+create or replace view events as
 select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
-       properties, arrival_date, source_file, line_no
+       properties, arrival_date, source_file, line_no, coalesce(distinct_id, user_id) as distinct_id
 from event_copies
 where kept;
 

@@ -1,0 +1,205 @@
+"""Where each record field comes from (CONTRACT §2): the one alias table of ingest.
+
+A record field (the user, the event name, the time, ...) is taken from the first of its source
+names that the record holds (JSON null counts as absent). The sources are, in order: the
+project's own `aliases` from eventpulse.yaml, then the built-in names below, which cover the
+contract's aliases and where Mixpanel, Amplitude, Segment and PostHog put each field in their
+raw exports. A dotted name is a path into nested JSON. A name that starts with `properties.`
+is looked up in the record's properties after the merge of `parse_records.sql`, which also
+holds every top-level key that is not a record field (a CSV column, Amplitude's
+`user_properties`, Segment's `context`); any other name is looked up in the record as sent.
+
+`parse_records.sql` evaluates every source of every field with two `json_extract` calls (one
+over the record, one over its properties) and takes each field's first present value by the
+positions `source_lists` gives it: one bulk SQL pass, and the same code for built-in and
+configured names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pipelines.errors import EventpulseError
+
+PROPERTIES_PREFIX = "properties."
+MAX_SOURCES = 24  # per field: the slots of parse_records.sql's first_present
+
+# Field -> the contract's own source names (§2 aliases), tried in this order after the
+# configured ones: data in the contract's shape reads exactly as before vendor shapes existed.
+CONTRACT_SOURCES: dict[str, tuple[str, ...]] = {
+    "event_id": ("event_id", "uuid", "messageId", "insert_id", "$insert_id"),
+    # An identified user (§2 Identity).
+    "user_id": ("user_id", "userId"),
+    # Mixpanel's and PostHog's id: identified unless it is anonymous (it equals the record's
+    # anonymous id, or starts with "$device:"; parse_records.sql decides).
+    "distinct_id": ("distinct_id",),
+    "anonymous_id": ("anonymous_id", "anonymousId", "device_id", "$device_id"),
+    # The id the record was sent under (events.distinct_id): the contract's user aliases in its
+    # order (before identity existed, the user).
+    "sent_id": ("user_id", "distinct_id", "userId", "anonymous_id", "anonymousId"),
+    "event": ("event", "event_type", "event_name", "name"),
+    "timestamp": ("timestamp", "time", "ts", "event_time", "originalTimestamp"),
+    "properties": ("properties",),
+    "platform": ("properties.platform", "properties.$os"),
+    "channel": ("properties.channel", "properties.utm_source"),
+    "campaign": ("properties.campaign", "properties.utm_campaign"),
+    "revenue": ("properties.revenue", "properties.$revenue"),
+    "country": ("properties.country",),
+}
+# Field -> where the vendors' raw exports put it, tried after the contract's names. Read only
+# for records that may be in a vendor's shape (parse_records.sql, `vendor_shaped`): most logs in
+# the contract's shape never pay for these paths.
+VENDOR_SOURCES: dict[str, tuple[str, ...]] = {
+    "event_id": ("properties.$insert_id",),  # Mixpanel
+    "user_id": (
+        "$user_id",
+        "properties.$user_id",  # Mixpanel ID merge
+        "properties.$identified_id",  # Mixpanel $identify
+    ),
+    "distinct_id": ("properties.distinct_id",),  # Mixpanel
+    "anonymous_id": (
+        "previousId",  # Segment alias: the id the user had before
+        "properties.anonymous_id",
+        "properties.anonymousId",
+        "properties.device_id",
+        "properties.$device_id",  # Mixpanel, PostHog
+        "properties.$anon_id",  # Mixpanel $identify
+        "properties.$anon_distinct_id",  # PostHog $identify
+    ),
+    "sent_id": (
+        "$user_id",
+        "properties.distinct_id",
+        "properties.$user_id",
+        "device_id",  # Amplitude, anonymous devices
+        "$device_id",
+        "properties.$device_id",
+    ),
+    "event": (),
+    "timestamp": ("properties.time",),  # Mixpanel: epoch seconds inside properties
+    "properties": ("event_properties",),  # Amplitude
+    "call_type": ("type",),  # Segment: track, identify, page, ...
+    "platform": (
+        "properties.os_name",  # Amplitude (its `platform` is merged into properties)
+        "properties.context.os.name",  # Segment
+    ),
+    "channel": (
+        "properties.user_properties.utm_source",  # Amplitude
+        "properties.context.campaign.source",  # Segment
+    ),
+    "campaign": (
+        "properties.user_properties.utm_campaign",
+        "properties.context.campaign.name",
+    ),
+    "revenue": (),
+    "country": (
+        "properties.$geoip_country_code",  # PostHog
+        "properties.mp_country_code",  # Mixpanel
+        "properties.context.location.country",  # Segment
+    ),
+}
+# The fields whose value is the record itself, not a property: an alias for them may not point
+# into the properties (they are read before the properties are known).
+RECORD_LEVEL_FIELDS = ("properties",)
+# Segment's calls other than `track` carry no event name; they load as the events PostHog's
+# Segment destination makes of them (parse_records.sql, segment_call_event).
+SEGMENT_CALL_EVENTS = {
+    "identify": "$identify",
+    "alias": "$create_alias",
+    "group": "$groupidentify",
+    "page": "$pageview",
+    "screen": "$screen",
+}
+
+
+@dataclass(frozen=True)
+class SourcePaths:
+    """The parameters of `parse_records.sql`. Four lists of JSON paths, read in this order into
+    one list of values: the record's paths of the configured and contract names, its vendor
+    paths, then the same two for the properties (vendor paths are read for vendor-shaped records
+    only); and per field, the 1-based positions of its sources in that list, in the order tried.
+    """
+
+    groups: dict[str, list[str]]  # record, vendor_record, properties, vendor_properties
+    positions: dict[str, list[int]]
+    names: dict[str, list[str]]  # for the quarantine detail: "no timestamp (timestamp, time, ...)"
+
+    @property
+    def top_level_names(self) -> list[str]:
+        """The top-level key of every source, properties included (a CSV column that holds a
+        property is a top-level key until the properties are merged), in the order tried."""
+        keys = (
+            n.removeprefix(PROPERTIES_PREFIX).split(".")[0]
+            for ns in self.names.values()
+            for n in ns
+        )
+        return list(dict.fromkeys(keys))
+
+    def parameters(self) -> dict[str, object]:
+        return {
+            **{f"{group}_paths": paths for group, paths in self.groups.items()},
+            **{f"{field}_sources": positions for field, positions in self.positions.items()},
+            **{f"{field}_names": ", ".join(names) for field, names in self.names.items()},
+        }
+
+
+def source_lists(
+    aliases: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, list[tuple[str, bool]]]:
+    """Every field's source names in the order they are tried, each with whether it is a
+    vendor's: configured, then the contract's, then the vendors'."""
+    aliases = aliases or {}
+    lists = {}
+    for field in VENDOR_SOURCES:
+        configured = list(aliases.get(field, ()))
+        if field == "sent_id":
+            # A configured user or anonymous id is also what the record was sent under.
+            configured = [*aliases.get("user_id", ()), *aliases.get("anonymous_id", ())]
+        ordered = [(name, False) for name in [*configured, *CONTRACT_SOURCES.get(field, ())]]
+        ordered += [(name, True) for name in VENDOR_SOURCES[field]]
+        seen: set[str] = set()
+        lists[field] = [(n, v) for n, v in ordered if not (n in seen or seen.add(n))]
+    return lists
+
+
+def source_paths(aliases: Mapping[str, Sequence[str]] | None = None) -> SourcePaths:
+    """The JSON paths to extract and each field's positions among them."""
+    groups: dict[str, list[str]] = {
+        "record": [],
+        "vendor_record": [],
+        "properties": [],
+        "vendor_properties": [],
+    }
+    places: dict[str, list[tuple[str, int]]] = {}
+    lists = source_lists(aliases)
+    for field, names in lists.items():
+        if len(names) > MAX_SOURCES:
+            raise EventpulseError(
+                f"eventpulse.yaml: aliases gives {field} {len(names)} source names with the "
+                f"built-in ones; at most {MAX_SOURCES} are tried, so remove some."
+            )
+        places[field] = []
+        for name, vendor in names:
+            in_properties = name.startswith(PROPERTIES_PREFIX) and field not in RECORD_LEVEL_FIELDS
+            group = ("vendor_" if vendor else "") + ("properties" if in_properties else "record")
+            path = json_path(name.removeprefix(PROPERTIES_PREFIX) if in_properties else name)
+            if path not in groups[group]:
+                groups[group].append(path)
+            places[field].append((group, groups[group].index(path)))
+    offsets, offset = {}, 0
+    for group, paths in groups.items():
+        offsets[group] = offset
+        offset += len(paths)
+    positions = {
+        field: [1 + offsets[group] + index for group, index in found]
+        for field, found in places.items()
+    }
+    names = {field: [name for name, _ in found] for field, found in lists.items()}
+    return SourcePaths(groups, positions, names)
+
+
+def json_path(name: str) -> str:
+    """A dotted name as a DuckDB JSON path, every key quoted: `context.os.name` ->
+    `$."context"."os"."name"` (so `$insert_id` or a key with spaces needs no escaping)."""
+    keys = name.split(".")
+    return "$" + "".join('."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"' for key in keys)
