@@ -115,7 +115,14 @@ IDENTITY_CONTAINERS: tuple[Path, ...] = ((), ("properties",))
 ANONYMOUS_KEYS = ("anonymous_id", "anonymousId", "device_id", "$device_id")
 IDENTIFIED_KEYS = ("user_id", "userId", "$user_id")
 DISTINCT_ID_KEY = "distinct_id"
-VENDOR_LINK_KEYS: tuple[tuple[str, str], ...] = ()  # e.g. (("$anon_id", "$identified_id"),)
+# Identity events as the vendors document them: Mixpanel's $identify ($anon_id, $identified_id),
+# PostHog's $identify ($anon_distinct_id), Segment's alias (previousId). An anonymous id of
+# Mixpanel's form "$device:<id>" is the device id <id>.
+VENDOR_LINK_KEYS: tuple[tuple[str, str], ...] = (
+    ("$anon_id", "$identified_id"),
+    ("$anon_distinct_id", "$identified_id"),
+    ("previousId", "$identified_id"),
+)
 
 PROPERTY_CONTAINERS: tuple[Path, ...] = ((), ("properties",), ("event_properties",))
 
@@ -135,15 +142,23 @@ LIFTED_PATHS: dict[str, tuple[Path, ...]] = {
         (("user_properties", "utm_campaign"), ("context", "campaign", "name")),
     ),
     "revenue": _lifted(("revenue", "$revenue"), ()),
-    "country": _lifted(("country",), ()),
+    "country": _lifted(
+        ("country",),
+        (
+            ("properties", "$geoip_country_code"),
+            ("properties", "mp_country_code"),
+            ("context", "location", "country"),
+        ),
+    ),
 }
 
+# Segment calls other than track, named as PostHog's Segment destination names them.
 SEGMENT_CALL_EVENTS: dict[str, str | None] = {
-    "identify": "identify",
-    "page": "page",
-    "screen": "screen",
-    "group": "group",
-    "alias": "alias",
+    "identify": "$identify",
+    "page": "$pageview",
+    "screen": "$screen",
+    "group": "$groupidentify",
+    "alias": "$create_alias",
 }
 
 
@@ -258,6 +273,8 @@ def anonymous_id(record: Record) -> str | None:
     if found is None:
         for anon_key, _ in VENDOR_LINK_KEYS:
             found = found or _first_key(record, (anon_key,))
+    if found is not None and found.startswith(DEVICE_PREFIX):
+        found = found[len(DEVICE_PREFIX) :] or None
     return found
 
 

@@ -291,7 +291,7 @@ def _mixpanel(hit: Hit, rng: random.Random, n: int) -> Rendered | None:
             hit,
             ts,
             hit.user,
-            None,
+            hit.device if hit.kind == "identify" else None,  # $anon_id, "$device:" dropped
             hit.user,
             platform=None,
             channel=None,
@@ -326,6 +326,7 @@ def _mixpanel(hit: Hit, rng: random.Random, n: int) -> Rendered | None:
         platform=props["$os"],
         channel=hit.channel,
         campaign=hit.campaign,
+        country=COUNTRIES[hit.country],  # mp_country_code
         revenue=hit.revenue,
         call="identify" if hit.kind == "identify" else None,
     )
@@ -399,7 +400,7 @@ def _segment(hit: Hit, rng: random.Random, n: int) -> Rendered | None:
     platform = PLATFORMS[hit.platform]["segment"]
     if hit.kind == "identify":
         rec.update(type="identify", traits={"email": f"{hit.user}@example.com", "plan": "free"})
-        event = "identify"
+        event = "$identify"
     elif hit.kind == "page":
         rec.update(
             type="page",
@@ -410,7 +411,7 @@ def _segment(hit: Hit, rng: random.Random, n: int) -> Rendered | None:
                 "title": "Pricing",
             },
         )
-        event = "page"
+        event = "$pageview"
     else:
         props = dict(hit.props)
         if hit.revenue is not None:
@@ -467,6 +468,7 @@ def _posthog(hit: Hit, rng: random.Random, n: int) -> Rendered | None:
         platform=props["$os"],
         channel=hit.channel,
         campaign=hit.campaign,
+        country=COUNTRIES[hit.country],  # $geoip_country_code
         revenue=hit.revenue,
         call="identify" if hit.kind == "identify" else None,
     )

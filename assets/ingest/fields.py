@@ -136,7 +136,9 @@ class SourcePaths:
         return list(dict.fromkeys(keys))
 
     def parameters(self) -> dict[str, object]:
+        event_key = 1 + self.groups["record"].index(json_path("event"))
         return {
+            "event_key": event_key,
             **{f"{group}_paths": paths for group, paths in self.groups.items()},
             **{f"{field}_sources": positions for field, positions in self.positions.items()},
             **{f"{field}_names": ", ".join(names) for field, names in self.names.items()},

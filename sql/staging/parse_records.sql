@@ -189,9 +189,14 @@ lifted as (
         first_present(vals, $user_id_sources) as identified_j,
         first_present(vals, $distinct_id_sources) as distinct_j,
         first_present(vals, $anonymous_id_sources) as anonymous_j,
+        -- A Segment call other than track, when the record has no `event`, is named for its
+        -- type ($identify, $pageview, ...), before the `name` alias (its page's name).
         coalesce(
-            first_present(vals, $event_sources),
-            to_json(segment_call_event(first_present(vals, $call_type_sources) ->> '$'))
+            case
+                when present(doc[$event_key]) is null
+                    then to_json(segment_call_event(first_present(vals, $call_type_sources) ->> '$'))
+            end,
+            first_present(vals, $event_sources)
         ) as event_j,
         first_present(vals, $timestamp_sources) as time_j,
         first_present(vals, $event_id_sources) as id_j,
@@ -248,10 +253,14 @@ identity as (
     -- distinct_id), and the identified id: a user id, or a distinct_id that is not anonymous.
     select
         *,
-        coalesce(
-            id_text(anonymous_j, json_type(anonymous_j)),
-            case when starts_with(distinct_text, '$device:') then nullif(distinct_text[9:], '') end
-        ) as anonymous_id,
+        -- Mixpanel's anonymous "$device:<id>" is the device <id>.
+        nullif(regexp_replace(
+            coalesce(
+                id_text(anonymous_j, json_type(anonymous_j)),
+                case when starts_with(distinct_text, '$device:') then distinct_text end
+            ),
+            '^\$device:', ''
+        ), '') as anonymous_id,
         coalesce(
             id_text(identified_j, json_type(identified_j)),
             case
