@@ -9,6 +9,12 @@ select event_id from event_copies where arrival_date = $arrival_date
 union
 select event_id from parsed_records where reason is null;
 
+-- Anonymous ids this load may re-link: those of the day's copies before it (CONTRACT §2
+-- Identity). The day's new copies and every copy whose fate it changes join them below.
+create or replace temp table touched_anonymous as
+select distinct anonymous_id from event_copies
+where arrival_date = $arrival_date and anonymous_id is not null;
+
 delete from event_copies where arrival_date = $arrival_date;
 
 -- Keys only (not whole rows) of every copy of the affected ids that have several copies or
@@ -60,11 +66,16 @@ where c.event_id = r.event_id and c.arrival_date = r.arrival_date
   and c.source_file = r.source_file and c.line_no = r.line_no
   and c.arrival_date <> $arrival_date and c.kept <> r.kept;
 
--- CONTRACT §2 Identity. The links, from every kept copy that carries both an anonymous and an
+-- CONTRACT §2 Identity, for the anonymous ids this load touched (so its cost follows the day,
+-- not the history). A link comes from the kept copies that carry both an anonymous and an
 -- identified id: the earliest by event time (then the smallest user id) wins. Then every copy
 -- without an identified id belongs to its anonymous id's user, else to the id it was sent
 -- under; only copies whose person changed are written (a new link re-attributes the anonymous
 -- events of earlier days, a lost link gives them back).
+insert into touched_anonymous
+select distinct anonymous_id from event_copies
+where event_id in (select event_id from affected_ids) and anonymous_id is not null;
+
 create or replace temp table linked as
 select
     anonymous_id,
@@ -72,17 +83,19 @@ select
     min(ts) as linked_at,
     arg_min(arrival_date, (ts, user_id)) as arrival_date
 from event_copies
-where kept and identified and anonymous_id is not null and anonymous_id <> user_id
+where anonymous_id in (select anonymous_id from touched_anonymous)
+  and kept and identified and anonymous_id <> user_id
 group by anonymous_id;
 
-delete from identities;
+delete from identities where anonymous_id in (select anonymous_id from touched_anonymous);
 insert into identities select * from linked;
 
 create or replace temp table reattributed as
 select c.arrival_date, c.source_file, c.line_no, coalesce(l.user_id, c.distinct_id) as person
 from event_copies as c
 left join linked as l using (anonymous_id)
-where c.identified = false and c.anonymous_id is not null
+where c.anonymous_id in (select anonymous_id from touched_anonymous)
+  and c.identified = false
   and c.user_id <> coalesce(l.user_id, c.distinct_id);
 
 -- Every person already has a key: a linked user from its identified copies, the id as sent from

@@ -97,9 +97,12 @@ with docs as (
 shaped as (
     select
         *,
-        doc is not null
-            and len(list_filter(json_keys(raw), lambda k: not is_record_field(k))) > 0
-            as has_extras
+        -- A CASE, not AND: json_keys must never see a record that is not valid JSON.
+        case
+            when doc is not null
+                then len(list_filter(json_keys(raw), lambda k: not is_record_field(k))) > 0
+            else false
+        end as has_extras
     from docs
 ),
 vendor_shaped as (
