@@ -38,7 +38,7 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 from assets.anomalies.scoring import evaluate_anomalies, score_anomalies, score_series
-from pipelines.demo import generate as demo_data
+from pipelines import demo as demo_data
 from pipelines.errors import EventpulseError
 from pipelines.settings import AnomalySettings
 
