@@ -54,11 +54,10 @@ MISSING = "—"  # a table cell without a value
 
 @dataclass
 class Table:
-    """A table shown in both documents: display text plus the exact values behind it."""
+    """A table shown in both documents, its cells already written as text."""
 
     columns: list[str]
     rows: list[list[str]] = field(default_factory=list)
-    values: list[list[Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -174,7 +173,6 @@ def _daily_headline(conn: duckdb.DuckDBPyConnection, period: Period) -> Section:
                 _change(metric, value, b),
             ]
         )
-        table.values.append([metric, value, a, _delta(value, a), b, _delta(value, b)])
     section = Section("headline", "Headline metrics", tables=[table])
     section.notes.append(
         "All users, all platforms and channels (daily_metrics, dimension 'all'); conversion = "
@@ -211,7 +209,6 @@ def _weekly_headline(conn: duckdb.DuckDBPyConnection, period: Period) -> Section
                 _change(metric, value, before),
             ]
         )
-        table.values.append([metric, measure, value, before, _delta(value, before)])
     section = Section("headline", "Headline metrics", tables=[table])
     section.notes.append(
         f"Days with data: {len(this_week)} of 7. Totals are sums of the days in daily_metrics; "
@@ -239,7 +236,6 @@ def _daily_breakdown(conn: duckdb.DuckDBPyConnection, period: Period) -> Section
                 *(metric_value(m, row[m], "table", MISSING) for m in DAY_BY_DAY_METRICS),
             ]
         )
-        table.values.append([day, *(row[m] for m in DAY_BY_DAY_METRICS)])
     return Section("days", "Day by day", tables=[table])
 
 
@@ -341,18 +337,6 @@ def _funnel_table(
                 duration(past.get("median_seconds_from_previous"), days=True, missing=MISSING),
             ]
         )
-        table.values.append(
-            [
-                index,
-                step,
-                users,
-                period_rate,
-                past.get("users"),
-                past.get("conversion_from_first"),
-                past.get("conversion_from_previous"),
-                past.get("median_seconds_from_previous"),
-            ]
-        )
     return table
 
 
@@ -383,8 +367,8 @@ def _retention(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Pat
             section.notes.append(f"No {granularity} cohorts yet.")
             continue
         table = Table(columns=[granularity.title(), "Cohorts", "Cohort users", "Retained", "Rate"])
-        for number, cohorts, cohort_users, retained in rows:
-            rate = retained / cohort_users if cohort_users else None
+        rates = [retained / users if users else None for _, _, users, retained in rows]
+        for (number, cohorts, cohort_users, retained), rate in zip(rows, rates, strict=True):
             table.rows.append(
                 [
                     str(number),
@@ -394,10 +378,8 @@ def _retention(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Pat
                     percent(rate, 2, MISSING),
                 ]
             )
-            table.values.append([number, cohorts, cohort_users, retained, rate])
         path = figures_dir / f"retention-{granularity}.png"
-        periods, rates = [row[0] for row in table.values], [row[4] for row in table.values]
-        retention_chart(periods, rates, granularity, path)
+        retention_chart([row[0] for row in rows], rates, granularity, path)
         section.figures.append(
             ReportFigure(f"{figures_dir.name}/{path.name}", f"Retention by {granularity}", table)
         )
@@ -439,7 +421,6 @@ def _cohorts(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path)
                 *(percent(rate, 2, MISSING) for rate in matrix[start]),
             ]
         )
-        table.values.append([start, sizes[start], *matrix[start]])
     path = figures_dir / "cohorts-week.png"
     cohort_heatmap(starts, matrix, width, path)
     section.figures.append(
@@ -481,7 +462,6 @@ def _anomalies(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Pat
                 str(direction or MISSING),
             ]
         )
-        table.values.append([day, metric, dimension, segment, value, expected, score, direction])
     section.tables.append(table)
     series_keys = list(dict.fromkeys((row[1], row[2], row[3]) for row in flagged))
     names = _unique_names(f"anomaly-{slug('-'.join(key))}" for key in series_keys)
@@ -523,7 +503,6 @@ def _anomaly_figure(
                 "yes" if is_anomaly else "",
             ]
         )
-        table.values.append([day, value, expected, bool(is_anomaly)])
     title = f"{metric} ({dimension} = {segment})" if dimension != "all" else f"{metric} (all users)"
     return ReportFigure(f"{path.parent.name}/{path.name}", title, table)
 
@@ -531,15 +510,11 @@ def _anomaly_figure(
 # --- changes and file names --------------------------------------------------------------------
 
 
-def _delta(value: Any, base: Any) -> float | None:
-    return None if value is None or base is None else value - base
-
-
 def _change(metric: str, value: Any, base: Any) -> str:
     """Absolute and relative change; conversion in percentage points."""
-    delta = _delta(value, base)
-    if delta is None:
+    if value is None or base is None:
         return MISSING
+    delta = value - base
     if metric == "conversion_rate":
         return f"{delta * 100:+.2f} pp"
     absolute = (
