@@ -109,6 +109,7 @@ def report_sections(
 
 
 def existing_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
+    """Which mart tables the warehouse has: a section is drawn only from a table that exists."""
     rows = conn.execute(
         "select table_name from information_schema.tables "
         "where table_schema = 'main' and table_name in $names",
@@ -118,6 +119,7 @@ def existing_tables(conn: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def has_data(conn: duckdb.DuckDBPyConnection, tables: set[str], period: Period) -> bool:
+    """Whether any event was recorded in the period (daily_metrics, all users)."""
     if "daily_metrics" not in tables:
         return False
     (events,) = conn.execute(
@@ -142,7 +144,7 @@ def _metrics_by_day(
     return {row[0]: dict(zip(names, row, strict=True)) for row in result.fetchall()}
 
 
-# --- headline ----------------------------------------------------------------------------------
+# --- headline and day by day -------------------------------------------------------------------
 
 
 def _daily_headline(conn: duckdb.DuckDBPyConnection, period: Period) -> Section:
