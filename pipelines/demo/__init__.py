@@ -32,13 +32,10 @@ from pipelines.demo.simulate import (
     simulate_users,
 )
 from pipelines.errors import EventpulseError
-from pipelines.settings import METRIC_NAMES
 
 # The steps of `generate` are public too: benchmarks/anomaly_bench.py runs them without writing
-# files, and reads the columns of `daily_metrics`' grids as METRICS.
-METRICS = METRIC_NAMES
+# files (the columns of `daily_metrics`' grids are settings.METRIC_NAMES).
 __all__ = [
-    "METRICS",
     "Calendar",
     "GenerateSummary",
     "daily_metrics",
