@@ -18,7 +18,8 @@ in `sql/marts/<name>.sql`):
 - `funnel_occurrences`: the events a step can match (temp view);
 - `funnel_match_tables`: the empty tables the next models fill (temp);
 - `funnel_paths`, `funnel_advance`: ordered funnels with a repeated event and strict funnels,
-  their attempts through step 2, then one more step per run (into funnel_paths);
+  their attempts through step 2, then one more step per run (into funnel_paths; each step's
+  occurrences through the `step_occurrences` macro, `sql/macros/step_occurrences.sql`);
 - `funnel_chain`: ordered funnels whose steps are all different events, the common case (into
   funnel_chained);
 - `funnel_unordered`: unordered funnels (into funnel_unordered);
