@@ -12,7 +12,7 @@ precision = flagged days inside windows / flagged days, recall = windows detecte
 Two baselines run on the same days: a rolling z-score (|z| > 3 against the previous 28 days)
 and an IsolationForest on the raw daily values alone (sklearn defaults).
 
-Demo generator: `pipelines.demo.generate`'s simulation (the steps of `generate()` short of writing
+Demo generator: `pipelines.demo`'s simulation (the steps of `generate()` short of writing
 files) gives daily metrics and its honest labels; `score_anomalies` + `evaluate_anomalies`
 give the numbers the `anomaly_evaluation` asset reports, at the (date, dimension, segment)
 level.
@@ -37,10 +37,11 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from assets.anomalies.scoring import evaluate_anomalies, score_anomalies, score_series
-from pipelines.demo import generate as demo_data
+from assets.anomalies.evaluation import evaluate_anomalies
+from assets.anomalies.scoring import score_anomalies, score_series
+from pipelines import demo as demo_data
 from pipelines.errors import EventpulseError
-from pipelines.settings import AnomalySettings
+from pipelines.settings import METRIC_NAMES, AnomalySettings
 
 REPO = Path(__file__).resolve().parents[1]
 NAB_DIR = REPO.parent / "shared" / "benchmarks" / "nab"
@@ -232,7 +233,7 @@ def demo_metrics(
     dates = pd.date_range(calendar.first, periods=days, freq="D")
     parts = []
     for (dimension, segment), grid in grids.items():
-        part = pd.DataFrame(grid, columns=list(demo_data.METRICS)).assign(
+        part = pd.DataFrame(grid, columns=list(METRIC_NAMES)).assign(
             metric_date=dates, dimension=dimension, segment=segment
         )
         # As in the warehouse: a segment has a row only on days with activity.
@@ -421,7 +422,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"{hourly['rolling_z3']} / {hourly['raw_iforest']} |"
         )
     lines += _labelled_section(
-        "Demo generator (pipelines.demo.generate, 90 days, 5,000 users)", results["demo"]
+        "Demo generator (pipelines.demo, 90 days, 5,000 users)", results["demo"]
     )
     lines += _labelled_section(
         "Independent synthetic generator (90 days, 5,000 users, 3 platforms x 5 channels)",

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipelines.demo.generate import GenerateSummary, generate
+from pipelines.demo import GenerateSummary, generate
 
 RESULTS = Path(__file__).parent / "results"
 DAYS = 90

@@ -30,10 +30,14 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from assets.corpus.documents import Chunk, chunk_documents, collect_documents  # noqa: E402
+from assets.corpus.chunking import Chunk, chunk_documents  # noqa: E402
+from assets.corpus.collection import collect_documents  # noqa: E402
 from assets.corpus.retrieval import Retriever  # noqa: E402
 from assets.corpus.store import build_corpus, open_table, sync_chunks  # noqa: E402
-from pipelines import embedding  # noqa: E402
+from pipelines import (
+    embedding,  # noqa: E402
+    warehouse,  # noqa: E402
+)
 from pipelines.settings import Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +127,12 @@ def throughput_sample(docs: list[dict[str, str]], plain: Any) -> dict[str, Any]:
     try:
         write_docs(home, docs)
         settings = Settings(home=home)
-        texts = [c.text for c in chunk_documents(collect_documents(settings).documents)]
+        texts = [
+            c.text
+            for c in chunk_documents(
+                collect_documents(settings, lambda: warehouse.reader(settings.home)).documents
+            )
+        ]
         encode_time, _ = timed(lambda: plain_encode(plain, texts))
         embed = TimedEmbed()
         build_time, stats = timed(lambda: build_corpus(settings, embed_fn=embed))

@@ -64,7 +64,7 @@ def generate(
     out: Annotated[Path | None, typer.Option(help="Home folder to write into.")] = None,
 ) -> None:
     """Write demo event files to landing/, plus demo_labels.json and docs/changelog.md."""
-    from pipelines.demo.generate import generate as generate_demo
+    from pipelines.demo import generate as generate_demo
 
     home = out or _settings().home
     summary = generate_demo(home, days=days, users=users, seed=seed)
@@ -150,7 +150,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ) -> None:
     """Generate demo logs, run every asset, write reports, build the corpus; print where."""
-    from pipelines.demo.generate import generate as generate_demo
+    from pipelines.demo import generate as generate_demo
     from pipelines.runner import run_job
 
     settings = _settings()

@@ -1,7 +1,8 @@
 """Stage: anomalies. `daily_metrics` -> `anomalies` (CONTRACT §3), `anomaly_evaluation`, charts.
 
-Scoring, evaluation and charts are plain functions in `assets.anomalies.scoring` (the reports,
-the CLI and the tests call them too); the assets read, call them, write and describe.
+Scoring (`scoring`, with its sentences in `explain`), evaluation (`evaluation`) and charts
+(`charts`) are plain functions the benchmark and the tests call too; the assets read, call them,
+write with the models sql/marts/anomalies.sql and sql/marts/anomaly_evaluation.sql, and describe.
 """
 
 from __future__ import annotations
@@ -14,62 +15,16 @@ import duckdb
 import pandas as pd
 import polars as pl
 
-from assets.anomalies.scoring import (
-    ANOMALY_COLUMNS,
-    EVALUATION_COLUMNS,
-    evaluate_anomalies,
-    load_labels,
-    score_anomalies,
-    write_anomaly_charts,
-)
+from assets.anomalies.charts import write_anomaly_charts
+from assets.anomalies.evaluation import EVALUATION_COLUMNS, evaluate_anomalies, load_labels
+from assets.anomalies.scoring import ANOMALY_COLUMNS, score_anomalies
 from pipelines.errors import EventpulseError
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
+from pipelines.sql import run_sql_file
 
 PREVIEW_ROWS = 20
-
-# The frame is registered as `scored`; explicit casts pin the table's types even when the
-# frame is empty (an empty object column would otherwise become INTEGER).
-CREATE_ANOMALIES = """
-create or replace table anomalies as
-select
-    metric_date::date as metric_date,
-    metric::varchar as metric,
-    dimension::varchar as dimension,
-    segment::varchar as segment,
-    value::double as value,
-    expected::double as expected,
-    score::double as score,
-    is_anomaly::boolean as is_anomaly,
-    direction::varchar as direction,
-    explanation::varchar as explanation,
-    expected_low::double as expected_low,
-    expected_high::double as expected_high,
-    relative_change::double as relative_change,
-    z_score::double as z_score,
-    history_days::integer as history_days,
-    flaggable::boolean as flaggable,
-    driver::varchar as driver
-from scored
-order by metric_date, metric, dimension, segment
-"""
-
-CREATE_EVALUATION = """
-create or replace table anomaly_evaluation as
-select
-    metric::varchar as metric,
-    labelled::integer as labelled,
-    flagged::integer as flagged,
-    true_positives::integer as true_positives,
-    false_positives::integer as false_positives,
-    false_negatives::integer as false_negatives,
-    precision::double as precision,
-    recall::double as recall,
-    f1::double as f1,
-    roc_auc::double as roc_auc
-from scored
-"""
 
 
 def read_daily_metrics(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -91,12 +46,14 @@ def read_anomalies(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 def write_anomalies(conn: duckdb.DuckDBPyConnection, scored: pd.DataFrame) -> int:
     """Replace the `anomalies` table with `scored` in one transaction; returns the row count."""
-    return _replace(conn, CREATE_ANOMALIES, scored.reindex(columns=ANOMALY_COLUMNS))
+    return _replace(conn, "marts/anomalies.sql", scored.reindex(columns=ANOMALY_COLUMNS))
 
 
 def write_evaluation(conn: duckdb.DuckDBPyConnection, evaluation: pd.DataFrame) -> int:
     """Replace the `anomaly_evaluation` table in one transaction; returns the row count."""
-    return _replace(conn, CREATE_EVALUATION, evaluation.reindex(columns=EVALUATION_COLUMNS))
+    return _replace(
+        conn, "marts/anomaly_evaluation.sql", evaluation.reindex(columns=EVALUATION_COLUMNS)
+    )
 
 
 def charts_dir(settings: Settings) -> Path:
@@ -164,12 +121,13 @@ def anomaly_evaluation(warehouse: Warehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _replace(conn: duckdb.DuckDBPyConnection, create: str, frame: pd.DataFrame) -> int:
+def _replace(conn: duckdb.DuckDBPyConnection, model: str, frame: pd.DataFrame) -> int:
+    """Run `model` (sql/<model>) on `frame`, registered as `scored`, in one transaction."""
     # Registered explicitly: replacement scans are off (python_enable_replacements=False).
     conn.register("scored", frame)
     try:
         conn.execute("begin")
-        conn.execute(create)
+        run_sql_file(conn, model)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")

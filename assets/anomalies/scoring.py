@@ -1,5 +1,8 @@
 """Anomaly scoring of daily metric series (CONTRACT §3 `anomalies`): plain functions, no Dagster.
 
+`score_anomalies` scores a `daily_metrics` frame and writes each row's sentence
+(`assets.anomalies.explain`); `score_series` is the scorer itself, also used by the benchmark.
+
 How a day is judged, in the order the code runs:
 
 1. Every (metric, dimension, segment) of `daily_metrics` is one daily series, its calendar
@@ -28,24 +31,20 @@ Defaults were tuned on demo-generator data and NAB (benchmarks/anomaly_bench.py)
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.ensemble import IsolationForest
-from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipelines.charts import series_chart
+from assets.anomalies.explain import drivers, explanations
 from pipelines.errors import EventpulseError
-from pipelines.formatting import file_name
-from pipelines.settings import METRIC_NAMES, AnomalySettings
+from pipelines.settings import DAILY_METRICS, METRIC_NAMES, AnomalySettings
 
 SERIES_KEY = ["metric", "dimension", "segment"]
 ROW_KEY = ["metric_date", *SERIES_KEY]
@@ -71,25 +70,14 @@ ANOMALY_COLUMNS = [
     "flaggable",
     "driver",
 ]
-EVALUATION_COLUMNS = [
-    "metric",
-    "labelled",
-    "flagged",
-    "true_positives",
-    "false_positives",
-    "false_negatives",
-    "precision",
-    "recall",
-    "f1",
-    "roc_auc",
-]
 
-# Metric kinds decide the sampling-noise floor, the scale and the low-volume guard.
-COUNT_METRICS = frozenset({"active_users", "new_users", "sessions", "events", "purchasers"})
-# A rate and the count it is a share of (CONTRACT §3: conversion_rate = purchasers / active_users).
-RATE_DENOMINATORS = {"conversion_rate": "active_users"}
-# An amount and the count of transactions behind it: revenue is a sum over purchasers' orders.
-AMOUNT_VOLUMES = {"revenue": "purchasers"}
+# Metric kinds ("count", "amount", "rate") decide the sampling-noise floor, the scale and the
+# low-volume guard; a metric outside CONTRACT §3 (the benchmark's) has none.
+KINDS = {metric.name: metric.kind for metric in DAILY_METRICS}
+# The count behind a metric: a rate's denominator (conversion_rate = purchasers / active_users),
+# the transactions an amount is summed over (revenue: purchasers' orders).
+VOLUMES = {metric.name: metric.per for metric in DAILY_METRICS if metric.per}
+RATES = [name for name, kind in KINDS.items() if kind == "rate"]
 
 # Baseline.
 SEASON_WEEKS = 4  # "median of the last 4 same weekdays"
@@ -122,11 +110,6 @@ MIN_TRAIN_ROWS = 10
 MIN_TRAIN_HISTORY = 3  # rows whose baseline rests on fewer days are too rough to learn from
 FEATURES = ["f_ratio", "f_z_expected", "f_z_level", "f_z_change", "f_phase"]
 FEATURE_CLIP = 50.0
-MINUS = "\u2212"  # the typographic minus: "−91%" reads better than "-91%"
-WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-
-
-# --- public API --------------------------------------------------------------------------------
 
 
 def score_anomalies(daily_metrics: Any, settings: AnomalySettings | None = None) -> pd.DataFrame:
@@ -138,12 +121,12 @@ def score_anomalies(daily_metrics: Any, settings: AnomalySettings | None = None)
     `driver` (for a flagged `all` row, the segment that contributed most to the change).
     """
     settings = settings or AnomalySettings()
-    frame = _complete_calendar(_to_pandas(daily_metrics))
+    frame = _complete_calendar(to_pandas(daily_metrics))
     scored = score_series(_long_format(frame, settings.metrics), settings)
     if scored.empty:
         return pd.DataFrame(columns=ANOMALY_COLUMNS)
-    scored["driver"] = _drivers(scored)
-    scored["explanation"] = [_explain(row, settings) for row in scored.to_dict("records")]
+    scored["driver"] = drivers(scored)
+    scored["explanation"] = explanations(scored, settings, MAX_RUN_DAYS)
     return scored[ANOMALY_COLUMNS]
 
 
@@ -172,69 +155,11 @@ def score_series(
     return _flag(features, settings)
 
 
-def load_labels(path: Path) -> list[dict[str, Any]]:
-    """Labelled incidents (`demo_labels.json`): a JSON list of {date, dimension, segment,
-    metric, kind}."""
-    try:
-        raw = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
-        raise EventpulseError(
-            f"{path} is not valid JSON ({exc}); regenerate it with `eventpulse generate`."
-        ) from None
-    if not isinstance(raw, list):
-        raise EventpulseError(
-            f"{path} must hold a list of labels; regenerate it with `eventpulse generate`."
-        )
-    return [{**label, "date": str(label["date"])[:10]} for label in raw]
-
-
-def evaluate_anomalies(anomalies: Any, labels: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Precision, recall, F1 and ROC AUC overall and per metric, per (date, dimension, segment).
-
-    - Recall: labelled cells flagged at their own segment.
-    - Precision: a flagged cell is right when it is labelled, or when it is `all` on a day with
-      an incident (an incident in one segment moves the total too).
-    - ROC AUC ranks cells by their highest score; unlabelled `all` cells on incident days are
-      left out, being neither clearly positive nor negative.
-    Per metric, only that metric's rows and labels count.
-    """
-    frame = _to_pandas(anomalies).copy()
-    frame["date"] = pd.to_datetime(frame["metric_date"]).dt.strftime("%Y-%m-%d")
-    metrics = sorted(set(frame["metric"]) | {str(label["metric"]) for label in labels})
-    rows = [_evaluate(frame, list(labels), "overall")]
-    rows += [
-        _evaluate(frame[frame["metric"] == m], [lb for lb in labels if lb["metric"] == m], m)
-        for m in metrics
-    ]
-    return pd.DataFrame(rows, columns=EVALUATION_COLUMNS)
-
-
-def chart_path(folder: Path, metric: str, dimension: str, segment: str) -> Path:
-    """`<folder>/<metric>__<dimension>__<segment>.png`; unsafe file-name characters become _."""
-    return Path(folder) / ("__".join(file_name(p) for p in (metric, dimension, segment)) + ".png")
-
-
-def write_anomaly_charts(anomalies: Any, folder: Path) -> list[Path]:
-    """One chart per (metric, dimension, segment) with a flagged day; stale charts removed."""
-    frame = _to_pandas(anomalies)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.png"):
-        stale.unlink()
-    if frame.empty:
-        return []
-    flagged = frame[frame["is_anomaly"].astype(bool)][SERIES_KEY].drop_duplicates()
-    series_of = dict(list(frame.groupby(SERIES_KEY)))
-    return [
-        series_chart(series_of[key], chart_path(folder, *key))
-        for key in flagged.itertuples(index=False, name=None)
-    ]
-
-
 # --- input shaping -----------------------------------------------------------------------------
 
 
-def _to_pandas(frame: Any) -> pd.DataFrame:
+def to_pandas(frame: Any) -> pd.DataFrame:
+    """A pandas or polars (or pyarrow) frame as pandas."""
     if isinstance(frame, pd.DataFrame):
         return frame
     if hasattr(frame, "to_pandas"):  # polars, pyarrow
@@ -268,9 +193,9 @@ def _complete_calendar(frame: pd.DataFrame) -> pd.DataFrame:
         rows["dimension"], rows["segment"] = dimension, segment
         filled.append(rows.reset_index())
     out = pd.concat(filled, ignore_index=True)
-    amounts = [c for c in METRIC_NAMES if c != "conversion_rate"]
+    amounts = [name for name in METRIC_NAMES if name not in RATES]
     out[amounts] = out[amounts].astype(float).fillna(0.0)
-    out["conversion_rate"] = out["conversion_rate"].astype(float)
+    out[RATES] = out[RATES].astype(float)
     return out
 
 
@@ -278,12 +203,12 @@ def _long_format(frame: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
     """One row per (day, metric, segment), with the volume behind the metric."""
     parts = []
     for metric in metrics:
-        volume = RATE_DENOMINATORS.get(metric) or AMOUNT_VOLUMES.get(metric)
+        volume = VOLUMES.get(metric)
         part = frame[["metric_date", "dimension", "segment"]].copy()
         part["metric"] = metric
         part["value"] = frame[metric].astype(float)
         part["volume"] = frame[volume].astype(float) if volume else np.nan
-        if metric in RATE_DENOMINATORS:
+        if KINDS.get(metric) == "rate":
             # No users, no rate: such a day is left out, not scored as a 0% rate.
             part = part[part["volume"] > 0]
         parts.append(part)
@@ -299,7 +224,7 @@ def _series_features(series: pd.DataFrame, period: int) -> pd.DataFrame:
     metric = series["metric"].iloc[0]
     y = series["value"].to_numpy(dtype=float)
     volume = series["volume"].to_numpy(dtype=float)
-    if metric in AMOUNT_VOLUMES:
+    if KINDS.get(metric) == "amount":
         # The typical order count, not today's: an outage zeroes today's orders and would
         # otherwise widen its own noise floor.
         volume = _nanmedian(_past(volume, period))
@@ -394,17 +319,17 @@ def _stabilise(metric: str, values: np.ndarray) -> np.ndarray:
     reads as the 6-sigma event it is, not the "-100%, 2 sigma" of a relative scale. Rates:
     arcsin(sqrt(p)) (binomial noise 1 / (2 sqrt(n))). Other metrics: as they are.
     """
-    if metric in COUNT_METRICS or metric in AMOUNT_VOLUMES:
+    if KINDS.get(metric) in ("count", "amount"):
         return np.sqrt(np.maximum(values, 0.0) + 0.375)
-    if metric in RATE_DENOMINATORS:
+    if KINDS.get(metric) == "rate":
         return np.arcsin(np.sqrt(np.clip(values, 0.0, 1.0)))
     return values
 
 
 def _unstabilise(metric: str, values: np.ndarray) -> np.ndarray:
-    if metric in COUNT_METRICS or metric in AMOUNT_VOLUMES:
+    if KINDS.get(metric) in ("count", "amount"):
         return np.maximum(np.maximum(values, 0.0) ** 2 - 0.375, 0.0)
-    if metric in RATE_DENOMINATORS:
+    if KINDS.get(metric) == "rate":
         return np.sin(np.clip(values, 0.0, np.pi / 2)) ** 2
     return values
 
@@ -416,11 +341,12 @@ def _noise_floor(
 
     `volume`: the users behind a rate (today's) or the typical orders behind revenue.
     """
-    if metric in COUNT_METRICS:
+    kind = KINDS.get(metric)
+    if kind == "count":
         sd = np.full(expected.shape, 0.5)
-    elif metric in RATE_DENOMINATORS:
+    elif kind == "rate":
         sd = 0.5 / np.sqrt(np.maximum(np.nan_to_num(volume), 1.0))
-    elif metric in AMOUNT_VOLUMES:
+    elif kind == "amount":
         # A sum over orders: on the sqrt scale its noise is sqrt(order value * (1 + cv^2)) / 2.
         # Where no revenue is expected the order value is today's, so revenue appearing from
         # nothing is not infinitely surprising.
@@ -536,9 +462,7 @@ def _flag(features: pd.DataFrame, settings: AnomalySettings) -> pd.DataFrame:
     unusual = out["score"] >= out["threshold"].fillna(np.inf)
     # A relative change means something only for ratio-scale business metrics (a "10% warmer"
     # day is not a thing); moving off zero is material however small the base.
-    business = out["metric"].isin(
-        list(COUNT_METRICS | set(RATE_DENOMINATORS) | set(AMOUNT_VOLUMES))
-    )
+    business = out["metric"].isin(list(METRIC_NAMES))
     min_change = np.where(business, MIN_RELATIVE_CHANGE, 0.0)
     material = (out["f_z_expected"].abs() >= MIN_ABS_Z) & (
         np.abs(np.nan_to_num(relative, nan=np.inf)) >= min_change
@@ -557,7 +481,7 @@ def _enough_volume(frame: pd.DataFrame) -> pd.Series:
     users = frame["volume"].fillna(0.0)
     conversions = frame["expected"].fillna(0.0) * users
     enough = (users >= MIN_RATE_USERS) & (conversions >= MIN_RATE_EVENTS)
-    return ~frame["metric"].isin(list(RATE_DENOMINATORS)) | enough
+    return ~frame["metric"].isin(RATES) | enough
 
 
 def _run_days(frame: pd.DataFrame, candidate: np.ndarray) -> np.ndarray:
@@ -574,141 +498,3 @@ def _run_days(frame: pd.DataFrame, candidate: np.ndarray) -> np.ndarray:
             previous = direction if hit else None
             run[row] = length
     return run
-
-
-# --- explanations ------------------------------------------------------------------------------
-
-
-def _drivers(scored: pd.DataFrame) -> pd.Series:
-    """For each flagged `all` row, the segment whose change contributed most in the same
-    direction, as "platform=android: −91% purchasers".
-
-    Contribution is value - expected; for a rate it is weighted by the segment's users, which
-    is its pull on the overall rate. Both dimensions compete: the biggest single mover wins.
-    """
-    drivers = pd.Series(None, index=scored.index, dtype=object)
-    totals = scored[(scored["dimension"] == "all") & scored["is_anomaly"]]
-    segments = scored[scored["dimension"] != "all"]
-    if totals.empty or segments.empty:
-        return drivers
-    weight = np.where(segments["metric"].isin(list(RATE_DENOMINATORS)), segments["volume"], 1.0)
-    segments = segments.assign(contribution=(segments["value"] - segments["expected"]) * weight)
-    by_day = dict(list(segments.dropna(subset=["contribution"]).groupby(["metric_date", "metric"])))
-    for idx, row in totals.iterrows():
-        candidates = by_day.get((row["metric_date"], row["metric"]))
-        if candidates is None:
-            continue
-        sign = 1.0 if row["value"] >= row["expected"] else -1.0
-        pull = candidates["contribution"] * sign
-        if (pull > 0).any():
-            top = candidates.loc[pull.idxmax()]
-            change = _signed_percent(top["relative_change"])
-            drivers[idx] = f"{top['dimension']}={top['segment']}: {change} {row['metric']}"
-    return drivers
-
-
-def _explain(row: Mapping[str, Any], settings: AnomalySettings) -> str:
-    """One sentence a person can read (CONTRACT §3): metric, segment, value, expected, change."""
-    metric = row["metric"]
-    who = "all users" if row["dimension"] == "all" else f"{row['dimension']}={row['segment']}"
-    base = f"{metric} for {who} was {_number(metric, row['value'])} on {_day(row['metric_date'])}"
-    if pd.isna(row["expected"]):
-        return f"{base}; the first day of this series, nothing to compare it with yet."
-    change = _change_phrase(row["relative_change"], _number(metric, row["expected"]))
-    sentence = f"{base}, {change} {_usual(row)}"
-    if row["history_days"] < settings.min_history_days:
-        return (
-            f"{sentence}; not judged yet: {row['history_days']} days of history, anomalies "
-            f"are flagged from {settings.min_history_days}."
-        )
-    if row["is_anomaly"]:
-        driver = f", driven by {row['driver']}" if isinstance(row.get("driver"), str) else ""
-        return f"{sentence}: an unusual {row['direction']} (score {row['score']:.2f}){driver}."
-    if not row["unusual"]:
-        return f"{sentence}; within the normal range."
-    if not row["flaggable"]:
-        return f"{sentence}; unusual but not flagged: too few users that day to judge a rate."
-    if row["run_day"] > MAX_RUN_DAYS:
-        return (
-            f"{sentence}; day {row['run_day']} in a row this far from normal: flagged on the "
-            f"first {MAX_RUN_DAYS}, not again (it may be the new normal)."
-        )
-    return (
-        f"{sentence}; unusual but not flagged: only {settings.directions}s are flagged "
-        "(anomalies.directions)."
-    )
-
-
-def _usual(row: Mapping[str, Any]) -> str:
-    if row["period"] == 7:
-        return f"(a normal {WEEKDAYS[pd.Timestamp(row['metric_date']).day_of_week]})"
-    return "(the usual level at this point of the cycle)"
-
-
-def _change_phrase(relative: float, expected: str) -> str:
-    if pd.isna(relative):
-        return f"against an expected {expected}"
-    if abs(relative) < 0.005:
-        return f"in line with the expected {expected}"
-    if relative >= 9:
-        return f"{relative + 1:,.0f} times the expected {expected}"
-    return f"{abs(relative):.0%} {'above' if relative > 0 else 'below'} the expected {expected}"
-
-
-def _signed_percent(relative: float) -> str:
-    if pd.isna(relative):
-        return "up from 0"
-    if relative >= 9:
-        return f"\u00d7{relative + 1:,.0f}"
-    return f"{'+' if relative >= 0 else MINUS}{abs(relative):,.0%}"
-
-
-def _number(metric: str, value: float) -> str:
-    if pd.isna(value):
-        return "n/a"
-    if metric in RATE_DENOMINATORS:
-        return f"{value:.1%}"
-    if metric in AMOUNT_VOLUMES:
-        return f"{value:,.2f}"
-    if metric in COUNT_METRICS:
-        return f"{value:,.0f}"
-    return f"{value:,.4g}"
-
-
-def _day(value: Any) -> str:
-    return pd.Timestamp(value).date().isoformat()
-
-
-# --- evaluation --------------------------------------------------------------------------------
-
-
-def _evaluate(frame: pd.DataFrame, labels: list[Mapping[str, Any]], metric: str) -> dict:
-    positive = {(str(lb["date"])[:10], lb["dimension"], lb["segment"]) for lb in labels}
-    incident_days = {cell[0] for cell in positive}
-    cells = frame.groupby(["date", "dimension", "segment"]).agg(
-        score=("score", "max"), flagged=("is_anomaly", "any")
-    )
-    flagged = {cell for cell, hit in cells["flagged"].items() if hit}
-    right = {c for c in flagged if c in positive or (c[1] == "all" and c[0] in incident_days)}
-    precision = len(right) / len(flagged) if flagged else float("nan")
-    recall = len(positive & flagged) / len(positive) if positive else float("nan")
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else float("nan")
-    truth, score = [], []
-    for cell, value in cells["score"].items():
-        if cell not in positive and cell[1] == "all" and cell[0] in incident_days:
-            continue
-        truth.append(cell in positive)
-        score.append(value)
-    both_classes = 0 < sum(truth) < len(truth)
-    return {
-        "metric": metric,
-        "labelled": len(positive),
-        "flagged": len(flagged),
-        "true_positives": len(right),
-        "false_positives": len(flagged) - len(right),
-        "false_negatives": len(positive - flagged),
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
-        "roc_auc": roc_auc_score(truth, score) if both_classes else float("nan"),
-    }

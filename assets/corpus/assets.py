@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.corpus.store import build_corpus
+from pipelines.previews import markdown_rows
 from pipelines.resources import Corpus, Embedder, Warehouse
 
 
@@ -24,11 +25,13 @@ def corpus(
     `docs/`, chunked along headings and embedded with all-MiniLM-L6-v2; only new or changed
     chunks are embedded, chunks of vanished documents are deleted."""
     stats = build_corpus(
-        warehouse.settings(), lancedb_dir=Path(corpus.path), embed_fn=embedder.embed
+        warehouse.settings(),
+        lancedb_dir=Path(corpus.path),
+        embed_fn=embedder.embed,
+        open_warehouse=warehouse.reader,
     )
     for problem in stats.problems:
         context.log.warning(problem)
-    kinds = "\n".join(f"| {kind} | {count} |" for kind, count in stats.kinds.items())
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": stats.total,
@@ -38,6 +41,6 @@ def corpus(
             "documents": stats.documents,
             "kinds": dg.MetadataValue.json(stats.kinds),
             "embed_seconds": round(stats.embed_seconds, 2),
-            "preview": dg.MetadataValue.md(f"| kind | chunks |\n| --- | --- |\n{kinds}"),
+            "preview": dg.MetadataValue.md(markdown_rows(["kind", "chunks"], stats.kinds.items())),
         }
     )

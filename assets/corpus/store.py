@@ -1,6 +1,6 @@
 """The LanceDB `corpus` table (CONTRACT §4): incremental builds keyed by content hash.
 
-A chunk's id is a hash of everything stored with its vector (`corpus_docs.chunk_id_for`), so
+A chunk's id is a hash of everything stored with its vector (`chunking.chunk_id_for`), so
 a build only embeds ids the table does not hold yet, inserts them with `merge_insert` (a
 re-run after a crash inserts nothing twice), then deletes ids no current document produces.
 Vectors are computed here and stored: no embedding-function config (it would persist an
@@ -10,6 +10,7 @@ absolute model path) and a row's text and vector are always written together.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import time
 from collections import Counter
@@ -20,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from assets.corpus.documents import Chunk, chunk_documents, collect_documents
-from pipelines import embedding
+from assets.corpus.chunking import Chunk, chunk_documents
+from assets.corpus.collection import collect_documents
+from assets.corpus.summaries import WarehouseOpener
+from pipelines import embedding, warehouse
 from pipelines.errors import EventpulseError
 from pipelines.settings import Settings
 
@@ -82,11 +85,19 @@ class BuildStats:
 
 
 def build_corpus(
-    settings: Settings, *, lancedb_dir: Path | None = None, embed_fn: EmbedFn | None = None
+    settings: Settings,
+    *,
+    lancedb_dir: Path | None = None,
+    embed_fn: EmbedFn | None = None,
+    open_warehouse: WarehouseOpener | None = None,
 ) -> BuildStats:
-    """Build or refresh the corpus from what exists now, embedding only new or changed chunks."""
+    """Build or refresh the corpus from what exists now, embedding only new or changed chunks.
+
+    The warehouse is read through `open_warehouse` (the asset passes its resource's reader);
+    without one, the published warehouse under `settings.home` (the CLI and the tests)."""
     started = time.perf_counter()
-    collection = collect_documents(settings)
+    open_warehouse = open_warehouse or functools.partial(warehouse.reader, settings.home)
+    collection = collect_documents(settings, open_warehouse)
     chunks = chunk_documents(collection.documents)
     counts = sync_chunks(lancedb_dir or settings.lancedb_dir, chunks, embed_fn or embedding.embed)
     return BuildStats(
@@ -167,12 +178,6 @@ def open_table(db_dir: Path):  # -> lancedb.table.Table (lancedb is imported laz
 def stored_chunk_ids(table) -> set[str]:
     ids = table.search().select(["chunk_id"]).limit(None).to_arrow()
     return set(ids.column("chunk_id").to_pylist())
-
-
-def stored_kinds(db_dir: Path) -> dict[str, int]:
-    """Chunks per kind in the stored table (for `eventpulse corpus` and the UI)."""
-    kinds = open_table(db_dir).search().select(["kind"]).limit(None).to_arrow()
-    return dict(sorted(Counter(kinds.column("kind").to_pylist()).items()))
 
 
 def _open_or_create(db_dir: Path):

@@ -4,17 +4,25 @@ The models read `events` through the internal `keyed_events` (with each user's i
 `sql/staging/tables.sql`) and name users again through `user_keys` in `funnel_attempts`.
 
 `build_funnels` runs the SQL models and is what the CLI, the benchmark and the tests call; the
-multi-asset and its checks wrap it for Dagster. Funnel definitions travel as a bound parameter
-(`funnel_config.sql`), so step names are data, never SQL text.
+multi-asset and its checks wrap it for Dagster. Funnel definitions reach SQL by one route: the
+`$funnels` parameter of `funnel_config.sql`, so step names are data, never SQL text. Every other
+model reads the definitions from that table; the per-funnel models are only told which funnel
+(`$funnel`) and, per step, which step (`$step_index`).
 
-Models, in order (each `sql/marts/<name>.sql`):
+Models, in graph order (temp ones in `sql/intermediate/funnels/<name>.sql`, the contract tables
+in `sql/marts/<name>.sql`):
 - `funnel_config`: one row per funnel and step (temp);
-- `funnel_events`: where attempts start and which occurrences a step can match (temp);
-- `funnel_chain`: the counted attempts of ordered funnels whose steps are all different events
-  (temp table funnel_chained), the common case;
-- `funnel_paths`, `funnel_advance`: other ordered and strict attempts through step 2, then one
-  more step per run (temp table funnel_paths);
-- `funnel_unordered`: the counted attempts of unordered funnels (temp);
+- `funnel_marks`: per-timestamp bookkeeping of event names repeated in a funnel or matched by a
+  strict one (temp);
+- `funnel_entries`: the events that start attempts (temp view);
+- `funnel_occurrences`: the events a step can match (temp view);
+- `funnel_match_tables`: the empty tables the next models fill (temp);
+- `funnel_paths`, `funnel_advance`: ordered funnels with a repeated event and strict funnels,
+  their attempts through step 2, then one more step per run (into funnel_paths; each step's
+  occurrences through the `step_occurrences` macro, `sql/macros/step_occurrences.sql`);
+- `funnel_chain`: ordered funnels whose steps are all different events, the common case (into
+  funnel_chained);
+- `funnel_unordered`: unordered funnels (into funnel_unordered);
 - `funnel_attempts`: the counted attempt per user and funnel (temp);
 - `funnel_steps`, `funnel_daily`: the contract tables.
 """
@@ -49,21 +57,19 @@ def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
         "intermediate/funnels/funnel_config.sql",
         {"funnels": funnel_parameters(settings.funnels)},
     )
+    for model in ("funnel_marks", "funnel_entries", "funnel_occurrences", "funnel_match_tables"):
+        run_sql_file(conn, f"intermediate/funnels/{model}.sql")
     followed = [f for f in settings.funnels if f.order != "unordered" and not is_chainable(f)]
-    run_sql_file(conn, "intermediate/funnels/funnel_events.sql")
     for funnel in followed:
         for step_index in range(2, len(funnel.steps) + 1):
             model = "funnel_paths" if step_index == 2 else "funnel_advance"
             run_sql_file(
-                conn, f"intermediate/funnels/{model}.sql", step_parameters(funnel, step_index)
+                conn,
+                f"intermediate/funnels/{model}.sql",
+                {"funnel": funnel.name, "step_index": step_index},
             )
     for funnel in filter(is_chainable, settings.funnels):
-        params = {
-            "funnel": funnel.name,
-            "steps": list(funnel.steps),
-            "window_seconds": funnel.window_seconds,
-        }
-        run_sql_file(conn, "intermediate/funnels/funnel_chain.sql", params)
+        run_sql_file(conn, "intermediate/funnels/funnel_chain.sql", {"funnel": funnel.name})
     if any(f.order == "unordered" for f in settings.funnels):
         run_sql_file(conn, "intermediate/funnels/funnel_unordered.sql")
     run_sql_file(conn, "intermediate/funnels/funnel_attempts.sql")
@@ -89,22 +95,6 @@ def funnel_parameters(funnels: tuple[Funnel, ...]) -> list[dict[str, Any]]:
         }
         for f in funnels
     ]
-
-
-def step_parameters(funnel: Funnel, step_index: int) -> dict[str, Any]:
-    """One step of an ordered or strict funnel as the parameters of `funnel_paths.sql` (step 2)
-    or `funnel_advance.sql` (later steps)."""
-    step = funnel.steps[step_index - 1]
-    return {
-        "funnel": funnel.name,
-        "step_index": step_index,
-        "step": step,
-        "entry_step": funnel.steps[0],
-        # Earlier steps with the same event name (1-based): their occurrences are not reusable.
-        "prior_same": [j for j in range(1, step_index) if funnel.steps[j - 1] == step],
-        "window_seconds": funnel.window_seconds,
-        "order_mode": funnel.order,
-    }
 
 
 def increasing_step_rows(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:

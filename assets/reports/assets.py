@@ -10,12 +10,8 @@ import datetime as dt
 
 import dagster as dg
 
-from assets.reports.build import (
-    MART_TABLES,
-    ReportPaths,
-    build_daily_report,
-    build_weekly_report,
-)
+from assets.reports.build import ReportPaths, build_daily_report, build_weekly_report
+from assets.reports.sections import MART_TABLES
 from pipelines.partitions import DAILY, WEEKLY, window_days
 from pipelines.resources import Warehouse
 

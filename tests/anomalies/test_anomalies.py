@@ -14,13 +14,13 @@ import polars as pl
 import pytest
 
 from assets.anomalies.assets import anomalies, anomaly_evaluation
+from assets.anomalies.charts import write_anomaly_charts
+from assets.anomalies.evaluation import evaluate_anomalies
 from assets.anomalies.scoring import (
     ANOMALY_COLUMNS,
     DAILY_METRIC_COLUMNS,
-    evaluate_anomalies,
     score_anomalies,
     score_series,
-    write_anomaly_charts,
 )
 from pipelines import warehouse
 from pipelines.charts import series_chart

@@ -14,16 +14,12 @@ import numpy as np
 import pytest
 
 from assets.corpus.assets import corpus as corpus_asset
-from assets.corpus.documents import (
-    Document,
-    chunk_document,
-    collect_documents,
-    count_tokens,
-    user_documents,
-    warehouse_documents,
-)
+from assets.corpus.chunking import chunk_document, count_tokens
+from assets.corpus.collection import collect_documents
+from assets.corpus.documents import Document, user_documents
 from assets.corpus.retrieval import Filters, query_results_json, question_dates, search, search_many
 from assets.corpus.store import build_corpus, open_table, stored_chunk_ids
+from assets.corpus.summaries import warehouse_documents
 from pipelines import warehouse
 from pipelines.resources import Corpus, Embedder, Warehouse
 from pipelines.settings import Settings
@@ -248,7 +244,7 @@ def test_warehouse_documents_per_flagged_anomaly_with_neighbouring_days(tmp_path
 
 
 def test_absent_sources_are_skipped_leaving_the_glossary(tmp_path: Path) -> None:
-    collection = collect_documents(Settings(home=tmp_path))
+    collection = collect_documents(Settings(home=tmp_path), lambda: warehouse.reader(tmp_path))
     kinds = {d.kind for d in collection.documents}
     assert kinds == {"glossary"}
     terms = {d.doc_id for d in collection.documents}
@@ -261,7 +257,7 @@ def test_a_warehouse_table_that_cannot_be_read_is_reported_and_skipped(tmp_path:
         conn.execute("create table cohorts (cohort_start date)")  # columns missing
     finally:
         conn.close()
-    collection = collect_documents(Settings(home=tmp_path))
+    collection = collect_documents(Settings(home=tmp_path), lambda: warehouse.reader(tmp_path))
     assert {d.kind for d in collection.documents} == {"glossary"}
     assert collection.problems[0].startswith("warehouse table cohorts: unreadable")
 

@@ -25,8 +25,9 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.demo import generate as demo_data
-from pipelines.demo.generate import GenerateSummary, generate, plan_anomalies
+from pipelines.demo import GenerateSummary, generate, plan_anomalies, shop
+from pipelines.demo.files import _time_columns, _time_text
+from pipelines.settings import METRIC_NAMES
 
 END = dt.date(2026, 6, 30)
 SMALL = {"days": 30, "users": 300, "end": END}
@@ -169,10 +170,10 @@ def test_every_time_form_is_present(demo: tuple[Path, GenerateSummary]) -> None:
 @pytest.mark.parametrize("form", ["iso_z", "iso_offset", "naive", "epoch_s", "epoch_ms"])
 def test_every_time_form_writes_the_same_utc_instant(form: str) -> None:
     ts_us = 1_781_000_000_123_456  # 2026-06-09T10:13:20.123456Z
-    records = pl.DataFrame({"ts_us": [ts_us] * demo_data.VARIANTS, "variant": range(60)})
-    records = records.with_columns(**demo_data._time_columns(records["variant"]))
+    records = pl.DataFrame({"ts_us": [ts_us] * shop.VARIANTS, "variant": range(60)})
+    records = records.with_columns(**_time_columns(records["variant"]))
     exact = dt.datetime(2026, 6, 9, 10, 13, 20, 123456)
-    for text in records.select(demo_data._time_text(form)).to_series():
+    for text in records.select(_time_text(form)).to_series():
         parsed = parse_time(int(text) if form.startswith("epoch") else text)
         assert isinstance(parsed, dt.datetime)
         assert dt.timedelta(0) <= exact - parsed < dt.timedelta(seconds=1), text
@@ -202,7 +203,7 @@ def test_users_return_on_later_days_and_sometimes_on_another_platform(landing: L
         platforms.setdefault(e.user, set()).add(e.platform)
     assert sum(len(d) > 1 for d in days.values()) > len(days) / 4
     assert any(len(p) > 1 for p in platforms.values())
-    assert {p for ps in platforms.values() for p in ps} == set(demo_data.PLATFORMS)
+    assert {p for ps in platforms.values() for p in ps} == set(shop.PLATFORMS)
 
 
 # --- Late, duplicate and bad records ------------------------------------------------------------
@@ -256,15 +257,15 @@ def test_labels_file_lists_dated_segment_metrics(demo: tuple[Path, GenerateSumma
     labels = json.loads((out / "demo_labels.json").read_text())
     segments = {
         "all": {"all"},
-        "platform": set(demo_data.PLATFORMS),
-        "channel": set(demo_data.CHANNELS),
+        "platform": set(shop.PLATFORMS),
+        "channel": set(shop.CHANNELS),
     }
     assert labels and len(labels) == summary.labels
     for label in labels:
         assert set(label) == {"date", "dimension", "segment", "metric", "kind"}
         assert label["segment"] in segments[label["dimension"]]
-        assert label["metric"] in demo_data.METRICS
-        assert label["kind"] in demo_data.ANOMALY_KINDS
+        assert label["metric"] in METRIC_NAMES
+        assert label["kind"] in shop.ANOMALY_KINDS
         date = dt.date.fromisoformat(label["date"])
         assert summary.first_date + dt.timedelta(days=SMALL["days"] // 2) <= date <= END
     assert len({tuple(label.values()) for label in labels}) == len(labels)
@@ -285,7 +286,7 @@ def test_anomalies_leave_three_weeks_of_history_at_the_default_length() -> None:
     for seed in range(10):
         plan = plan_anomalies(np.random.default_rng(seed), 90)
         days = sorted(d for anomaly in plan for d in anomaly.days)
-        assert {a.kind for a in plan} == set(demo_data.ANOMALY_KINDS)
+        assert {a.kind for a in plan} == set(shop.ANOMALY_KINDS)
         assert days[0] >= 30 and days[-1] <= 87  # the last 60 days, not the last two
         assert len(set(days)) == len(days) == 6
 

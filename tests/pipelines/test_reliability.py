@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from assets.ingest.load import conservation_failures, duplicate_event_ids
-from pipelines.demo.generate import generate
+from pipelines.demo import generate
 
 pytestmark = pytest.mark.slow
 

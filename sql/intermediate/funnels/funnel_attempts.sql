@@ -1,6 +1,7 @@
--- sql/intermediate/funnels/funnel_attempts.sql: the counted attempt of every user in every funnel (CONTRACT §3
--- Funnel semantics). Needs funnel_config, funnel_events and the tables the matching models fill
--- (funnel_paths, funnel_chained, funnel_unordered).
+-- sql/intermediate/funnels/funnel_attempts.sql: temp table funnel_attempts, the counted attempt
+-- of every user in every funnel (CONTRACT §3 Funnel semantics). Needs funnel_config and the
+-- tables of funnel_match_tables.sql, filled by the matching models (funnel_paths,
+-- funnel_chained, funnel_unordered).
 -- One row per funnel and user with at least one attempt:
 --   furthest_step   the furthest step any of the user's attempts reaches;
 --   entry_ts, entry_date, platform, channel
@@ -132,5 +133,5 @@ select
     coalesce(c.entry.channel, 'unknown') as channel,
     c.step_ts
 from counted as c
--- The models match users on their key (funnel_events.sql); the table names them.
+-- The models match users on their key (keyed_events); the table names them.
 join user_keys as k using (user_key);

@@ -1,7 +1,7 @@
--- sql/intermediate/funnels/funnel_chain.sql: the counted attempt of every user in one ordered funnel whose
--- steps are all different events (CONTRACT §3 Funnel semantics), the common case. Needs
--- funnel_events (which empties funnel_chained); run once per such funnel with its definition
--- bound as parameters ($funnel, $steps, $window_seconds). funnel_paths.sql and
+-- sql/intermediate/funnels/funnel_chain.sql: the counted attempt of every user in one ordered
+-- funnel whose steps are all different events (CONTRACT §3 Funnel semantics), the common case.
+-- Needs funnel_config and funnel_match_tables (which empties funnel_chained); run once per such
+-- funnel, named by $funnel: its steps and window come from funnel_config. funnel_paths.sql and
 -- funnel_advance.sql handle the other ordered and the strict funnels; both are checked against
 -- the same pure-Python reference.
 --
@@ -20,11 +20,19 @@
 --    when no entry reaches step 2. Simultaneous entries are flagged `tied`;
 --    funnel_attempts.sql orders them by event id.
 insert into funnel_chained
-with recursive later_steps as materialized (
+with recursive funnel as materialized (
+    -- The funnel's definition as this model needs it: one row.
+    select step as entry_step, window_interval
+    from funnel_config
+    where funnel = $funnel and step_index = 1
+),
+later_steps as materialized (
     -- Simultaneous occurrences are alike here: one row per user, step and time.
-    select user_key, list_position($steps, event)::integer as step_index, ts
-    from keyed_events
-    where event in (select unnest($steps[2:]))
+    select e.user_key, c.step_index, e.ts
+    from keyed_events as e
+    join (select step, step_index from funnel_config where funnel = $funnel and step_index > 1)
+        as c
+        on c.step = e.event
     group by all
 ),
 linked as materialized (
@@ -43,19 +51,28 @@ chain_links (user_key, t2, previous_t2, step_ts, next_ts) as (
     from chain_links as c
     join linked as l
         on l.user_key = c.user_key and l.step_index = len(c.step_ts) + 2 and l.ts = c.next_ts
-    where l.ts <= c.t2 + to_seconds($window_seconds)
+    cross join funnel as f
+    where l.ts <= c.t2 + f.window_interval
 ),
 chains as materialized (
-    select user_key, t2, previous_t2, arg_max(step_ts, len(step_ts)) as step_ts
-    from chain_links
-    group by user_key, t2, previous_t2
+    -- With the window as columns: the join below compares them like the times.
+    select
+        c.user_key,
+        c.t2,
+        c.previous_t2,
+        arg_max(c.step_ts, len(c.step_ts)) as step_ts,
+        c.t2 - f.window_interval as first_entry_ts,
+        f.window_interval
+    from chain_links as c
+    cross join funnel as f
+    group by c.user_key, c.t2, c.previous_t2, f.window_interval
 ),
 entries as not materialized (
     -- Read twice (first entries, the join): scanning again is cheaper than keeping it. The
     -- events with their row in event_copies (a rowid is only valid within one statement).
     select user_key, rowid as copy_row, ts, platform, channel
     from event_copies
-    where kept and event = $steps[1]
+    where kept and event in (select entry_step from funnel)
 ),
 firsts as (
     -- Every user's first entry, the counted attempt when none reaches step 2. Two scalar
@@ -83,13 +100,12 @@ reaches as (
     select
         e.*,
         c.t2,
-        1 + len(list_filter(c.step_ts, lambda t: t <= e.ts + to_seconds($window_seconds)))
-            as reach
+        1 + len(list_filter(c.step_ts, lambda t: t <= e.ts + c.window_interval)) as reach
     from entries as e
     join chains as c
         on c.user_key = e.user_key
         and e.ts <= c.t2
-        and e.ts >= c.t2 - to_seconds($window_seconds)
+        and e.ts >= c.first_entry_ts
         -- One comparison, not an OR, so that the join evaluates it as a join condition.
         and e.ts > coalesce(c.previous_t2, '-infinity'::timestamp)
 ),

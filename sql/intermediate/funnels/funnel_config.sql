@@ -1,12 +1,14 @@
--- sql/intermediate/funnels/funnel_config.sql: the configured funnels as data (CONTRACT §1 `funnels`, §3).
--- $funnels is a list of {funnel, steps, window_seconds, order_mode} bound as one parameter: step
--- names are data, never SQL text (STYLE). One row per funnel and step, with what the matching
--- models need to know about the step:
+-- sql/intermediate/funnels/funnel_config.sql: temp table funnel_config, the configured funnels as
+-- data (CONTRACT §1 `funnels`, §3). Needs nothing but $funnels, a list of {funnel, steps,
+-- window_seconds, order_mode} bound as one parameter: step names are data, never SQL text
+-- (STYLE). This is the only way a funnel definition reaches SQL: every other funnel model reads
+-- its steps, window and order mode here (given at most $funnel and $step_index). One row per
+-- funnel and step, with what the matching models need to know about the step:
 --   prior_same  the earlier step indexes with the same event name (one event occurrence fills at
 --               most one step, so those occurrences must be skipped);
 --   repeated    this step's event name appears more than once in the funnel;
 --   marked      some funnel needs per-timestamp bookkeeping for this event name (it repeats in a
---               funnel, or a strict funnel matches it after step 1): see funnel_events.sql.
+--               funnel, or a strict funnel matches it after step 1): see funnel_marks.sql.
 create or replace temp table funnel_config as
 with funnels as (
     select

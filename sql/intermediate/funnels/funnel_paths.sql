@@ -1,7 +1,7 @@
--- sql/intermediate/funnels/funnel_paths.sql: start the paths of one ordered or strict funnel: every attempt's
--- step 2 (CONTRACT §3 Funnel semantics). Needs funnel_events (which empties funnel_paths); run
--- once per funnel with its definition bound as parameters ($funnel, $entry_step = step 1,
--- $step = step 2, $prior_same, $window_seconds, $order_mode): names are data, never SQL text.
+-- sql/intermediate/funnels/funnel_paths.sql: start the paths of one ordered or strict funnel:
+-- every attempt's step 2 (CONTRACT §3 Funnel semantics). Needs funnel_config, funnel_occurrences
+-- and funnel_match_tables (which empties funnel_paths); run once per funnel, named by $funnel:
+-- its steps, window and order mode come from funnel_config, so names are data, never SQL text.
 -- funnel_advance.sql then takes the paths through steps 3, 4, ...
 --
 -- A row of funnel_paths says "this path reached step len(step_ts)": an attempt, or a set of
@@ -23,34 +23,45 @@
 --   another entry has the same time, for funnel_attempts.sql to decide by event id).
 --
 -- The event id (a long string) is not carried along: funnel_attempts.sql looks it up for ties.
+-- needs: macros/step_occurrences.sql
 insert into funnel_paths
-with attempts as not materialized (
+with step_2 as materialized (
+    -- The funnel's definition as this model needs it: one row.
+    select
+        e.step as entry_step,
+        -- The entry itself is used when step 1 has the same name (1), else not (0).
+        list_contains(s.prior_same, 1)::integer as used_by_entry,
+        s.window_interval,
+        s.order_mode = 'strict' as strict
+    from funnel_config as s
+    join funnel_config as e on e.funnel = s.funnel and e.step_index = 1
+    where s.funnel = $funnel and s.step_index = 2
+),
+attempts as not materialized (
     -- Read twice (the join, the first entries): scanning again is cheaper than keeping it.
     select user_key, ts as anchor_ts, platform, channel
     from keyed_events
-    where event = $entry_step
+    where event in (select entry_step from step_2)
 ),
 looked as (
     select
         a.*,
         -- The entry itself is used when step 1 has the same name: take the next occurrence.
-        if(list_contains($prior_same, 1)::integer < o.n_at, o.ts, o.next_ts) as match_ts,
-        if(list_contains($prior_same, 1)::integer < o.n_at, o.prev_any_ts, o.next_prev_any_ts)
-            as match_prev_any_ts
+        if(s.used_by_entry < o.n_at, o.ts, o.next_ts) as match_ts,
+        if(s.used_by_entry < o.n_at, o.prev_any_ts, o.next_prev_any_ts) as match_prev_any_ts,
+        s.window_interval,
+        s.strict
     from attempts as a
-    asof join step_occurrences($step) as o
+    asof join step_occurrences($funnel, 2) as o
         on o.user_key = a.user_key and o.ts >= a.anchor_ts
+    cross join step_2 as s
 ),
 reached as (
     select *
     from looked
     where
-        match_ts <= anchor_ts + to_seconds($window_seconds)
-        and (
-            $order_mode <> 'strict'
-            or match_ts = anchor_ts
-            or match_prev_any_ts <= anchor_ts
-        )
+        match_ts <= anchor_ts + window_interval
+        and (not strict or match_ts = anchor_ts or match_prev_any_ts <= anchor_ts)
 ),
 firsts as (
     -- Every user's first entry, straight from the events (cheaper than from the join).
@@ -71,7 +82,7 @@ select
     list({'ts': anchor_ts, 'platform': platform, 'channel': channel}) as entries,
     false as first_tied
 from reached
-group by user_key, match_ts, anchor_ts = match_ts, if($order_mode = 'strict', anchor_ts, null)
+group by user_key, match_ts, anchor_ts = match_ts, if(strict, anchor_ts, null)
 union all
 -- The one-step path of every user: their first entry.
 select $funnel, user_key, entry.ts, [entry.ts], [entry], first_tied

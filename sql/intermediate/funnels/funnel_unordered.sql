@@ -1,7 +1,8 @@
--- sql/intermediate/funnels/funnel_unordered.sql: the counted attempt of every user in every unordered funnel
--- (CONTRACT §3 Funnel semantics, order mode `unordered`). Needs funnel_config and funnel_events
--- (which empties funnel_unordered); run only when some funnel is unordered;
--- funnel_attempts.sql adds these rows to the ordered and strict ones.
+-- sql/intermediate/funnels/funnel_unordered.sql: the counted attempt of every user in every
+-- unordered funnel (CONTRACT §3 Funnel semantics, order mode `unordered`). Needs funnel_config,
+-- funnel_marks, funnel_entries, funnel_occurrences and funnel_match_tables (which empties
+-- funnel_unordered); run only when some funnel is unordered; funnel_attempts.sql adds these
+-- rows to the ordered and strict ones.
 --
 -- Definition (PostHog-style "completed k steps, in any order"): an attempt starts at any event of
 -- any of the funnel's steps (t0). Each step is filled by a distinct occurrence of its event in

@@ -1,0 +1,104 @@
+"""The words of an anomaly: what drove a flagged total, and one sentence for every scored row
+(CONTRACT §3 `explanation`). Plain functions over the scorer's frame, no Dagster."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.formatting import metric_value, signed_percent
+from pipelines.settings import DAILY_METRICS, AnomalySettings
+
+# A rate's change pulls on the total in proportion to the users behind it.
+RATES = [metric.name for metric in DAILY_METRICS if metric.kind == "rate"]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+
+def drivers(scored: pd.DataFrame) -> pd.Series:
+    """For each flagged `all` row, the segment whose change contributed most in the same
+    direction, as "platform=android: −91% purchasers".
+
+    Contribution is value - expected; for a rate it is weighted by the segment's users, which
+    is its pull on the overall rate. Both dimensions compete: the biggest single mover wins.
+    """
+    found = pd.Series(None, index=scored.index, dtype=object)
+    totals = scored[(scored["dimension"] == "all") & scored["is_anomaly"]]
+    segments = scored[scored["dimension"] != "all"]
+    if totals.empty or segments.empty:
+        return found
+    weight = np.where(segments["metric"].isin(RATES), segments["volume"], 1.0)
+    segments = segments.assign(contribution=(segments["value"] - segments["expected"]) * weight)
+    by_day = dict(list(segments.dropna(subset=["contribution"]).groupby(["metric_date", "metric"])))
+    for idx, row in totals.iterrows():
+        candidates = by_day.get((row["metric_date"], row["metric"]))
+        if candidates is None:
+            continue
+        sign = 1.0 if row["value"] >= row["expected"] else -1.0
+        pull = candidates["contribution"] * sign
+        if (pull > 0).any():
+            top = candidates.loc[pull.idxmax()]
+            change = signed_percent(top["relative_change"])
+            found[idx] = f"{top['dimension']}={top['segment']}: {change} {row['metric']}"
+    return found
+
+
+def explanations(scored: pd.DataFrame, settings: AnomalySettings, max_run_days: int) -> list[str]:
+    """The sentence of every scored row; `max_run_days`: how many days of a run are flagged."""
+    return [_explain(row, settings, max_run_days) for row in scored.to_dict("records")]
+
+
+def _explain(row: Mapping[str, Any], settings: AnomalySettings, max_run_days: int) -> str:
+    """One sentence a person can read (CONTRACT §3): metric, segment, value, expected, change."""
+    metric = row["metric"]
+    who = "all users" if row["dimension"] == "all" else f"{row['dimension']}={row['segment']}"
+    value = metric_value(metric, row["value"], "label", "n/a")
+    base = f"{metric} for {who} was {value} on {_day(row['metric_date'])}"
+    if pd.isna(row["expected"]):
+        return f"{base}; the first day of this series, nothing to compare it with yet."
+    expected = metric_value(metric, row["expected"], "label", "n/a")
+    change = _change_phrase(row["relative_change"], expected)
+    sentence = f"{base}, {change} {_usual(row)}"
+    if row["history_days"] < settings.min_history_days:
+        return (
+            f"{sentence}; not judged yet: {row['history_days']} days of history, anomalies "
+            f"are flagged from {settings.min_history_days}."
+        )
+    if row["is_anomaly"]:
+        driver = f", driven by {row['driver']}" if isinstance(row.get("driver"), str) else ""
+        return f"{sentence}: an unusual {row['direction']} (score {row['score']:.2f}){driver}."
+    if not row["unusual"]:
+        return f"{sentence}; within the normal range."
+    if not row["flaggable"]:
+        return f"{sentence}; unusual but not flagged: too few users that day to judge a rate."
+    if row["run_day"] > max_run_days:
+        return (
+            f"{sentence}; day {row['run_day']} in a row this far from normal: flagged on the "
+            f"first {max_run_days}, not again (it may be the new normal)."
+        )
+    return (
+        f"{sentence}; unusual but not flagged: only {settings.directions}s are flagged "
+        "(anomalies.directions)."
+    )
+
+
+def _usual(row: Mapping[str, Any]) -> str:
+    if row["period"] == 7:
+        return f"(a normal {WEEKDAYS[pd.Timestamp(row['metric_date']).day_of_week]})"
+    return "(the usual level at this point of the cycle)"
+
+
+def _change_phrase(relative: float, expected: str) -> str:
+    if pd.isna(relative):
+        return f"against an expected {expected}"
+    if abs(relative) < 0.005:
+        return f"in line with the expected {expected}"
+    if relative >= 9:
+        return f"{relative + 1:,.0f} times the expected {expected}"
+    return f"{abs(relative):.0%} {'above' if relative > 0 else 'below'} the expected {expected}"
+
+
+def _day(value: Any) -> str:
+    return pd.Timestamp(value).date().isoformat()

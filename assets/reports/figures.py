@@ -1,0 +1,78 @@
+"""The reports' own charts: funnel bars, retention curves and the week-cohort heatmap.
+
+Each function draws one PNG from numbers the report also prints as a table. The anomaly charts
+are not here: the reports draw them with `pipelines.charts.series_chart`, the chart the anomalies
+stage draws too. PNGs carry no "Software" stamp, so the same data gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+from matplotlib.ticker import MaxNLocator
+
+from pipelines.charts import new_figure, save_png
+
+BLUE = "#1f77b4"
+
+
+def funnel_chart(steps: Sequence[str], users: dict[int, int], title: str, path: Path) -> None:
+    """Users reaching each step (1-based `users` keys) with the share of the first step."""
+    counts = [users.get(i, 0) for i in range(1, len(steps) + 1)]
+    first = counts[0] or 1
+    fig = new_figure(7, 3.2)
+    ax = fig.subplots()
+    bars = ax.bar(range(len(counts)), counts, color=BLUE)
+    for bar, count in zip(bars, counts, strict=True):
+        ax.annotate(
+            f"{count}\n{count / first:.1%}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.set_xticks(range(len(counts)), list(steps), fontsize=8)
+    ax.set_ylabel("users")
+    ax.set_ylim(0, max(counts + [1]) * 1.3)
+    ax.set_title(title, fontsize=9)
+    save_png(fig, path)
+
+
+def retention_chart(
+    periods: Sequence[int], rates: Sequence[float | None], granularity: str, path: Path
+) -> None:
+    """Retention rate (a share, None drawn as 0) by period number since the first event."""
+    percents = [(rate or 0) * 100 for rate in rates]
+    fig = new_figure(7, 2.8)
+    ax = fig.subplots()
+    ax.plot(periods, percents, marker="o", markersize=3, color=BLUE)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(-0.5, max(periods) + 0.5)  # one period alone would get a fractional axis
+    ax.set_xlabel(f"{granularity}s since first event")
+    ax.set_ylabel("retained %")
+    ax.set_ylim(0, 105)
+    ax.grid(alpha=0.3)
+    ax.set_title(f"Retention by {granularity}", fontsize=9)
+    save_png(fig, path)
+
+
+def cohort_heatmap(
+    starts: list[dt.date], matrix: dict[dt.date, list[float | None]], width: int, path: Path
+) -> None:
+    """One row per cohort week (`starts`), one column per week since: % of its users active."""
+    grid = [[float("nan") if v is None else v * 100 for v in matrix[s]] for s in starts]
+    fig = new_figure(7, 0.9 + 0.32 * len(starts))
+    ax = fig.subplots()
+    image = ax.imshow(grid, aspect="auto", cmap="Blues", vmin=0, vmax=100)
+    for y, row in enumerate(grid):
+        for x, value in enumerate(row):
+            if value == value:  # not NaN
+                color = "white" if value > 60 else "black"
+                ax.text(x, y, f"{value:.0f}", ha="center", va="center", fontsize=7, color=color)
+    ax.set_xticks(range(width), [f"W{i}" for i in range(width)], fontsize=7)
+    ax.set_yticks(range(len(starts)), [s.isoformat() for s in starts], fontsize=7)
+    ax.set_title("Week cohorts: % of users active in week N", fontsize=9)
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    save_png(fig, path)
