@@ -17,13 +17,14 @@ configured names.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pipelines.errors import EventpulseError
 
 PROPERTIES_PREFIX = "properties."
-MAX_SOURCES = 24  # per field: the slots of parse_records.sql's first_present
+MAX_SOURCES = 12  # per field and group: the slots of parse_records.sql's first_present
 
 # Field -> the contract's own source names (§2 aliases), tried in this order after the
 # configured ones: data in the contract's shape reads exactly as before vendor shapes existed.
@@ -112,16 +113,32 @@ SEGMENT_CALL_EVENTS = {
 }
 
 
+# The lists a field's sources are read from, in the order a field's value is looked for. The
+# contract's names are top-level keys, read with one `json_transform` into a struct (the
+# cheapest read DuckDB has); configured names (dotted paths too) and the vendors' paths with
+# `json_extract`, the vendors' only for records that may be in a vendor's shape.
+GROUPS = (
+    "configured_record",
+    "configured_properties",
+    "record",
+    "properties",
+    "vendor_record",
+    "vendor_properties",
+)
+KEY_GROUPS = ("record", "properties")  # read as struct fields: keys, not paths
+
+
 @dataclass(frozen=True)
 class SourcePaths:
-    """The parameters of `parse_records.sql`. Four lists of JSON paths, read in this order into
-    one list of values: the record's paths of the configured and contract names, its vendor
-    paths, then the same two for the properties (vendor paths are read for vendor-shaped records
-    only); and per field, the 1-based positions of its sources in that list, in the order tried.
+    """The parameters of `parse_records.sql`: for each group (GROUPS) its keys or JSON paths,
+    and per field the 1-based positions of its sources in each group, in the order tried.
+
+    A configured name inside the properties is tried after the configured top-level names, the
+    one case where the order differs from `source_lists`.
     """
 
-    groups: dict[str, list[str]]  # record, vendor_record, properties, vendor_properties
-    positions: dict[str, list[int]]
+    groups: dict[str, list[str]]
+    positions: dict[str, dict[str, list[int]]]  # field -> group -> positions in that group
     names: dict[str, list[str]]  # for the quarantine detail: "no timestamp (timestamp, time, ...)"
 
     @property
@@ -136,10 +153,16 @@ class SourcePaths:
         return list(dict.fromkeys(keys))
 
     def parameters(self) -> dict[str, object]:
-        event_key = 1 + self.groups["record"].index(json_path("event"))
+        # The keys of a key group as a json_transform structure: {"event_id": "JSON", ...}.
+        specs = {
+            f"{group}_spec": json.dumps({key: "JSON" for key in self.groups[group]})
+            for group in KEY_GROUPS
+        }
+        paths = {f"{g}_paths": self.groups[g] for g in GROUPS if g not in KEY_GROUPS}
         return {
-            "event_key": event_key,
-            **{f"{group}_paths": paths for group, paths in self.groups.items()},
+            "event_key": 1 + self.groups["record"].index("event"),
+            **specs,
+            **paths,
             **{f"{field}_sources": positions for field, positions in self.positions.items()},
             **{f"{field}_names": ", ".join(names) for field, names in self.names.items()},
         }
@@ -165,35 +188,32 @@ def source_lists(
 
 
 def source_paths(aliases: Mapping[str, Sequence[str]] | None = None) -> SourcePaths:
-    """The JSON paths to extract and each field's positions among them."""
-    groups: dict[str, list[str]] = {
-        "record": [],
-        "vendor_record": [],
-        "properties": [],
-        "vendor_properties": [],
-    }
+    """Each group's keys or paths, and each field's positions in them."""
+    groups: dict[str, list[str]] = {group: [] for group in GROUPS}
     places: dict[str, list[tuple[str, int]]] = {}
     lists = source_lists(aliases)
     for field, names in lists.items():
-        if len(names) > MAX_SOURCES:
+        configured = len(names) - len(CONTRACT_SOURCES.get(field, ())) - len(VENDOR_SOURCES[field])
+        if configured > MAX_SOURCES:
             raise EventpulseError(
-                f"eventpulse.yaml: aliases gives {field} {len(names)} source names with the "
-                f"built-in ones; at most {MAX_SOURCES} are tried, so remove some."
+                f"eventpulse.yaml: aliases gives {field} {configured} source names; at most "
+                f"{MAX_SOURCES} are tried, so remove some."
             )
         places[field] = []
         for name, vendor in names:
             in_properties = name.startswith(PROPERTIES_PREFIX) and field not in RECORD_LEVEL_FIELDS
-            group = ("vendor_" if vendor else "") + ("properties" if in_properties else "record")
-            path = json_path(name.removeprefix(PROPERTIES_PREFIX) if in_properties else name)
-            if path not in groups[group]:
-                groups[group].append(path)
-            places[field].append((group, groups[group].index(path)))
-    offsets, offset = {}, 0
-    for group, paths in groups.items():
-        offsets[group] = offset
-        offset += len(paths)
+            name = name.removeprefix(PROPERTIES_PREFIX) if in_properties else name
+            contract = name in CONTRACT_SOURCES.get(field, ()) or (
+                PROPERTIES_PREFIX + name in CONTRACT_SOURCES.get(field, ())
+            )
+            kind = "vendor" if vendor else "configured" if not contract else ""
+            group = "_".join(filter(None, (kind, "properties" if in_properties else "record")))
+            entry = name if group in KEY_GROUPS else json_path(name)
+            if entry not in groups[group]:
+                groups[group].append(entry)
+            places[field].append((group, groups[group].index(entry)))
     positions = {
-        field: [1 + offsets[group] + index for group, index in found]
+        field: {group: [1 + index for g, index in found if g == group] for group in groups}
         for field, found in places.items()
     }
     names = {field: [name for name, _ in found] for field, found in lists.items()}

@@ -21,9 +21,10 @@ create or replace temp macro scalar_text(j, kind) as
 create or replace temp macro epoch_to_ts(v) as
     try(make_timestamp(cast(case when abs(v) >= 1e11 then v * 1000 else v * 1000000 end as bigint)));
 
--- The first present value among a field's sources: `positions` lists their places in `vals`
--- (at most 24, assets/ingest/fields.py MAX_SOURCES). Spelt out, not a lambda over the list: a
--- COALESCE evaluates a slot only for the rows still without a value, and costs less than half.
+-- The first present value among a field's sources in one list of values: `positions` lists
+-- their places (at most 12 a list, assets/ingest/fields.py MAX_SOURCES). Spelt out, not a
+-- lambda over the list: the positions are bound, so the unused slots fold away when the query
+-- is planned.
 create or replace temp macro first_present(vals, positions) as coalesce(
     present(vals[positions[1]]),
     present(vals[positions[2]]),
@@ -36,19 +37,34 @@ create or replace temp macro first_present(vals, positions) as coalesce(
     present(vals[positions[9]]),
     present(vals[positions[10]]),
     present(vals[positions[11]]),
-    present(vals[positions[12]]),
-    present(vals[positions[13]]),
-    present(vals[positions[14]]),
-    present(vals[positions[15]]),
-    present(vals[positions[16]]),
-    present(vals[positions[17]]),
-    present(vals[positions[18]]),
-    present(vals[positions[19]]),
-    present(vals[positions[20]]),
-    present(vals[positions[21]]),
-    present(vals[positions[22]]),
-    present(vals[positions[23]]),
-    present(vals[positions[24]])
+    present(vals[positions[12]])
+);
+
+-- The same among the fields of a struct read with json_transform (the contract's names, at
+-- most 8 a field).
+create or replace temp macro first_key(doc, positions) as coalesce(
+    present(struct_extract_at(doc, positions[1])),
+    present(struct_extract_at(doc, positions[2])),
+    present(struct_extract_at(doc, positions[3])),
+    present(struct_extract_at(doc, positions[4])),
+    present(struct_extract_at(doc, positions[5])),
+    present(struct_extract_at(doc, positions[6])),
+    present(struct_extract_at(doc, positions[7])),
+    present(struct_extract_at(doc, positions[8]))
+);
+
+-- A field's value: the first present of its sources (`s`: positions per group of
+-- assets/ingest/fields.py, in its order) in the configured names' values, the contract's, then
+-- the vendors'; in each, the record's before the properties'.
+create or replace temp macro field_value(
+    configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, s
+) as coalesce(
+    first_present(configured_doc, s.configured_record),
+    first_present(configured_props, s.configured_properties),
+    first_key(doc, s.record),
+    first_key(props_doc, s.properties),
+    first_present(vendor_doc, s.vendor_record),
+    first_present(vendor_props, s.vendor_properties)
 );
 
 -- An id as text: a JSON string (trimmed, '' is absent) or a whole number; NULL otherwise.
@@ -90,7 +106,7 @@ with docs as (
         case
             -- NULL for anything but a JSON object.
             when read_error is null and raw_bytes <= 1048576 and starts_with(ltrim(raw), '{')
-                then try(json_extract(raw, $record_paths))
+                then try(json_transform(raw, $record_spec))
         end as doc
     from raw_records
 ),
@@ -107,26 +123,23 @@ shaped as (
 ),
 vendor_shaped as (
     -- A record may be in a vendor's shape when it has top-level keys the contract does not
-    -- name, a "$" key (Mixpanel, PostHog), or no user, event or time where the contract puts
-    -- them. Only these pay for the vendor paths.
+    -- name (Amplitude, Segment), a "$" key (Mixpanel, PostHog), or no user where the contract
+    -- puts one. Only these pay for the vendor paths.
     select
         *,
         doc is not null and (
-            has_extras or contains(raw, '"$')
-            or first_present(doc, $sent_id_sources) is null
-            or first_present(doc, $event_sources) is null
-            or first_present(doc, $timestamp_sources) is null
+            has_extras or contains(raw, '"$') or first_key(doc, $sent_id_sources.record) is null
         ) as vendor_shaped
     from shaped
 ),
 fields as (
     select
         *,
-        -- Others get as many NULLs, so the positions after them hold.
         case
-            when vendor_shaped then json_extract(raw, $vendor_record_paths)
-            else list_resize([]::json[], len($vendor_record_paths))
-        end as vendor_doc,
+            when doc is not null and len($configured_record_paths) > 0
+                then json_extract(raw, $configured_record_paths)
+        end as configured_doc,
+        case when vendor_shaped then json_extract(raw, $vendor_record_paths) end as vendor_doc,
         -- Top-level keys that are not record fields are properties too (CSV/Parquet columns,
         -- or flat JSON records).
         case
@@ -141,7 +154,13 @@ fields as (
 ),
 record_fields as (
     -- Read before the properties: the fields of the record itself.
-    select *, first_present(list_concat(doc, vendor_doc), $properties_sources) as props_j
+    select
+        *,
+        coalesce(
+            first_present(configured_doc, $properties_sources.configured_record),
+            first_key(doc, $properties_sources.record),
+            first_present(vendor_doc, $properties_sources.vendor_record)
+        ) as props_j
     from fields
 ),
 kinds as (
@@ -173,41 +192,40 @@ props as (
 sourced as (
     select
         *,
-        -- Every source's value, in the order of assets/ingest/fields.py's path groups.
-        list_concat(
-            doc,
-            vendor_doc,
-            json_extract(coalesce(properties, '{}'::json), $properties_paths),
-            case
-                when vendor_shaped
-                    then json_extract(coalesce(properties, '{}'::json), $vendor_properties_paths)
-            end
-        ) as vals
+        case
+            when len($configured_properties_paths) > 0
+                then json_extract(coalesce(properties, '{}'::json), $configured_properties_paths)
+        end as configured_props,
+        json_transform(coalesce(properties, '{}'::json), $properties_spec) as props_doc,
+        case
+            when vendor_shaped
+                then json_extract(coalesce(properties, '{}'::json), $vendor_properties_paths)
+        end as vendor_props
     from props
 ),
 lifted as (
     select
         *,
-        first_present(vals, $sent_id_sources) as user_j,
-        first_present(vals, $user_id_sources) as identified_j,
-        first_present(vals, $distinct_id_sources) as distinct_j,
-        first_present(vals, $anonymous_id_sources) as anonymous_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $sent_id_sources) as user_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $user_id_sources) as identified_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $distinct_id_sources) as distinct_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $anonymous_id_sources) as anonymous_j,
         -- A Segment call other than track, when the record has no `event`, is named for its
         -- type ($identify, $pageview, ...), before the `name` alias (its page's name).
         coalesce(
             case
-                when present(doc[$event_key]) is null
-                    then to_json(segment_call_event(first_present(vals, $call_type_sources) ->> '$'))
+                when present(struct_extract_at(doc, $event_key)) is null
+                    then to_json(segment_call_event(field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $call_type_sources) ->> '$'))
             end,
-            first_present(vals, $event_sources)
+            field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $event_sources)
         ) as event_j,
-        first_present(vals, $timestamp_sources) as time_j,
-        first_present(vals, $event_id_sources) as id_j,
-        first_present(vals, $platform_sources) as platform_j,
-        first_present(vals, $channel_sources) as channel_j,
-        first_present(vals, $campaign_sources) as campaign_j,
-        first_present(vals, $country_sources) as country_j,
-        first_present(vals, $revenue_sources) as revenue_j
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $timestamp_sources) as time_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $event_id_sources) as id_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $platform_sources) as platform_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $channel_sources) as channel_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $campaign_sources) as campaign_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $country_sources) as country_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $revenue_sources) as revenue_j
     from sourced
 ),
 lifted_kinds as (
@@ -251,28 +269,48 @@ typed as (
         end as event_text
     from lifted_kinds
 ),
-identity as (
-    -- CONTRACT §2 Identity: the anonymous id ("$device:<id>" is Mixpanel's anonymous
-    -- distinct_id), and the identified id: a user id, or a distinct_id that is not anonymous.
+ids as (
+    -- The ids as text. An identified id read from the same source as the user id (the common
+    -- case) is not decoded again.
     select
         *,
-        -- Mixpanel's anonymous "$device:<id>" is the device <id>.
-        nullif(regexp_replace(
-            coalesce(
-                id_text(anonymous_j, json_type(anonymous_j)),
-                case when starts_with(distinct_text, '$device:') then distinct_text end
-            ),
-            '^\$device:', ''
-        ), '') as anonymous_id,
+        case
+            when identified_j is not distinct from user_j then coalesce(user_text, user_j ->> '$')
+            else id_text(identified_j, json_type(identified_j))
+        end as identified_text,
+        id_text(anonymous_j, json_type(anonymous_j)) as anonymous_text,
+        id_text(distinct_j, json_type(distinct_j)) as distinct_text
+    from typed
+),
+identity as (
+    -- CONTRACT §2 Identity: the anonymous id, Mixpanel's "$device:<id>" read as the device
+    -- <id>; and the identified id: a user id, or a distinct_id that is not anonymous.
+    select
+        *,
+        nullif(
+            case
+                when starts_with(anonymous_seen, '$device:') then anonymous_seen[9:]
+                else anonymous_seen
+            end,
+            ''
+        ) as anonymous_id,
         coalesce(
-            id_text(identified_j, json_type(identified_j)),
+            identified_text,
             case
                 when not starts_with(distinct_text, '$device:')
-                    and distinct_text is distinct from id_text(anonymous_j, json_type(anonymous_j))
+                    and distinct_text is distinct from anonymous_text
                     then distinct_text
             end
         ) as identified_id
-    from (select *, id_text(distinct_j, json_type(distinct_j)) as distinct_text from typed)
+    from (
+        select
+            *,
+            coalesce(
+                anonymous_text,
+                case when starts_with(distinct_text, '$device:') then distinct_text end
+            ) as anonymous_seen
+        from ids
+    )
 ),
 judged as (
     select
