@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import gzip
 import tempfile
+import time
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class IngestResult:
     duplicates: int
     unreadable_files: int
     by_reason: dict[str, int] = field(default_factory=dict)
+    identity_seconds: float = 0.0  # of the load, in resolve_identities.sql
 
     @property
     def nothing_arrived(self) -> bool:
@@ -91,18 +93,28 @@ def load_partition(
             conn, path, path.relative_to(folder).as_posix(), sources.top_level_names
         )
     run_sql_file(conn, "staging/parse_records.sql", {"arrival_date": day, **sources.parameters()})
-    run_sql_file(
-        conn,
-        "staging/load_partition.sql",
-        {
-            "arrival_date": day,
-            "files": len(files),
-            "unreadable_files": unreadable,
-            "started_at": started_at,
-            "finished_at": _utc_now(),
-        },
-    )
-    return _result(conn, day)
+    # One transaction: a reader or a crash never sees the day half-replaced.
+    conn.execute("begin transaction")
+    try:
+        run_sql_file(
+            conn,
+            "staging/load_partition.sql",
+            {
+                "arrival_date": day,
+                "files": len(files),
+                "unreadable_files": unreadable,
+                "started_at": started_at,
+                "finished_at": _utc_now(),
+            },
+        )
+        identity_started = time.perf_counter()
+        run_sql_file(conn, "staging/resolve_identities.sql")
+        identity_seconds = time.perf_counter() - identity_started
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    return _result(conn, day, identity_seconds)
 
 
 def _stage_file(
@@ -229,7 +241,9 @@ def _record_unreadable(conn: duckdb.DuckDBPyConnection, source_file: str, error:
     )
 
 
-def _result(conn: duckdb.DuckDBPyConnection, day: dt.date) -> IngestResult:
+def _result(
+    conn: duckdb.DuckDBPyConnection, day: dt.date, identity_seconds: float
+) -> IngestResult:
     row = conn.execute(
         """
         select files, records, loaded, quarantined, duplicates, unreadable_files
@@ -241,7 +255,9 @@ def _result(conn: duckdb.DuckDBPyConnection, day: dt.date) -> IngestResult:
         "select reason, count(*) from quarantine where arrival_date = $day group by reason",
         {"day": day},
     ).fetchall()
-    return IngestResult(day, *row, by_reason=dict(sorted(reasons)))
+    return IngestResult(
+        day, *row, by_reason=dict(sorted(reasons)), identity_seconds=identity_seconds
+    )
 
 
 def _first_line(exc: Exception) -> str:

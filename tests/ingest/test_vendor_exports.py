@@ -232,3 +232,55 @@ def assert_rows_equal(conn: duckdb.DuckDBPyConnection, table: str, expected: lis
 
 def _rounded(value: Any) -> Any:
     return round(value, 6) if isinstance(value, float) else value
+
+
+def test_a_sign_up_on_a_later_day_gives_the_person_their_anonymous_first_visit(
+    conn: duckdb.DuckDBPyConnection, landing: Path
+) -> None:
+    """First seen, acquisition and sessions follow the person: the visit from an ad two days
+    before the sign-up is the person's first event, and the anonymous and identified events of
+    the sign-up day form one session."""
+    day1, day3 = dt.date(2026, 3, 2), dt.date(2026, 3, 4)
+    segment = {"type": "track", "anonymousId": "d1"}
+    write_days(
+        landing,
+        {
+            day1: [
+                {
+                    **segment,
+                    "event": "page_view",
+                    "messageId": "m1",
+                    "timestamp": "2026-03-02T09:00:00Z",
+                    "context": {"campaign": {"source": "ads", "name": "spring"}},
+                }
+            ],
+            day3: [
+                {
+                    **segment,
+                    "event": "page_view",
+                    "messageId": "m2",
+                    "timestamp": "2026-03-04T10:00:00Z",
+                },
+                {
+                    **segment,
+                    "event": "signup",
+                    "userId": "u1",
+                    "messageId": "m3",
+                    "timestamp": "2026-03-04T10:05:00Z",
+                    "context": {"campaign": {"source": "email"}},
+                },
+            ],
+        },
+        "segment",
+    )
+    load_days(conn, landing, [day3, day1])
+    settings = Settings(home=Path("."))
+    build_sessions(conn, settings)
+    build_users(conn, settings)
+    user = conn.execute(
+        "select user_id, first_seen_date, acquisition_channel, acquisition_campaign, events, "
+        "sessions from users"
+    ).fetchall()
+    assert user == [("u1", day1, "ads", "spring", 3, 2)]
+    sessions = conn.execute("select events from sessions order by started_at").fetchall()
+    assert sessions == [(1,), (2,)]

@@ -1,0 +1,47 @@
+-- sql/staging/resolve_identities.sql: CONTRACT §2 Identity, after load_partition.sql and in
+-- the same transaction, for the anonymous ids the load touched (touched_anonymous: those of the
+-- day's copies before the load; those of every copy whose event id the load re-decided are
+-- added here), so its cost follows the day, not the history.
+--
+-- A link comes from the kept copies that carry both an anonymous and an identified id: the
+-- earliest by event time (then the smallest user id) wins. Then every copy without an
+-- identified id belongs to its anonymous id's user, else to the id it was sent under; only
+-- copies whose person changed are written (a new link re-attributes the anonymous events of
+-- earlier days, a lost link gives them back).
+insert into touched_anonymous
+select distinct anonymous_id from event_copies
+where event_id in (select event_id from affected_ids) and anonymous_id is not null;
+
+create or replace temp table linked as
+select
+    anonymous_id,
+    arg_min(user_id, (ts, user_id)) as user_id,
+    min(ts) as linked_at,
+    arg_min(arrival_date, (ts, user_id)) as arrival_date
+from event_copies
+where anonymous_id in (select anonymous_id from touched_anonymous)
+  and kept and identified and anonymous_id <> user_id
+group by anonymous_id;
+
+delete from identities where anonymous_id in (select anonymous_id from touched_anonymous);
+insert into identities select * from linked;
+
+create or replace temp table reattributed as
+select c.arrival_date, c.source_file, c.line_no, coalesce(l.user_id, c.distinct_id) as person
+from event_copies as c
+left join linked as l using (anonymous_id)
+where c.anonymous_id in (select anonymous_id from touched_anonymous)
+  and c.identified = false
+  and c.user_id <> coalesce(l.user_id, c.distinct_id);
+
+-- Every person already has a key: a linked user from its identified copies, the id as sent from
+-- the copy's own load.
+update event_copies as c
+set user_id = r.person, user_key = r.user_key
+from (
+    select r.*, k.user_key
+    from reattributed as r
+    join user_keys as k on k.user_id = r.person
+) as r
+where c.arrival_date = r.arrival_date and c.source_file = r.source_file
+  and c.line_no = r.line_no;
