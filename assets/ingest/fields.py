@@ -9,10 +9,10 @@ is looked up in the record's properties after the merge of `parse_records.sql`, 
 holds every top-level key that is not a record field (a CSV column, Amplitude's
 `user_properties`, Segment's `context`); any other name is looked up in the record as sent.
 
-`parse_records.sql` evaluates every source of every field with two `json_extract` calls (one
-over the record, one over its properties) and takes each field's first present value by the
-positions `source_lists` gives it: one bulk SQL pass, and the same code for built-in and
-configured names.
+`parse_records.sql` reads every source of every field in one bulk SQL pass, grouped (GROUPS)
+so that the common case stays cheap, and takes each field's first present value by the
+positions `source_paths` gives it: the same code for built-in and configured names. Records
+in the contract's shape never read the vendors' paths.
 """
 
 from __future__ import annotations
