@@ -45,17 +45,46 @@ create or replace temp view loaded_users as
 select user_id from parsed_records where reason is null;
 insert into user_keys select * from new_user_keys('loaded_users');
 
+-- CONTRACT §2 Identity: the day's anonymous records go in under their person already (DuckDB
+-- updates rows written in the same transaction slowly); resolve_identities.sql then settles
+-- the links with every copy, and re-attributes earlier days' copies.
+create or replace temp table day_links as
+with candidates as (
+    select anonymous_id, user_id, ts
+    from event_copies
+    where kept and identified and anonymous_id in (
+        select anonymous_id from parsed_records where reason is null and not identified
+    )
+    union all
+    select p.anonymous_id, p.user_id, p.ts
+    from parsed_records as p
+    left join ranked_copies as r on r.staged_row = p.rowid
+    where p.reason is null and p.identified and p.anonymous_id is not null
+      and coalesce(r.kept, true)
+)
+select anonymous_id, arg_min(user_id, (ts, user_id)) as user_id
+from candidates
+where anonymous_id <> user_id
+group by anonymous_id;
+
 -- By name: a migrated warehouse has its later columns in the order they were added.
 insert into event_copies by name
-select p.event_id, p.user_id, p.event, p.ts, p.event_date, p.platform, p.channel, p.campaign,
-       p.country, p.revenue, p.properties, $arrival_date as arrival_date, p.source_file,
-       p.line_no, p.raw, coalesce(r.kept, true) as kept, k.user_key, p.distinct_id,
-       p.anonymous_id, p.identified
-from parsed_records p
-left join ranked_copies r on r.staged_row = p.rowid
+select p.event_id, p.person as user_id, p.event, p.ts, p.event_date, p.platform, p.channel,
+       p.campaign, p.country, p.revenue, p.properties, $arrival_date as arrival_date,
+       p.source_file, p.line_no, p.raw, coalesce(r.kept, true) as kept, k.user_key,
+       p.distinct_id, p.anonymous_id, p.identified
+from (
+    select
+        p.*,
+        p.rowid as staged_row,
+        case when p.identified then p.user_id else coalesce(l.user_id, p.user_id) end as person
+    from parsed_records as p
+    left join day_links as l using (anonymous_id)
+    where p.reason is null
+) as p
+left join ranked_copies r on r.staged_row = p.staged_row
 -- A left join: a missing key would fail the NOT NULL, never drop the record.
-left join user_keys k on k.user_id = p.user_id
-where p.reason is null;
+left join user_keys k on k.user_id = p.person;
 
 -- Copies from other days whose fate this day changed (usually none).
 update event_copies c

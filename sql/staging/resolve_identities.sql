@@ -27,7 +27,7 @@ delete from identities where anonymous_id in (select anonymous_id from touched_a
 insert into identities select * from linked;
 
 create or replace temp table reattributed as
-select c.arrival_date, c.source_file, c.line_no, coalesce(l.user_id, c.distinct_id) as person
+select c.rowid as copy_row, coalesce(l.user_id, c.distinct_id) as person
 from event_copies as c
 left join linked as l using (anonymous_id)
 where c.anonymous_id in (select anonymous_id from touched_anonymous)
@@ -43,5 +43,4 @@ from (
     from reattributed as r
     join user_keys as k on k.user_id = r.person
 ) as r
-where c.arrival_date = r.arrival_date and c.source_file = r.source_file
-  and c.line_no = r.line_no;
+where c.rowid = r.copy_row;
