@@ -123,12 +123,13 @@ shaped as (
 ),
 vendor_shaped as (
     -- A record may be in a vendor's shape when it has top-level keys the contract does not
-    -- name (Amplitude, Segment), a "$" key (Mixpanel, PostHog), or no user where the contract
-    -- puts one. Only these pay for the vendor paths.
+    -- name (Amplitude, Segment), a "$" (Mixpanel's and PostHog's keys; one character is the
+    -- cheapest test), or no user where the contract puts one. Only these pay for the vendor
+    -- paths.
     select
         *,
         doc is not null and (
-            has_extras or contains(raw, '"$') or first_key(doc, $sent_id_sources.record) is null
+            has_extras or contains(raw, '$') or first_key(doc, $sent_id_sources.record) is null
         ) as vendor_shaped
     from shaped
 ),
