@@ -14,10 +14,11 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipelines.errors import EventpulseError
-from pipelines.landing import landing_dates
+from pipelines.landing import arrival_files, arrival_folder, landing_dates, stray_folders
 from pipelines.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -80,11 +81,21 @@ def run(
 ) -> None:
     """Ingest arrival days and rebuild everything downstream, through Dagster.
 
-    Without options: every day that has a landing folder. A range runs as one Dagster run.
+    Without options: every day that has a landing folder. A range runs as one Dagster run. A
+    day whose folder is missing or empty keeps what earlier runs loaded (`forget` removes it);
+    folders that are no arrival day (a bad date, after tomorrow, before start_date) are named
+    and skipped.
     """
     settings = _settings()
+    _report_stray_folders(settings)
     first, last = _run_range(settings, date, start, end)
     _run_pipeline(settings, first, last)
+
+
+def _report_stray_folders(settings: Settings) -> None:
+    for stray in stray_folders(settings.landing_dir):
+        # The reason holds a folder name: data, printed as text, never as markup.
+        errors.print(f"[yellow]skipped:[/] {escape(stray.reason)}", highlight=False)
 
 
 def _run_range(
@@ -94,8 +105,18 @@ def _run_range(
         raise EventpulseError("Pass either --date or --start/--end, not both.")
     if date:
         day = _parse_date(date, "--date")
+        _check_after_start_date(settings, day, "--date")
         return day, day
     days = landing_dates(settings.landing_dir)
+    if settings.start_date:
+        for day in [d for d in days if d < settings.start_date]:
+            errors.print(
+                f"[yellow]skipped:[/] landing folder date={day} is before start_date "
+                f"{settings.start_date} in {_config_name(settings)}; set start_date to {day} "
+                "or earlier to load it.",
+                highlight=False,
+            )
+        days = [d for d in days if d >= settings.start_date]
     first = _parse_date(start, "--start") or (days[0] if days else None)
     last = _parse_date(end, "--end") or (days[-1] if days else None)
     if first is None or last is None:
@@ -105,7 +126,45 @@ def _run_range(
         )
     if last < first:
         raise EventpulseError(f"--end {last} is before --start {first}; swap them.")
+    _check_after_start_date(settings, first, "--start")
     return first, last
+
+
+def _check_after_start_date(settings: Settings, day: dt.date, option: str) -> None:
+    if settings.start_date and day < settings.start_date:
+        raise EventpulseError(
+            f"{option} {day} is before start_date {settings.start_date} in "
+            f"{_config_name(settings)}; set start_date to {day} or earlier to run it."
+        )
+
+
+def _config_name(settings: Settings) -> str:
+    return settings.config_path.name if settings.config_path else "eventpulse.yaml"
+
+
+@app.command()
+def forget(
+    date: Annotated[str, typer.Option(help="The arrival day YYYY-MM-DD whose data to remove.")],
+) -> None:
+    """Remove one arrival day's events and quarantine rows from the warehouse, then refresh
+    everything downstream. (Deleting a landing folder does not: a missing or empty folder is
+    "nothing arrived", and keeps what earlier runs loaded.)"""
+    from assets.ingest.load import forget_partition
+    from pipelines import warehouse
+
+    settings = _settings()
+    day = _parse_date(date, "--date")
+    _check_after_start_date(settings, day, "--date")
+    folder = arrival_folder(settings.landing_dir, day)
+    if arrival_files(folder):
+        raise EventpulseError(
+            f"{folder} still holds files, which the next run would load again; move them out "
+            "of landing/events first."
+        )
+    with warehouse.writer(settings.home) as conn:
+        forget_partition(conn, day)
+    console.print(f"Removed arrival day {day} from the warehouse; refreshing the tables.")
+    _run_pipeline(settings, day, day)
 
 
 def _run_pipeline(settings: Settings, first: dt.date, last: dt.date) -> None:

@@ -11,6 +11,7 @@ from assets.ingest.load import (
     duplicate_event_ids,
     load_partition,
 )
+from pipelines.landing import stray_folders
 from pipelines.partitions import DAILY, window_days
 from pipelines.previews import markdown_rows
 from pipelines.resources import Warehouse
@@ -35,6 +36,8 @@ def events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
             result = load_partition(conn, settings.landing_dir, day, settings.aliases)
             context.log.info(result.summary())
             results.append(result)
+        for stray in stray_folders(settings.landing_dir):
+            context.log.warning(stray.reason)
         total_rows = conn.execute("select count(*) from events").fetchall()[0][0]
         preview = conn.sql(
             """
@@ -93,3 +96,18 @@ def event_ids_are_unique(warehouse: Warehouse) -> dg.AssetCheckResult:
     with warehouse.reader() as conn:
         duplicated = duplicate_event_ids(conn)
     return dg.AssetCheckResult(passed=duplicated == 0, metadata={"duplicated_ids": duplicated})
+
+
+@dg.asset_check(asset=events)
+def landing_folders_are_arrival_days(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """Every folder under landing/events is an arrival day: `date=YYYY-MM-DD`, a real date, not
+    after tomorrow. The others are skipped, never loaded (WARN: their files wait for a fix)."""
+    strays = stray_folders(warehouse.settings().landing_dir)
+    return dg.AssetCheckResult(
+        passed=not strays,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "stray_folders": len(strays),
+            "reasons": dg.MetadataValue.md("\n".join(f"- {s.reason}" for s in strays) or "none"),
+        },
+    )

@@ -49,6 +49,9 @@ class IngestResult:
     unreadable_files: int
     by_reason: dict[str, int] = field(default_factory=dict)
     identity_seconds: float = 0.0  # of the load, in resolve_identities.sql
+    # Nothing arrived: what the day already holds from earlier loads, kept as it is.
+    kept_events: int = 0
+    kept_quarantined: int = 0
 
     @property
     def nothing_arrived(self) -> bool:
@@ -56,7 +59,16 @@ class IngestResult:
 
     def summary(self) -> str:
         if self.nothing_arrived:
-            return f"{self.arrival_date}: nothing arrived (no files under date={self.arrival_date})"
+            kept = (
+                f"; kept the {self.kept_events} events and {self.kept_quarantined} quarantined "
+                "records of earlier loads (`eventpulse forget` removes a day)"
+                if self.kept_events or self.kept_quarantined
+                else ""
+            )
+            return (
+                f"{self.arrival_date}: nothing arrived (no files under "
+                f"date={self.arrival_date}){kept}"
+            )
         return (
             f"{self.arrival_date}: {self.records} records from {self.files} files -> "
             f"{self.loaded} events, {self.quarantined} quarantined "
@@ -80,18 +92,42 @@ def load_partition(
     aliases: Mapping[str, Sequence[str]] | None = None,
 ) -> IngestResult:
     """Load (or re-load) one arrival day; the day's rows are replaced atomically. `aliases`:
-    more source names per record field (eventpulse.yaml `aliases`), tried first."""
+    more source names per record field (eventpulse.yaml `aliases`), tried first.
+
+    A day whose folder is missing or empty is "nothing arrived" (CONTRACT §2): what earlier
+    loads of it put in the warehouse stays (teams clean up landing files once ingested);
+    `forget_partition` removes a day's data.
+    """
+    folder = arrival_folder(landing_dir, day)
+    files = arrival_files(folder)
+    if not files:
+        prepare_base_schema(conn)
+        return _kept_result(conn, day)
+    named = [(path, path.relative_to(folder).as_posix()) for path in files]
+    return _replace_day(conn, day, named, aliases)
+
+
+def forget_partition(conn: duckdb.DuckDBPyConnection, day: dt.date) -> IngestResult:
+    """Remove everything the loads of one arrival day put in the warehouse (`eventpulse
+    forget`): its events and quarantine rows; copies of its event ids that other days hold are
+    decided again, and identities are resolved again without it."""
+    return _replace_day(conn, day, [], None)
+
+
+def _replace_day(
+    conn: duckdb.DuckDBPyConnection,
+    day: dt.date,
+    files: list[tuple[Path, str]],
+    aliases: Mapping[str, Sequence[str]] | None,
+) -> IngestResult:
+    """Replace the day's rows with those of `files` (path, name as stored in source_file)."""
     started_at = _utc_now()
     sources = source_paths(aliases)
     prepare_base_schema(conn)
     run_sql_file(conn, "staging/raw_records.sql")
-    folder = arrival_folder(landing_dir, day)
-    files = arrival_files(folder)
     unreadable = 0
-    for path in files:
-        unreadable += not _stage_file(
-            conn, path, path.relative_to(folder).as_posix(), sources.top_level_names
-        )
+    for path, source_file in files:
+        unreadable += not _stage_file(conn, path, source_file, sources.top_level_names)
     run_sql_file(conn, "staging/parse_records.sql", {"arrival_date": day, **sources.parameters()})
     # One transaction: a reader or a crash never sees the day half-replaced.
     conn.execute("begin transaction")
@@ -115,6 +151,16 @@ def load_partition(
         conn.execute("rollback")
         raise
     return _result(conn, day, identity_seconds)
+
+
+def _kept_result(conn: duckdb.DuckDBPyConnection, day: dt.date) -> IngestResult:
+    """Nothing arrived: the day as earlier loads left it."""
+    kept = conn.execute(
+        "select (select count(*) from events where arrival_date = $day), "
+        "(select count(*) from quarantine where arrival_date = $day)",
+        {"day": day},
+    ).fetchall()[0]
+    return IngestResult(day, 0, 0, 0, 0, 0, 0, kept_events=kept[0], kept_quarantined=kept[1])
 
 
 def _stage_file(
@@ -241,9 +287,7 @@ def _record_unreadable(conn: duckdb.DuckDBPyConnection, source_file: str, error:
     )
 
 
-def _result(
-    conn: duckdb.DuckDBPyConnection, day: dt.date, identity_seconds: float
-) -> IngestResult:
+def _result(conn: duckdb.DuckDBPyConnection, day: dt.date, identity_seconds: float) -> IngestResult:
     row = conn.execute(
         """
         select files, records, loaded, quarantined, duplicates, unreadable_files

@@ -14,7 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assets.ingest.assets import event_ids_are_unique, events, records_are_conserved
-from assets.ingest.load import conservation_failures, duplicate_event_ids, load_partition
+from assets.ingest.load import (
+    conservation_failures,
+    duplicate_event_ids,
+    forget_partition,
+    load_partition,
+)
 from assets.marts.funnels import build_funnels
 from pipelines import warehouse
 from pipelines.resources import Warehouse
@@ -245,13 +250,13 @@ def test_duplicate_copy_from_earlier_arrival_day_is_kept_whatever_the_load_order
     ]
 
 
-def test_removing_the_kept_copy_promotes_the_next_one(conn, landing):
+def test_forgetting_the_day_of_the_kept_copy_promotes_the_next_one(conn, landing):
     early = write_jsonl(folder(landing, DAY) / "a.jsonl", [record(event_id="e1", event="early")])
     write_jsonl(folder(landing, NEXT_DAY) / "a.jsonl", [record(event_id="e1", event="late")])
     load(conn, landing, DAY)
     load(conn, landing, NEXT_DAY)
     early.unlink()
-    load(conn, landing, DAY)
+    forget_partition(conn, DAY)
     assert conn.execute("select event from events").fetchall() == [("late",)]
     assert conn.execute("select count(*) from quarantine").fetchone() == (0,)
 
