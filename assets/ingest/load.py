@@ -29,6 +29,12 @@ FORMATS = {
     ".csv": "csv",
     ".parquet": "parquet",
 }
+# The valid ranges (CONTRACT §2 invalid_timestamp, invalid_revenue), decided here once. An event
+# time before 1990 is a default or a unit mistake (0, -1, "epoch", year 1), not product usage,
+# and would stretch every calendar back to it; a revenue beyond ±1e15 overflows the exact
+# DECIMAL(38, 9) sums of the marts once a few such records add up.
+EARLIEST_EVENT_TIME = dt.datetime(1990, 1, 1)
+LARGEST_REVENUE = 1e15
 STAGE_SQL = {
     "lines": "staging/stage_lines.sql",
     "csv": "staging/stage_csv.sql",
@@ -128,7 +134,16 @@ def _replace_day(
     unreadable = 0
     for path, source_file in files:
         unreadable += not _stage_file(conn, path, source_file, sources.top_level_names)
-    run_sql_file(conn, "staging/parse_records.sql", {"arrival_date": day, **sources.parameters()})
+    run_sql_file(
+        conn,
+        "staging/parse_records.sql",
+        {
+            "arrival_date": day,
+            "earliest_event_time": EARLIEST_EVENT_TIME,
+            "largest_revenue": LARGEST_REVENUE,
+            **sources.parameters(),
+        },
+    )
     # One transaction: a reader or a crash never sees the day half-replaced.
     conn.execute("begin transaction")
     try:

@@ -17,9 +17,17 @@ create or replace temp macro scalar_text(j, kind) as
         else nullif(j ->> '$', '')
     end;
 
--- Epoch numbers: milliseconds when the magnitude says so (1e11 s is the year 5138).
+-- Epoch numbers: milliseconds, or microseconds, when the magnitude says so (1e11 s is the year
+-- 5138).
 create or replace temp macro epoch_to_ts(v) as
-    try(make_timestamp(cast(case when abs(v) >= 1e11 then v * 1000 else v * 1000000 end as bigint)));
+    try(make_timestamp(cast(
+        case
+            -- Microseconds (some SDKs): 1e14 ms would be the year 5138.
+            when abs(v) >= 1e14 then v
+            when abs(v) >= 1e11 then v * 1000
+            else v * 1000000
+        end as bigint
+    )));
 
 -- The first present value among a field's sources in one list of values: `positions` lists
 -- their places (at most 12 a list, assets/ingest/fields.py MAX_SOURCES). Spelt out, not a
@@ -334,10 +342,14 @@ judged as (
                 or platform_kind in ('OBJECT', 'ARRAY') or channel_kind in ('OBJECT', 'ARRAY')
                 or campaign_kind in ('OBJECT', 'ARRAY') or country_kind in ('OBJECT', 'ARRAY')
                 then 'invalid_type'
-            -- DuckDB reads 'infinity' as a timestamp; no event happens there.
-            when ts is null or not isfinite(ts) then 'invalid_timestamp'
+            -- DuckDB reads 'infinity' and 'epoch' as timestamps; no event happens there.
+            when ts is null or not isfinite(ts) or ts < $earliest_event_time
+                then 'invalid_timestamp'
             when ts > $arrival_date::timestamp + interval 2 day then 'future_timestamp'
-            when revenue_j is not null and (revenue_value is null or not isfinite(revenue_value))
+            when revenue_j is not null and (
+                revenue_value is null or not isfinite(revenue_value)
+                or abs(revenue_value) > $largest_revenue
+            )
                 then 'invalid_revenue'
         end as reason
     from identity
@@ -361,9 +373,9 @@ select
                 case when props_obj is null then 'properties is ' || props_kind || ', not an object' end,
                 case when platform_kind in ('OBJECT', 'ARRAY') or channel_kind in ('OBJECT', 'ARRAY') or campaign_kind in ('OBJECT', 'ARRAY') or country_kind in ('OBJECT', 'ARRAY') then 'platform/channel/campaign/country must be text' end
             )
-        when 'invalid_timestamp' then 'timestamp ' || (time_j::varchar) || ' is not ISO 8601 or epoch seconds/milliseconds'
+        when 'invalid_timestamp' then 'timestamp ' || (time_j::varchar) || ' is not ISO 8601 or epoch seconds/milliseconds from ' || strftime($earliest_event_time, '%Y-%m-%d') || ' on'
         when 'future_timestamp' then 'timestamp ' || strftime(ts, '%Y-%m-%dT%H:%M:%S') || 'Z is more than 1 day after the end of arrival day ' || $arrival_date::varchar
-        when 'invalid_revenue' then 'revenue ' || (revenue_j::varchar) || ' is not a number'
+        when 'invalid_revenue' then 'revenue ' || (revenue_j::varchar) || ' is not a number within ±' || $largest_revenue::varchar
     end as detail,
     case when reason = 'oversized_record' then left(raw, 65536) else raw end as raw,
     case

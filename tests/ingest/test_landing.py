@@ -100,3 +100,33 @@ def test_a_run_skips_folders_before_start_date_and_a_date_before_it_is_one_sente
     assert "date=2026-10-30 is before start_date 2026-11-01" in capsys.readouterr().err
     with pytest.raises(EventpulseError, match="--date 2026-10-30 is before start_date"):
         _run_range(settings, "2026-10-30", None, None)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("revenue", 1e30, "invalid_revenue"),
+        ("revenue", 6e28, "invalid_revenue"),
+        ("timestamp", 0, "invalid_timestamp"),
+        ("timestamp", -1, "invalid_timestamp"),
+        ("timestamp", "epoch", "invalid_timestamp"),
+        ("timestamp", "0001-01-01T00:00:00Z", "invalid_timestamp"),
+        ("timestamp", "-0044-03-15T12:00:00Z", "invalid_timestamp"),
+    ],
+)
+def test_values_outside_the_valid_ranges_are_quarantined(
+    conn, landing: Path, field: str, value: object, reason: str
+) -> None:
+    """One record must never stop or stall the pipeline: a revenue that overflows the marts'
+    exact sums, or a time that would stretch every calendar back to year 1 or 1970."""
+    row = {**record(1), field: value} if field == "timestamp" else {**record(1), "revenue": value}
+    land(landing, f"date={DAY}", [row, record(2)])
+    load_partition(conn, landing, DAY)
+    assert conn.execute("select reason from quarantine").fetchall() == [(reason,)]
+    assert conn.execute("select count(*) from events").fetchall() == [(1,)]
+
+
+def test_epoch_microseconds_are_read_as_microseconds(conn, landing: Path) -> None:
+    land(landing, f"date={DAY}", [{**record(1), "timestamp": 1_793_527_200_000_000}])
+    load_partition(conn, landing, DAY)
+    assert conn.execute("select ts from events").fetchall() == [(dt.datetime(2026, 11, 1, 10),)]
