@@ -240,7 +240,7 @@ def _run_stage(
     source_file: str,
     field_names: Sequence[str],
 ) -> None:
-    params: dict = {"path": str(path), "source_file": source_file}
+    params: dict = {"path": literal_path(path), "source_file": source_file}
     if kind == "csv":
         columns = field_spelling(_csv_header(path), field_names)
         params["columns"] = {name: "VARCHAR" for name in columns}
@@ -256,6 +256,13 @@ def _csv_header(path: Path) -> list[str]:
     if not names or any(not name for name in names) or len(set(names)) != len(names):
         raise ValueError(f"CSV header {header!r} needs unique, non-empty column names")
     return names
+
+
+def literal_path(path: Path) -> str:
+    """`path` as DuckDB's readers take it literally: they expand glob patterns, so a file named
+    `[ab].jsonl` would read `a.jsonl` and `b.jsonl` instead. Each glob character becomes a
+    class that matches only itself."""
+    return "".join(f"[{c}]" if c in "[*?" else c for c in str(path))
 
 
 def field_spelling(columns: Sequence[str], field_names: Sequence[str]) -> list[str]:

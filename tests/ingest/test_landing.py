@@ -130,3 +130,13 @@ def test_epoch_microseconds_are_read_as_microseconds(conn, landing: Path) -> Non
     land(landing, f"date={DAY}", [{**record(1), "timestamp": 1_793_527_200_000_000}])
     load_partition(conn, landing, DAY)
     assert conn.execute("select ts from events").fetchall() == [(dt.datetime(2026, 11, 1, 10),)]
+
+
+def test_a_file_name_with_glob_characters_is_read_by_its_literal_name(conn, landing: Path) -> None:
+    folder = landing / f"date={DAY}"
+    folder.mkdir(parents=True)
+    for name, n in (("a.jsonl", 1), ("b.jsonl", 2), ("[ab].jsonl", 3), ("x*?.jsonl", 4)):
+        (folder / name).write_text(json.dumps(record(n)) + "\n")
+    load_partition(conn, landing, DAY)
+    rows = conn.execute("select source_file, event_id from events order by 1").fetchall()
+    assert rows == [("[ab].jsonl", "e3"), ("a.jsonl", "e1"), ("b.jsonl", "e2"), ("x*?.jsonl", "e4")]
