@@ -217,7 +217,12 @@ def chat_completion(
         with _opener(url).open(request, timeout=timeout) as response:
             payload = json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
-        raise LlmUnavailable(f"HTTP {exc.code} {exc.reason}") from None
+        moved = (
+            " (a redirect, not followed: set llm.base_url to the address it names)"
+            if 300 <= exc.code < 400
+            else ""
+        )
+        raise LlmUnavailable(f"HTTP {exc.code} {exc.reason}{moved}") from None
     except urllib.error.URLError as exc:
         raise LlmUnavailable(_one_line(str(exc.reason))) from None
     except (OSError, ValueError) as exc:  # timeouts, resets, a body that is not JSON
@@ -236,14 +241,26 @@ def _completions_url(base_url: str) -> str:
     return base if base.endswith("/chat/completions") else f"{base}/chat/completions"
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse redirects: urllib would send the Authorization header (the API key) on to the
+    redirect's host. The refused redirect is an HTTP error the caller reports."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def _opener(url: str) -> urllib.request.OpenerDirector:
-    """A local endpoint (Ollama on localhost) is reached directly, never through a proxy."""
+    """A local endpoint (Ollama on localhost) is reached directly, never through a proxy; no
+    endpoint is followed through a redirect."""
     host = urllib.parse.urlsplit(url).hostname or ""
     try:
         local = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         local = False
-    return urllib.request.build_opener(*([urllib.request.ProxyHandler({})] if local else []))
+    handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
+    if local:
+        handlers.append(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener(*handlers)
 
 
 def _checked_citations(reply: str, sources: int) -> tuple[str, set[int]]:

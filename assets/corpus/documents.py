@@ -48,6 +48,12 @@ def user_documents(docs_dir: Path, problems: list[str]) -> list[Document]:
         hidden = any(part.startswith(".") for part in relative.parts)
         if hidden or not path.is_file() or path.suffix.lower() not in USER_DOC_SUFFIXES:
             continue
+        if not path.resolve().is_relative_to(docs_dir.resolve()):
+            # A link out of docs/ (to a key file, say) would put that file in every answer.
+            problems.append(
+                f"docs/{relative.as_posix()}: a symbolic link to a file outside docs/; not read."
+            )
+            continue
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:

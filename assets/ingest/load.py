@@ -110,14 +110,14 @@ def load_partition(
         prepare_base_schema(conn)
         return _kept_result(conn, day)
     named = [(path, path.relative_to(folder).as_posix()) for path in files]
-    return _replace_day(conn, day, named, aliases)
+    return _replace_day(conn, day, named, aliases, folder)
 
 
 def forget_partition(conn: duckdb.DuckDBPyConnection, day: dt.date) -> IngestResult:
     """Remove everything the loads of one arrival day put in the warehouse (`eventpulse
     forget`): its events and quarantine rows; copies of its event ids that other days hold are
     decided again, and identities are resolved again without it."""
-    return _replace_day(conn, day, [], None)
+    return _replace_day(conn, day, [], None, None)
 
 
 def _replace_day(
@@ -125,14 +125,26 @@ def _replace_day(
     day: dt.date,
     files: list[tuple[Path, str]],
     aliases: Mapping[str, Sequence[str]] | None,
+    folder: Path | None,
 ) -> IngestResult:
-    """Replace the day's rows with those of `files` (path, name as stored in source_file)."""
+    """Replace the day's rows with those of `files` (path, name as stored in source_file), all
+    under `folder`."""
     started_at = _utc_now()
     sources = source_paths(aliases)
     prepare_base_schema(conn)
     run_sql_file(conn, "staging/raw_records.sql")
     unreadable = 0
     for path, source_file in files:
+        if folder is not None and not path.resolve().is_relative_to(folder.resolve()):
+            # A symbolic link out of the arrival folder (to /etc/passwd, a key file): never read.
+            _record_unreadable(
+                conn,
+                source_file,
+                "a symbolic link to a file outside its arrival folder; not read (copy the file "
+                "into the folder instead)",
+            )
+            unreadable += 1
+            continue
         unreadable += not _stage_file(conn, path, source_file, sources.top_level_names)
     run_sql_file(
         conn,

@@ -160,6 +160,38 @@ def test_llm_connection_error_falls_back_with_a_one_line_warning(
     assert_cited_and_resolvable(answer, home)
 
 
+class Redirect(BaseHTTPRequestHandler):
+    """An endpoint that answers every POST with a redirect to `target`."""
+
+    target = ""
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        self.send_response(302)
+        self.send_header("Location", Redirect.target)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_an_endpoint_that_redirects_gets_no_key_sent_on(home: Path, fake_llm: str) -> None:
+    Redirect.target = f"{fake_llm}/chat/completions"  # another host:port, recording requests
+    server = HTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        answer = ask(home, with_llm(home, base), "Why did purchases fall?")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert FakeChat.requests == []  # the redirect was not followed, so no key went there
+    assert answer.mode == "extractive"
+    assert answer.warning and "redirect, not followed" in answer.warning
+    assert KEY not in answer.warning
+
+
 def test_model_loads_offline_and_a_missing_package_is_one_sentence(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -220,6 +220,17 @@ def test_user_docs_md_txt_and_jsonl_lines_become_documents(tmp_path: Path) -> No
     assert [c.date for c in dated] == [dt.date(2026, 3, 11), dt.date(2026, 2, 2)]
 
 
+def test_a_doc_linked_from_outside_docs_is_not_read(tmp_path: Path) -> None:
+    write_docs(tmp_path)
+    key = tmp_path / "api-key.txt"
+    key.write_text("sk-secret-key")
+    (tmp_path / "docs" / "key.txt").symlink_to(key)
+    problems: list[str] = []
+    documents = user_documents(tmp_path / "docs", problems)
+    assert all("sk-secret-key" not in d.body for d in documents)
+    assert problems == ["docs/key.txt: a symbolic link to a file outside docs/; not read."]
+
+
 def test_warehouse_documents_per_flagged_anomaly_with_neighbouring_days(tmp_path: Path) -> None:
     write_warehouse(tmp_path)
     conn = warehouse.connect(tmp_path / "warehouse.duckdb", read_only=True)

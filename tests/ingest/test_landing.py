@@ -140,3 +140,24 @@ def test_a_file_name_with_glob_characters_is_read_by_its_literal_name(conn, land
     load_partition(conn, landing, DAY)
     rows = conn.execute("select source_file, event_id from events order by 1").fetchall()
     assert rows == [("[ab].jsonl", "e3"), ("a.jsonl", "e1"), ("b.jsonl", "e2"), ("x*?.jsonl", "e4")]
+
+
+def test_a_symlink_out_of_the_arrival_folder_is_refused_with_a_reason(
+    conn, landing: Path, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    land(landing, f"date={DAY}", [record(1)])
+    (landing / f"date={DAY}" / "passwd.jsonl").symlink_to(secret)
+    load_partition(conn, landing, DAY)
+    rows = conn.execute("select source_file, reason, detail, raw from quarantine").fetchall()
+    assert rows == [
+        (
+            "passwd.jsonl",
+            "malformed_record",
+            "a symbolic link to a file outside its arrival folder; not read (copy the file "
+            "into the folder instead)",
+            None,
+        )
+    ]
+    assert conn.execute("select count(*) from events").fetchall() == [(1,)]
