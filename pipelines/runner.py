@@ -28,6 +28,47 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+CLI_TAG = ("eventpulse/launched_by", "cli")
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+
+
+def free_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the CLI runs whose process is gone, and give back the pool slots that
+    finished runs still hold; returns the run ids marked failed.
+
+    Call it under the writer lock: a CLI run holds the lock from start to end, so while we hold
+    it no other CLI run is alive, and one still "started" was killed (kill -9, a full disk).
+    Its warehouse pool slot would otherwise stay taken and the next run wait forever. Runs that
+    the daemon launched are marked failed by their code server when their process dies; their
+    slots come back here too (or from the daemon, `free_slots_after_run_end_seconds`).
+    """
+    abandoned = instance.get_run_records(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
+            tags=dict([CLI_TAG]),
+        )
+    )
+    for record in abandoned:
+        instance.report_run_failed(
+            record.dagster_run,
+            "The eventpulse run that started this run is gone (killed or crashed); "
+            "marked failed by the next run.",
+        )
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits:
+        holders = storage.get_concurrency_run_ids()
+        finished = (
+            instance.get_run_records(
+                filters=dg.RunsFilter(run_ids=list(holders), statuses=FINISHED)
+            )
+            if holders
+            else []
+        )
+        for record in finished:
+            storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
+    return [record.dagster_run.run_id for record in abandoned]
+
+
 def run_job(
     settings: Settings,
     job_name: str,
@@ -40,7 +81,7 @@ def run_job(
     from pipelines.definitions import defs
 
     job = defs.resolve_job_def(job_name)
-    tags: dict[str, str] = {"eventpulse/launched_by": "cli"}
+    tags: dict[str, str] = dict([CLI_TAG])
     if start and end and start != end:
         tags["dagster/asset_partition_range_start"] = start.isoformat()
         tags["dagster/asset_partition_range_end"] = end.isoformat()
@@ -49,6 +90,7 @@ def run_job(
     with warehouse.run_build(settings.home):
         # Under the writer lock: concurrent first runs would race creating the instance's DB.
         instance = dagster_instance(settings)
+        free_abandoned_runs(instance)
         result = job.execute_in_process(
             instance=instance,
             tags=tags,

@@ -28,6 +28,11 @@ concurrency:
   runs:
     # The run queue: backfills, schedules and sensor runs wait their turn.
     max_concurrent_runs: 1
+run_monitoring:
+  enabled: true
+  # A run that ended gives its pool slots back: a killed run worker is marked failed by its
+  # code server, and without this its warehouse slot would stay taken.
+  free_slots_after_run_end_seconds: 10
 telemetry:
   enabled: false
 nux:

@@ -1,0 +1,46 @@
+"""A killed run never needs a human (issue: crash and landing-folder reliability): the next CLI
+run marks it failed and its warehouse pool slot goes back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.runner import CLI_TAG, free_abandoned_runs
+from pipelines.ui import write_instance_config
+
+
+@dg.op
+def noop() -> None:
+    pass
+
+
+@dg.job
+def one_step() -> None:
+    noop()
+
+
+def test_a_killed_cli_run_is_marked_failed_and_its_pool_slot_freed(tmp_path: Path) -> None:
+    write_instance_config(tmp_path)
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots("warehouse", 1)
+    # What kill -9 inside a warehouse step leaves: a started CLI run holding the one slot.
+    killed = instance.create_run_for_job(job_def=one_step, tags=dict([CLI_TAG]))
+    instance.run_storage.handle_run_event(
+        killed.run_id, dg.DagsterEvent(event_type_value="PIPELINE_START", job_name="one_step")
+    )
+    assert storage.claim_concurrency_slot("warehouse", killed.run_id, "events").is_claimed
+    # A run the daemon launched and is still running keeps its state.
+    running = instance.create_run_for_job(job_def=one_step, tags={"dagster/schedule_name": "x"})
+    instance.run_storage.handle_run_event(
+        running.run_id, dg.DagsterEvent(event_type_value="PIPELINE_START", job_name="one_step")
+    )
+
+    assert free_abandoned_runs(instance) == [killed.run_id]
+    assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id(running.run_id).status == dg.DagsterRunStatus.STARTED
+    assert storage.get_concurrency_run_ids() == set()
+    assert storage.claim_concurrency_slot("warehouse", "next-run", "events").is_claimed
+    instance.dispose()
