@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from pipelines.errors import EventpulseError
 from pipelines.landing import arrival_files, arrival_folder, landing_dates, stray_folders
@@ -195,9 +196,13 @@ def query(
         rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
         print(json.dumps(rows, default=str, indent=1))
     else:
-        table = Table(*result.columns, show_lines=False)
+        # Cells and column names are data: Text, never markup (an event named "[/]" or
+        # "[link=...]" is printed as it is).
+        table = Table(show_lines=False)
+        for name in result.columns:
+            table.add_column(Text(name))
         for row in result.rows:
-            table.add_row(*("NULL" if v is None else str(v) for v in row))
+            table.add_row(*(Text("NULL" if v is None else str(v)) for v in row))
         console.print(table)
         console.print(f"[dim]{len(result.rows)} rows[/]")
 

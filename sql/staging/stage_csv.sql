@@ -14,7 +14,9 @@ from read_csv(
     delim = ',',
     quote = '"',
     escape = '"',
-    strict_mode = false,
+    -- Strict: a row with more cells than the header is rejected (malformed_record), not cut
+    -- to fit (its extra value would shift unseen).
+    strict_mode = true,
     null_padding = false,
     hive_partitioning = false,
     store_rejects = true,

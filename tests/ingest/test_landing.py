@@ -161,3 +161,22 @@ def test_a_symlink_out_of_the_arrival_folder_is_refused_with_a_reason(
         )
     ]
     assert conn.execute("select count(*) from events").fetchall() == [(1,)]
+
+
+def test_a_csv_row_with_more_cells_than_the_header_is_quarantined(conn, landing: Path) -> None:
+    folder = landing / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "a.csv").write_text(
+        "user_id,event,timestamp,revenue\n"
+        "u1,purchase,2026-11-01T10:00:00Z,1\n"
+        "u2,purchase,2026-11-01T10:00:00Z,1,234.50\n"
+        'u3,"add,to,cart",2026-11-01T10:00:00Z,2\n'
+    )
+    load_partition(conn, landing, DAY)
+    assert conn.execute("select user_id, event, revenue from events order by 1").fetchall() == [
+        ("u1", "purchase", 1.0),
+        ("u3", "add,to,cart", 2.0),
+    ]
+    assert conn.execute("select line_no, reason from quarantine").fetchall() == [
+        (3, "malformed_record")
+    ]

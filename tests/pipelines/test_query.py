@@ -103,3 +103,17 @@ def test_cli_formats(published):
             check=True,
         )
         assert expected in done.stdout
+
+
+def test_cli_table_prints_data_as_text_never_as_markup(published):
+    env = {**os.environ, "EVENTPULSE_HOME": str(published), "COLUMNS": "200"}
+    sql = "select '[/]' as \"[b]event\", '[link=https://example.com]click[/link]' as label"
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "query", sql],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[/]" in done.stdout and "[b]event" in done.stdout
+    assert "[link=https://example.com]click[/link]" in done.stdout
