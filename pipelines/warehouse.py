@@ -134,10 +134,17 @@ def reader(home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 @contextlib.contextmanager
 def writer_lock(home: Path, wait_seconds: float | None = None) -> Iterator[None]:
-    """The single-writer lock (flock: released by the kernel even on kill -9)."""
-    wait_seconds = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    """The single-writer lock of the warehouse."""
     home.mkdir(parents=True, exist_ok=True)
-    lock_path = home / ".warehouse.lock"
+    with exclusive_lock(home / ".warehouse.lock", "the warehouse write lock", wait_seconds):
+        yield
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_path: Path, what: str, wait_seconds: float | None = None) -> Iterator[None]:
+    """An exclusive flock on `lock_path` (released by the kernel even on kill -9); waits up to
+    `wait_seconds` for another holder, then says so in one sentence."""
+    wait_seconds = LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds
     deadline = time.monotonic() + wait_seconds
     with open(lock_path, "a") as handle:
         while True:
@@ -147,8 +154,8 @@ def writer_lock(home: Path, wait_seconds: float | None = None) -> Iterator[None]
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise EventpulseError(
-                        f"Another eventpulse run has held the warehouse write lock ({lock_path}) "
-                        f"for over {wait_seconds:.0f} s; wait for it to finish or stop it."
+                        f"Another eventpulse run has held {what} ({lock_path}) for over "
+                        f"{wait_seconds:.0f} s; wait for it to finish or stop it."
                     ) from None
                 # Jitter so that several waiting runs do not retry in lockstep.
                 time.sleep(0.05 + random.random() * 0.25)

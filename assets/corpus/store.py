@@ -114,9 +114,21 @@ def build_corpus(
 
 
 def sync_chunks(db_dir: Path, chunks: Sequence[Chunk], embed_fn: EmbedFn) -> SyncCounts:
-    """Make the table hold exactly `chunks`: insert missing ids, delete ids not in `chunks`."""
+    """Make the table hold exactly `chunks`: insert missing ids, delete ids not in `chunks`.
+
+    One build at a time (a lock beside the table): two at once would both insert the chunks
+    the other has not committed yet, and the corpus would hold them twice."""
+    db_dir.mkdir(parents=True, exist_ok=True)
+    with warehouse.exclusive_lock(db_dir.with_name(".corpus.lock"), "the corpus build lock"):
+        return _sync_chunks(db_dir, chunks, embed_fn)
+
+
+def _sync_chunks(db_dir: Path, chunks: Sequence[Chunk], embed_fn: EmbedFn) -> SyncCounts:
     table = _open_or_create(db_dir)
-    stored = stored_chunk_ids(table)
+    ids = table.search().select(["chunk_id"]).limit(None).to_arrow().column("chunk_id")
+    stored = set(ids.to_pylist())
+    if len(stored) < len(ids):
+        _drop_repeated_chunks(table, ids.to_pylist())
     wanted = {chunk.chunk_id for chunk in chunks}
     new = [chunk for chunk in chunks if chunk.chunk_id not in stored]
     stale = sorted(stored - wanted)
@@ -173,6 +185,20 @@ def open_table(db_dir: Path):  # -> lancedb.table.Table (lancedb is imported laz
     import lancedb
 
     return lancedb.connect(str(db_dir)).open_table(TABLE_NAME)
+
+
+def _drop_repeated_chunks(table, ids: list[str]) -> None:
+    """Keep one row of any chunk id stored twice (by builds that ran at once before the lock)."""
+    counts = Counter(ids)
+    repeated = sorted(chunk_id for chunk_id, n in counts.items() if n > 1)
+    if not repeated:
+        return
+    wanted = ", ".join(_sql_string(i) for i in repeated)
+    rows = table.search().where(f"chunk_id IN ({wanted})").limit(None).to_arrow()
+    keep = [rows.column("chunk_id").to_pylist().index(chunk_id) for chunk_id in repeated]
+    table.delete(f"chunk_id IN ({wanted})")
+    table.add(rows.take(keep).select(table.schema.names))
+    log.info("corpus: removed extra copies of %d chunks", len(repeated))
 
 
 def stored_chunk_ids(table) -> set[str]:

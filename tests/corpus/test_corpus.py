@@ -276,6 +276,36 @@ def test_a_warehouse_table_that_cannot_be_read_is_reported_and_skipped(tmp_path:
 # --- incremental builds -------------------------------------------------------------------------
 
 
+def test_two_builds_at_once_store_every_chunk_once(tmp_path: Path) -> None:
+    import threading
+
+    write_docs(tmp_path)
+    settings = Settings(home=tmp_path)
+    builds = [
+        threading.Thread(
+            target=build_corpus, args=(settings,), kwargs={"embed_fn": CountingEmbedder()}
+        )
+        for _ in range(2)
+    ]
+    for build in builds:
+        build.start()
+    for build in builds:
+        build.join(timeout=120)
+    table = open_table(tmp_path / "lancedb")
+    assert table.count_rows() == len(stored_chunk_ids(table)) > 0
+
+
+def test_a_chunk_stored_twice_is_kept_once_by_the_next_build(tmp_path: Path) -> None:
+    write_docs(tmp_path)
+    settings = Settings(home=tmp_path)
+    first = build_corpus(settings, embed_fn=CountingEmbedder())
+    table = open_table(tmp_path / "lancedb")
+    table.add(table.search().limit(2).to_arrow().select(table.schema.names))  # two copies
+    assert table.count_rows() == first.total + 2
+    again = build_corpus(settings, embed_fn=CountingEmbedder())
+    assert again.total == first.total == open_table(tmp_path / "lancedb").count_rows()
+
+
 def test_rebuild_embeds_only_new_or_changed_chunks_and_deletes_vanished_ones(
     tmp_path: Path,
 ) -> None:
