@@ -72,6 +72,14 @@ def stored_identities(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple]:
     return {anon: (user, linked_at, day) for anon, user, linked_at, day in rows.fetchall()}
 
 
+def persons_of(conn: duckdb.DuckDBPyConnection, sent_as: str) -> list[str]:
+    """The persons of the events sent under one id."""
+    rows = conn.execute(
+        "select distinct user_id from events where distinct_id = $id order by 1", {"id": sent_as}
+    ).fetchall()
+    return [user for (user,) in rows]
+
+
 def assert_events_equal(actual: dict[str, dict], expected: dict[str, dict]) -> None:
     assert sorted(actual) == sorted(expected)
     for event_id, row in expected.items():
@@ -134,26 +142,14 @@ def test_a_link_that_arrives_later_re_attributes_earlier_days_and_a_reload_witho
     write_days(landing, fixture.records_by_day, "segment")
     first, second, third = sorted(fixture.records_by_day)
     load_days(conn, landing, [first, second])
-    anonymous = conn.execute(
-        "select distinct user_id from events where distinct_id = $device",
-        {"device": roles["late_device"]},
-    ).fetchall()
-    assert anonymous == [(roles["late_device"],)]
+    assert persons_of(conn, roles["late_device"]) == [roles["late_device"]]
     load_days(conn, landing, [third])
-    linked = conn.execute(
-        "select distinct user_id from events where distinct_id = $device",
-        {"device": roles["late_device"]},
-    ).fetchall()
-    assert linked == [(roles["late_user"],)]
+    assert persons_of(conn, roles["late_device"]) == [roles["late_user"]]
     # The day that brought the link, emptied and loaded again: the events go back.
     for path in (landing / f"date={third.isoformat()}").iterdir():
         path.write_text("")
     load_days(conn, landing, [third])
-    again = conn.execute(
-        "select distinct user_id from events where distinct_id = $device",
-        {"device": roles["late_device"]},
-    ).fetchall()
-    assert again == [(roles["late_device"],)]
+    assert persons_of(conn, roles["late_device"]) == [roles["late_device"]]
     assert roles["late_device"] not in stored_identities(conn)
 
 
