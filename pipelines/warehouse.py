@@ -181,6 +181,10 @@ def _start_build(home: Path) -> Path:
 def _publish(build: Path, published: Path) -> None:
     with open(build, "rb") as handle:
         os.fsync(handle.fileno())
+    # A write-ahead log beside the published file is left by someone who wrote to it directly
+    # (an analyst without -readonly whose session ended uncleanly). It belongs to the file being
+    # replaced: beside the new one, every reader would fail on it.
+    published.with_name(published.name + ".wal").unlink(missing_ok=True)
     os.replace(build, published)
     directory = os.open(published.parent, os.O_RDONLY)
     try:

@@ -124,3 +124,26 @@ def test_lock_wait_gives_a_clear_message(home):
         )
     assert done.returncode != 0
     assert "write lock" in done.stderr
+
+
+def test_a_wal_left_by_a_direct_write_is_cleared_by_the_next_publish(home):
+    with warehouse.writer(home) as conn:
+        conn.execute("create table t as select 1 as n")
+    published = warehouse.published_path(home)
+    # An analyst writes without -readonly and their process ends uncleanly: the WAL stays.
+    script = textwrap.dedent(
+        f"""
+        import os, duckdb
+        conn = duckdb.connect({str(published)!r})
+        conn.execute("insert into t values (2)")
+        os._exit(0)
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    wal = published.with_name(published.name + ".wal")
+    assert wal.exists()
+    with warehouse.writer(home) as conn:
+        conn.execute("insert into t values (3)")
+    assert not wal.exists()
+    with warehouse.reader(home) as conn:
+        assert conn.execute("select count(*) from t").fetchall()[0][0] >= 2
