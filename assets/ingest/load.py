@@ -256,7 +256,22 @@ def _run_stage(
     if kind == "csv":
         columns = field_spelling(_csv_header(path), field_names)
         params["columns"] = {name: "VARCHAR" for name in columns}
+    if kind == "lines":
+        # The reader takes the line ending spelt with backslashes, as in SQL text.
+        params["new_line"] = "\\r" if _ends_lines_with_cr_alone(path) else "\\r\\n"
     run_sql_file(conn, STAGE_SQL[kind], params)
+
+
+def _ends_lines_with_cr_alone(path: Path) -> bool:
+    """An old Mac file: its lines end in CR alone, never LF (judged on its first 64 KiB). The
+    reader's CRLF mode would drop the first character of every later line."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(65536)
+    except (OSError, EOFError, zlib.error):
+        return False
+    return b"\r" in head and b"\n" not in head
 
 
 def _csv_header(path: Path) -> list[str]:

@@ -14,7 +14,8 @@ from read_csv(
     delim = '\x1f',
     quote = '',
     escape = '',
-    new_line = '\r\n',
+    -- '\r\n' reads LF and CRLF files; an old Mac file (CR alone) gets '\r' (the caller looks).
+    new_line = $new_line,
     auto_detect = false,
     strict_mode = false,
     hive_partitioning = false,

@@ -180,3 +180,15 @@ def test_a_csv_row_with_more_cells_than_the_header_is_quarantined(conn, landing:
     assert conn.execute("select line_no, reason from quarantine").fetchall() == [
         (3, "malformed_record")
     ]
+
+
+def test_a_file_whose_lines_end_in_cr_alone_loads_every_record_whole(conn, landing: Path) -> None:
+    folder = landing / f"date={DAY}"
+    folder.mkdir(parents=True)
+    (folder / "old-mac.jsonl").write_bytes(
+        b"".join(json.dumps(record(n)).encode() + b"\r" for n in (1, 2, 3))
+    )
+    load_partition(conn, landing, DAY)
+    rows = conn.execute("select event_id, line_no from events order by 1").fetchall()
+    assert rows == [("e1", 1), ("e2", 2), ("e3", 3)]
+    assert conn.execute("select count(*) from quarantine").fetchall() == [(0,)]
