@@ -354,7 +354,19 @@ def main() -> None:
     except EventpulseError as exc:
         if _debug:
             raise
-        errors.print(f"[red]error:[/] {exc}", highlight=False)
+        errors.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(1)
+    except OSError as exc:
+        # A full disk, a folder that is not writable: what the system said, and the fix.
+        if _debug:
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        reason = exc.strerror or type(exc).__name__
+        errors.print(
+            f"[red]error:[/] {escape(reason + where)}; free space or fix the folder's "
+            "permissions, then run the command again (nothing half-written was published).",
+            highlight=False,
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         errors.print("interrupted")

@@ -117,3 +117,19 @@ def test_cli_table_prints_data_as_text_never_as_markup(published):
     assert done.returncode == 0, done.stderr
     assert "[/]" in done.stdout and "[b]event" in done.stdout
     assert "[link=https://example.com]click[/link]" in done.stdout
+
+
+def test_a_folder_error_is_one_sentence_without_a_traceback(tmp_path):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the home folder should be")
+    env = {**os.environ, "EVENTPULSE_HOME": str(blocked / "home")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "generate", "--days", "2", "--users", "10"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    said = " ".join(done.stderr.split())  # the console wraps long lines
+    assert "Not a directory" in said and "then run the command again" in said
