@@ -184,6 +184,12 @@ def load_settings(config_path: Path | None = None, home: Path | None = None) -> 
 def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Settings:
     where = config_path.name if config_path else "eventpulse.yaml"
     mapping = _mapping(raw, where, "the top level")
+    pending = [key for key in NOT_BUILT_YET if key in mapping]
+    if pending:
+        raise EventpulseError(
+            f"{where}: {pending[0]!r} is in the contract but this version of eventpulse does not "
+            "build it yet; remove it for now (the README lists what is pending)."
+        )
     _no_unknown_keys(
         mapping,
         {
@@ -231,12 +237,6 @@ NOT_BUILT_YET = ("timezone", "dimensions", "dimension_limit", "retention", "aler
 
 def _no_unknown_keys(mapping: dict, allowed: set[str], where: str, key: str) -> None:
     unknown = sorted(str(k) for k in mapping if k not in allowed)
-    pending = [k for k in unknown if k in NOT_BUILT_YET and key == "the top level"]
-    if pending:
-        raise EventpulseError(
-            f"{where}: {pending[0]!r} is in the contract but this version of eventpulse does not "
-            "build it yet; remove it for now (the README lists what is pending)."
-        )
     if unknown:
         raise EventpulseError(
             f"{where}: unknown key {', '.join(repr(k) for k in unknown)} in {key}; "

@@ -170,9 +170,9 @@ class SourcePaths:
 
 def source_lists(
     aliases: Mapping[str, Sequence[str]] | None = None,
-) -> dict[str, list[tuple[str, bool]]]:
-    """Every field's source names in the order they are tried, each with whether it is a
-    vendor's: configured, then the contract's, then the vendors'."""
+) -> dict[str, list[tuple[str, str]]]:
+    """Every field's source names in the order they are tried, each with where it comes from
+    ("configured", "contract" or "vendor"); a name listed twice keeps its first place."""
     aliases = aliases or {}
     lists = {}
     for field in VENDOR_SOURCES:
@@ -180,10 +180,13 @@ def source_lists(
         if field == "sent_id":
             # A configured user or anonymous id is also what the record was sent under.
             configured = [*aliases.get("user_id", ()), *aliases.get("anonymous_id", ())]
-        ordered = [(name, False) for name in [*configured, *CONTRACT_SOURCES.get(field, ())]]
-        ordered += [(name, True) for name in VENDOR_SOURCES[field]]
-        seen: set[str] = set()
-        lists[field] = [(n, v) for n, v in ordered if not (n in seen or seen.add(n))]
+        ordered = [(name, "configured") for name in configured]
+        ordered += [(name, "contract") for name in CONTRACT_SOURCES.get(field, ())]
+        ordered += [(name, "vendor") for name in VENDOR_SOURCES[field]]
+        first: dict[str, str] = {}
+        for name, origin in ordered:
+            first.setdefault(name, origin)
+        lists[field] = list(first.items())
     return lists
 
 
@@ -193,21 +196,18 @@ def source_paths(aliases: Mapping[str, Sequence[str]] | None = None) -> SourcePa
     places: dict[str, list[tuple[str, int]]] = {}
     lists = source_lists(aliases)
     for field, names in lists.items():
-        configured = len(names) - len(CONTRACT_SOURCES.get(field, ())) - len(VENDOR_SOURCES[field])
+        configured = sum(origin == "configured" for _, origin in names)
         if configured > MAX_SOURCES:
             raise EventpulseError(
                 f"eventpulse.yaml: aliases gives {field} {configured} source names; at most "
                 f"{MAX_SOURCES} are tried, so remove some."
             )
         places[field] = []
-        for name, vendor in names:
+        for name, origin in names:
             in_properties = name.startswith(PROPERTIES_PREFIX) and field not in RECORD_LEVEL_FIELDS
             name = name.removeprefix(PROPERTIES_PREFIX) if in_properties else name
-            contract = name in CONTRACT_SOURCES.get(field, ()) or (
-                PROPERTIES_PREFIX + name in CONTRACT_SOURCES.get(field, ())
-            )
-            kind = "vendor" if vendor else "configured" if not contract else ""
-            group = "_".join(filter(None, (kind, "properties" if in_properties else "record")))
+            prefix = "" if origin == "contract" else origin
+            group = "_".join(filter(None, (prefix, "properties" if in_properties else "record")))
             entry = name if group in KEY_GROUPS else json_path(name)
             if entry not in groups[group]:
                 groups[group].append(entry)

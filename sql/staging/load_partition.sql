@@ -3,6 +3,7 @@
 -- day half-written. Of several copies of an event id, the earliest by (arrival_date,
 -- source_file, line_no) is kept. Every id this day held before or holds now is re-decided
 -- from all its copies, so the result does not depend on load order.
+-- needs: macros/identity.sql
 create or replace temp table affected_ids as
 select event_id from event_copies where arrival_date = $arrival_date
 union
@@ -48,24 +49,21 @@ insert into user_keys select * from new_user_keys('loaded_users');
 -- CONTRACT §2 Identity: the day's anonymous records go in under their person already (DuckDB
 -- updates rows written in the same transaction slowly); resolve_identities.sql then settles
 -- the links with every copy, and re-attributes earlier days' copies.
-create or replace temp table day_links as
-with candidates as (
-    select anonymous_id, user_id, ts
-    from event_copies
-    where kept and identified and anonymous_id in (
-        select anonymous_id from parsed_records where reason is null and not identified
-    )
-    union all
-    select p.anonymous_id, p.user_id, p.ts
-    from parsed_records as p
-    left join ranked_copies as r on r.staged_row = p.rowid
-    where p.reason is null and p.identified and p.anonymous_id is not null
-      and coalesce(r.kept, true)
+-- A table, not a view: a view cannot hold the bound $arrival_date.
+create or replace temp table day_link_candidates as
+select anonymous_id, user_id, ts, arrival_date
+from event_copies
+where kept and identified and anonymous_id in (
+    select anonymous_id from parsed_records where reason is null and not identified
 )
-select anonymous_id, arg_min(user_id, (ts, user_id)) as user_id
-from candidates
-where anonymous_id <> user_id
-group by anonymous_id;
+union all
+select p.anonymous_id, p.user_id, p.ts, $arrival_date
+from parsed_records as p
+left join ranked_copies as r on r.staged_row = p.rowid
+where p.reason is null and p.identified and p.anonymous_id is not null
+  and coalesce(r.kept, true);
+
+create or replace temp table day_links as select * from winning_links('day_link_candidates');
 
 -- By name: a migrated warehouse has its later columns in the order they were added.
 insert into event_copies by name

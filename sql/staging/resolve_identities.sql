@@ -8,20 +8,18 @@
 -- identified id belongs to its anonymous id's user, else to the id it was sent under; only
 -- copies whose person changed are written (a new link re-attributes the anonymous events of
 -- earlier days, a lost link gives them back).
+-- needs: macros/identity.sql
 insert into touched_anonymous
 select distinct anonymous_id from event_copies
 where event_id in (select event_id from affected_ids) and anonymous_id is not null;
 
-create or replace temp table linked as
-select
-    anonymous_id,
-    arg_min(user_id, (ts, user_id)) as user_id,
-    min(ts) as linked_at,
-    arg_min(arrival_date, (ts, user_id)) as arrival_date
+create or replace temp view link_candidates as
+select anonymous_id, user_id, ts, arrival_date
 from event_copies
 where anonymous_id in (select anonymous_id from touched_anonymous)
-  and kept and identified and anonymous_id <> user_id
-group by anonymous_id;
+  and kept and identified;
+
+create or replace temp table linked as select * from winning_links('link_candidates');
 
 delete from identities where anonymous_id in (select anonymous_id from touched_anonymous);
 insert into identities select * from linked;
