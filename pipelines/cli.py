@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -181,30 +182,60 @@ def query(
     sql: Annotated[str, typer.Argument(help="SQL to run (SELECT only).")],
     format: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
     timeout: Annotated[float, typer.Option(help="Stop the query after this many seconds.")] = 60,
+    max_rows: Annotated[
+        int, typer.Option(help="Rows the table shows (csv and json print every row).")
+    ] = 1000,
 ) -> None:
     """Read-only SQL over the warehouse (runs fine while a pipeline run is writing)."""
-    from pipelines.query import run_query
+    from pipelines.query import open_query
 
     if format not in ("table", "csv", "json"):
         raise EventpulseError(f"--format {format!r} is not one of table, csv, json.")
-    result = run_query(_settings().home, sql, timeout=timeout)
-    if format == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(result.columns)
-        writer.writerows(result.rows)
-    elif format == "json":
-        rows = [dict(zip(result.columns, row, strict=True)) for row in result.rows]
-        print(json.dumps(rows, default=str, indent=1))
-    else:
-        # Cells and column names are data: Text, never markup (an event named "[/]" or
-        # "[link=...]" is printed as it is).
-        table = Table(show_lines=False)
-        for name in result.columns:
-            table.add_column(Text(name))
-        for row in result.rows:
+    if max_rows < 0:
+        raise EventpulseError(f"--max-rows {max_rows} is negative; pass 0 or more.")
+    # Rows arrive in batches and are printed as they come: a huge result is never held whole.
+    with open_query(_settings().home, sql, timeout=timeout) as result:
+        if format == "csv":
+            writer = csv.writer(sys.stdout)
+            writer.writerow(result.columns)
+            for batch in result.batches:
+                writer.writerows(batch)
+        elif format == "json":
+            _print_json_rows(result.columns, result.batches)
+        else:
+            _print_table(result.columns, result.batches, max_rows)
+
+
+def _print_json_rows(columns: list[str], batches: Iterator[list[tuple]]) -> None:
+    """One JSON array of row objects, written row by row (as `json.dumps(rows, indent=1)`)."""
+    first = True
+    for batch in batches:
+        for row in batch:
+            text = json.dumps(dict(zip(columns, row, strict=True)), default=str, indent=1)
+            sys.stdout.write(("[" if first else ",") + "\n " + text.replace("\n", "\n "))
+            first = False
+    sys.stdout.write("[]\n" if first else "\n]\n")
+
+
+def _print_table(columns: list[str], batches: Iterator[list[tuple]], max_rows: int) -> None:
+    # Cells and column names are data: Text, never markup (an event named "[/]" or
+    # "[link=...]" is printed as it is).
+    table = Table(show_lines=False)
+    for name in columns:
+        table.add_column(Text(name))
+    total = 0
+    for batch in batches:
+        for row in batch[: max(0, max_rows - total)]:
             table.add_row(*(Text("NULL" if v is None else str(v)) for v in row))
-        console.print(table)
-        console.print(f"[dim]{len(result.rows)} rows[/]")
+        total += len(batch)  # rows beyond max_rows are counted, not kept
+    console.print(table)
+    if total > max_rows:
+        console.print(
+            f"[dim]{total} rows; the first {max_rows} are shown, {total - max_rows} left out "
+            "(--max-rows shows more, --format csv prints them all)[/]"
+        )
+    else:
+        console.print(f"[dim]{total} rows[/]")
 
 
 @app.command()
@@ -365,6 +396,16 @@ def main() -> None:
         errors.print(
             f"[red]error:[/] {escape(reason + where)}; free space or fix the folder's "
             "permissions, then run the command again (nothing half-written was published).",
+            highlight=False,
+        )
+        sys.exit(1)
+    except MemoryError:
+        # Whatever ran out of memory has let go of it by now: saying so is safe.
+        if _debug:
+            raise
+        errors.print(
+            "[red]error:[/] the command ran out of memory; ask for less at a time (filter, "
+            "aggregate, or a shorter date range), then run it again.",
             highlight=False,
         )
         sys.exit(1)

@@ -4,11 +4,16 @@ Three layers, each enough on its own for some attacks: only SELECT/EXPLAIN state
 accepted; the connection is read-only; external access is off except the home folder and the
 configuration is locked, so no COPY, ATTACH, INSTALL/LOAD, file reads outside home or URLs.
 A memory limit and a timeout stop runaway queries.
+
+Results are streamed: rows come from DuckDB in batches (`open_query`), so a huge result is never
+held whole in Python (the CLI prints CSV and JSON as they come and bounds the table view).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +25,8 @@ from pipelines.errors import EventpulseError
 ALLOWED_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 DEFAULT_TIMEOUT_SECONDS = 60.0
 MEMORY_LIMIT = "4GB"
+# Rows fetched from DuckDB at a time: a few MB of Python objects for typical rows.
+BATCH_ROWS = 10_000
 
 
 @dataclass
@@ -28,14 +35,47 @@ class QueryResult:
     rows: list[tuple]
 
 
+@dataclass
+class QueryStream:
+    """A running query: its column names and its rows, fetched batch by batch."""
+
+    columns: list[str]
+    batches: Iterator[list[tuple]]
+
+
 def run_query(home: Path, sql: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> QueryResult:
-    """Run read-only SQL against the published warehouse; one clear error for anything else."""
+    """Run read-only SQL against the published warehouse and keep every row (small results)."""
+    with open_query(home, sql, timeout) as stream:
+        return QueryResult(stream.columns, [row for batch in stream.batches for row in batch])
+
+
+@contextlib.contextmanager
+def open_query(
+    home: Path, sql: str, timeout: float = DEFAULT_TIMEOUT_SECONDS
+) -> Iterator[QueryStream]:
+    """Run read-only SQL against the published warehouse; its rows are fetched in batches of
+    BATCH_ROWS while the block reads them. One clear error for anything refused or failed."""
     conn = sandboxed_connection(home)
+    # The timeout covers fetching too: a huge result is stopped like a slow query.
+    timer = threading.Timer(timeout, conn.interrupt)
+    timer.start()
     try:
-        statements = _checked_statements(conn, sql)
-        return _run_with_timeout(conn, statements, timeout)
+        with _one_sentence(timeout):
+            statements = _checked_statements(conn, sql)
+            result = None
+            for statement in statements:
+                result = conn.execute(statement)
+            columns = [d[0] for d in result.description] if result.description else []
+        yield QueryStream(columns, _batches(result, timeout))
     finally:
+        timer.cancel()
         conn.close()
+
+
+def _batches(result: duckdb.DuckDBPyConnection, timeout: float) -> Iterator[list[tuple]]:
+    with _one_sentence(timeout):
+        while batch := result.fetchmany(BATCH_ROWS):
+            yield batch
 
 
 def sandboxed_connection(home: Path) -> duckdb.DuckDBPyConnection:
@@ -74,17 +114,11 @@ def _checked_statements(conn: duckdb.DuckDBPyConnection, sql: str) -> list:
     return statements
 
 
-def _run_with_timeout(
-    conn: duckdb.DuckDBPyConnection, statements: list, timeout: float
-) -> QueryResult:
-    timer = threading.Timer(timeout, conn.interrupt)
-    timer.start()
+@contextlib.contextmanager
+def _one_sentence(timeout: float) -> Iterator[None]:
+    """DuckDB's errors (and Python running out of memory) as one sentence with the fix."""
     try:
-        result = None
-        for statement in statements:
-            result = conn.execute(statement)
-        columns = [d[0] for d in result.description] if result.description else []
-        return QueryResult(columns=columns, rows=result.fetchall())
+        yield
     except duckdb.InterruptException:
         raise EventpulseError(
             f"The query ran longer than {timeout:g} s and was stopped; narrow it or pass "
@@ -95,6 +129,11 @@ def _run_with_timeout(
             f"The query needed more than the {MEMORY_LIMIT} memory limit and was stopped; "
             "aggregate or filter more."
         ) from None
+    except MemoryError:
+        raise EventpulseError(
+            "The result did not fit in memory; aggregate or filter more, or print it with "
+            "--format csv, which streams rows."
+        ) from None
     except duckdb.PermissionException as exc:
         raise EventpulseError(
             f"Refused: {_first_line(exc)} (queries may only read the warehouse and files "
@@ -102,8 +141,6 @@ def _run_with_timeout(
         ) from None
     except duckdb.Error as exc:
         raise EventpulseError(f"The query failed: {_first_line(exc)}") from None
-    finally:
-        timer.cancel()
 
 
 def _first_line(exc: Exception) -> str:
