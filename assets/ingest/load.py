@@ -208,12 +208,45 @@ def _stage_file(
     try:
         _run_stage(conn, kind, path, source_file, field_names)
         return True
-    except (duckdb.Error, ValueError) as exc:
+    except (duckdb.Error, ValueError, OSError) as exc:
         error = _first_line(exc)
+    if kind != "parquet" and _record_unreadable_lines(conn, path, kind, source_file, error):
+        return False
     if path.suffix.lower() == ".gz":
         return _stage_truncated_gzip(conn, path, source_file, kind, error, field_names)
-    _record_unreadable(conn, source_file, f"unreadable file: {error}")
+    _record_unreadable(
+        conn, source_file, f"unreadable file: {error}; its records could not be counted"
+    )
     return False
+
+
+def _record_unreadable_lines(
+    conn: duckdb.DuckDBPyConnection, path: Path, kind: str, source_file: str, error: str
+) -> bool:
+    """A line-based file the reader refused whole (a CSV header with a repeated name, a file
+    DuckDB may not open): each of its records, one per non-blank line after a CSV header,
+    becomes one malformed_record with its line number and raw text, so conservation counts
+    what was sent. False when its lines cannot be read either (permission denied, a damaged
+    gzip stream): then the file is one row."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    rows = []
+    detail = f"unreadable file: {error}"
+    cr_alone = _ends_lines_with_cr_alone(path)
+    try:
+        with opener(path, "rb") as handle:
+            lines = iter(handle.read().split(b"\r")) if cr_alone else handle
+            for line_no, line in enumerate(lines, start=1):
+                text = line.rstrip(b"\r\n")
+                if (kind == "csv" and line_no == 1) or not text.strip():
+                    continue  # the header, blank lines: not records
+                raw = text[:65536].decode("utf-8", errors="replace")
+                rows.append((source_file, line_no, raw, len(text), kind == "csv", detail))
+    except (OSError, EOFError, zlib.error):
+        return False
+    if not rows:
+        return False
+    conn.executemany("insert into raw_records values (?, ?, ?, ?, ?, ?)", rows)
+    return True
 
 
 def _stage_truncated_gzip(

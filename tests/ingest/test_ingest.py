@@ -430,6 +430,65 @@ def test_unreadable_files_are_reported_and_the_partition_still_loads(conn, landi
     assert conservation_failures(conn) == []
 
 
+def test_a_file_the_reader_refuses_whole_counts_each_of_its_records(conn, landing):
+    day = folder(landing)
+    # A repeated column name: DuckDB cannot take the file, yet its 3 records can be counted.
+    (day / "repeated.csv").write_text(
+        "user_id,event,timestamp,event\n"
+        "u1,view,2026-03-10T01:00:00Z,x\n\n"
+        "u2,view,2026-03-10T02:00:00Z,y\n"
+        "u3,view,2026-03-10T03:00:00Z,z\n"
+    )
+    write_jsonl(day / "fine.jsonl", [record(user="ok")])
+    result = load(conn, landing)
+    assert (result.records, result.loaded, result.unreadable_files) == (4, 1, 1)
+    rows = conn.execute(
+        "select line_no, reason, detail, raw from quarantine where source_file = 'repeated.csv' "
+        "order by line_no"
+    ).fetchall()
+    assert [(line, reason) for line, reason, _, _ in rows] == [
+        (2, "malformed_record"),
+        (4, "malformed_record"),
+        (5, "malformed_record"),
+    ]
+    assert all("unique, non-empty column names" in detail for _, _, detail, _ in rows)
+    assert rows[0][3] == "u1,view,2026-03-10T01:00:00Z,x"
+    assert conservation_failures(conn) == []
+
+
+def test_a_file_duckdb_may_not_open_counts_each_line(conn, landing, monkeypatch):
+    from assets.ingest import load as ingest_load
+
+    day = folder(landing)
+    write_jsonl(day / "locked.jsonl", [record(user=f"u{i}") for i in range(4)])
+
+    def permission_denied(*args, **kwargs):
+        raise duckdb.IOException('Cannot open file "locked.jsonl": Permission denied')
+
+    monkeypatch.setattr(ingest_load, "_run_stage", permission_denied)
+    result = load(conn, landing)
+    assert (result.records, result.quarantined, result.unreadable_files) == (4, 4, 1)
+    assert conn.execute(
+        "select line_no, reason, detail like '%Permission denied%' from quarantine order by 1"
+    ).fetchall() == [(n, "malformed_record", True) for n in range(1, 5)]
+
+
+def test_a_file_whose_records_cannot_be_counted_is_one_row_that_says_so(conn, landing):
+    day = folder(landing)
+    (day / "scrambled.jsonl.gz").write_bytes(b"\x1f\x8b\x08\x00 not a gzip stream at all" * 50)
+    (day / "garbled.parquet").write_bytes(b"PAR1 not parquet either PAR1")
+    result = load(conn, landing)
+    assert (result.records, result.unreadable_files) == (2, 2)
+    rows = conn.execute("select source_file, line_no, reason, detail from quarantine order by 1")
+    rows = rows.fetchall()
+    assert [(f, n, r) for f, n, r, _ in rows] == [
+        ("garbled.parquet", None, "malformed_record"),
+        ("scrambled.jsonl.gz", None, "malformed_record"),
+    ]
+    assert "could not be counted" in rows[0][3]
+    assert conservation_failures(conn) == []
+
+
 def test_csv_header_changing_between_files_and_ragged_rows(conn, landing):
     day = folder(landing)
     (day / "a.csv").write_text("user_id,event,timestamp\nu1,view,2026-03-10T01:00:00Z\n")
