@@ -1,13 +1,20 @@
 """Run the pipeline through Dagster from the CLI: the same job the schedules run.
 
-The whole run writes one private build of the warehouse that is published only when every
-step and blocking check succeeded (`pipelines.warehouse.run_build`).
+The run writes one private build of the warehouse that is published only when every step and
+blocking check succeeded (`pipelines.warehouse.run_build`). Reports and the corpus describe
+the warehouse, so they run after that publish, from the published file, as a second Dagster
+run under the same writer lock: a kill -9 at any moment never leaves a report or a corpus
+chunk about data that was not published.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import dagster as dg
 
@@ -29,30 +36,38 @@ def dagster_instance(settings: Settings) -> dg.DagsterInstance:
 
 
 CLI_TAG = ("eventpulse/launched_by", "cli")
+# What a full disk (ENOSPC) or a file-size limit (EFBIG) looks like in a step's error.
+DISK_FULL = re.compile(r"No space left on device|File too large|disk is full|Disk full", re.I)
+# Asset groups that only read the warehouse to write files (reports) or the corpus.
+PUBLISHED_READER_GROUPS = frozenset({"reports", "corpus"})
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
 def free_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark failed the CLI runs whose process is gone, and give back the pool slots that
-    finished runs still hold; returns the run ids marked failed.
+    """Mark failed the runs whose process is gone, and give back the pool slots that finished
+    runs still hold; returns the run ids marked failed.
 
     Call it under the writer lock: a CLI run holds the lock from start to end, so while we hold
     it no other CLI run is alive, and one still "started" was killed (kill -9, a full disk).
-    Its warehouse pool slot would otherwise stay taken and the next run wait forever. Runs that
-    the daemon launched are marked failed by their code server when their process dies; their
-    slots come back here too (or from the daemon, `free_slots_after_run_end_seconds`).
+    Its warehouse pool slot would otherwise stay taken and the next run wait forever. A run
+    started elsewhere (the schedule, the sensor, the UI) may be alive between its steps without
+    the lock: it is abandoned when the process that started it (its RUN_START event's pid) no
+    longer exists, as after a kill -9 of its run worker with no daemon left to notice.
     """
-    abandoned = instance.get_run_records(
-        filters=dg.RunsFilter(
-            statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED],
-            tags=dict([CLI_TAG]),
-        )
+    started = instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED])
     )
+    abandoned = [
+        record
+        for record in started
+        if record.dagster_run.tags.get(CLI_TAG[0]) == CLI_TAG[1]
+        or _run_process_gone(instance, record.dagster_run.run_id)
+    ]
     for record in abandoned:
         instance.report_run_failed(
             record.dagster_run,
-            "The eventpulse run that started this run is gone (killed or crashed); "
-            "marked failed by the next run.",
+            "The process that ran this run is gone (killed or crashed); "
+            "marked failed by the next eventpulse run.",
         )
     storage = instance.event_log_storage
     if storage.supports_global_concurrency_limits:
@@ -69,13 +84,42 @@ def free_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
     return [record.dagster_run.run_id for record in abandoned]
 
 
+def _run_process_gone(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """True when the run's RUN_START event names a process that no longer exists on this
+    machine (a run not started yet, or without a pid, is left alone)."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.RUN_START, limit=1
+    ).records
+    event = records[0].event_log_entry.dagster_event if records else None
+    if event is None or not event.pid:
+        return False
+    return not _process_alive(event.pid)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    try:
+        # A zombie (killed, not yet reaped by its parent) is gone as far as the run goes.
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 def run_job(
     settings: Settings,
     job_name: str,
     start: dt.date | None = None,
     end: dt.date | None = None,
-) -> dg.ExecuteInProcessResult:
-    """Execute `job_name` in process, over the partition range start..end (inclusive)."""
+) -> list[dg.ExecuteInProcessResult]:
+    """Execute `job_name` in process, over the partition range start..end (inclusive): first
+    every asset that writes the warehouse, in one build that is then published, then the
+    reports and the corpus from the published warehouse. Returns the Dagster runs' results."""
     # Imported here, not at the top: the partitions are built when the definitions are first
     # imported, from the landing folders present then (`eventpulse demo` writes them first).
     from pipelines.definitions import defs
@@ -87,21 +131,75 @@ def run_job(
         tags["dagster/asset_partition_range_end"] = end.isoformat()
     elif start:
         tags["dagster/partition"] = start.isoformat()
-    with warehouse.run_build(settings.home):
+    writers, readers = _split_published_readers(job)
+    results = []
+    # The lock spans both runs: while it is held no other CLI run is alive (free_abandoned_runs).
+    with warehouse.writer_lock(settings.home), _disk_full_is_one_sentence(job_name):
         # Under the writer lock: concurrent first runs would race creating the instance's DB.
         instance = dagster_instance(settings)
         free_abandoned_runs(instance)
-        result = job.execute_in_process(
-            instance=instance,
-            tags=tags,
-            raise_on_error=False,
-            run_config={"loggers": {"progress": {}}},
-        )
-        if not result.success:
-            # Raising inside run_build discards the build: the published warehouse stays as
-            # the last successful run left it.
-            raise EventpulseError(f"The {job_name} run failed: {_failure(result)}")
+        if writers:
+            with warehouse.run_build(settings.home, locked=True):
+                # Raising inside run_build discards the build: the published warehouse stays
+                # as the last successful run left it, and no report or chunk describes it.
+                results.append(_execute(job, job_name, instance, tags, writers))
+        if readers:
+            results.append(_execute(job, job_name, instance, tags, readers))
+    return results
+
+
+@contextlib.contextmanager
+def _disk_full_is_one_sentence(job_name: str) -> Iterator[None]:
+    """A full disk outside a step (Dagster's own run storage, SQLite) is the same sentence as
+    inside one. (OSError is the CLI's: it says what the system said, and the fix.)"""
+    try:
+        yield
+    except (EventpulseError, OSError):
+        raise
+    except Exception as exc:
+        if not DISK_FULL.search(str(exc)):
+            raise
+        first_line = str(exc).strip().splitlines()[0]
+        raise EventpulseError(_disk_full_sentence(job_name, first_line)) from None
+
+
+def _split_published_readers(
+    job: dg.JobDefinition,
+) -> tuple[list[dg.AssetKey], list[dg.AssetKey]]:
+    """The job's assets that write the warehouse, and those that only read it (reports, corpus)."""
+    graph = job.asset_layer.asset_graph
+    keys = sorted(job.asset_layer.selected_asset_keys, key=lambda key: key.to_user_string())
+    readers = [key for key in keys if graph.get(key).group_name in PUBLISHED_READER_GROUPS]
+    return [key for key in keys if key not in readers], readers
+
+
+def _execute(
+    job: dg.JobDefinition,
+    job_name: str,
+    instance: dg.DagsterInstance,
+    tags: Mapping[str, str],
+    selection: list[dg.AssetKey],
+) -> dg.ExecuteInProcessResult:
+    result = job.execute_in_process(
+        instance=instance,
+        tags=dict(tags),
+        asset_selection=selection,
+        raise_on_error=False,
+        run_config={"loggers": {"progress": {}}},
+    )
+    if not result.success:
+        failure = _failure(result)
+        if DISK_FULL.search(failure):
+            raise EventpulseError(_disk_full_sentence(job_name, failure))
+        raise EventpulseError(f"The {job_name} run failed: {failure}")
     return result
+
+
+def _disk_full_sentence(job_name: str, failure: str) -> str:
+    return (
+        f"The {job_name} run stopped because the disk is full ({failure}); free space on the "
+        "disk of the home folder and run it again (nothing half-written was published)."
+    )
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> str:

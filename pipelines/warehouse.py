@@ -97,9 +97,10 @@ def writer(home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 @contextlib.contextmanager
-def run_build(home: Path) -> Iterator[Path]:
-    """Hold the writer lock for a whole run; every `writer()` in it writes one build file."""
-    with writer_lock(home):
+def run_build(home: Path, locked: bool = False) -> Iterator[Path]:
+    """Hold the writer lock for a whole run; every `writer()` in it writes one build file,
+    published when the block succeeds. `locked`: the caller already holds the writer lock."""
+    with contextlib.nullcontext() if locked else writer_lock(home):
         build = _start_build(home)
         os.environ[RUN_BUILD_ENV] = str(build)
         try:

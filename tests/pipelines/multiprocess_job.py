@@ -16,3 +16,8 @@ def warehouse_job() -> dg.JobDefinition:
     return dg.Definitions(
         assets=defs.assets, asset_checks=defs.asset_checks, jobs=[job], resources=defs.resources
     ).resolve_job_def("warehouse_writers")
+
+
+def pipeline_job() -> dg.JobDefinition:
+    """The job the daily schedule runs, with the project's executor (a process per step)."""
+    return defs.resolve_job_def("pipeline")

@@ -3,6 +3,9 @@ run marks it failed and its warehouse pool slot goes back."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -43,4 +46,32 @@ def test_a_killed_cli_run_is_marked_failed_and_its_pool_slot_freed(tmp_path: Pat
     assert instance.get_run_by_id(running.run_id).status == dg.DagsterRunStatus.STARTED
     assert storage.get_concurrency_run_ids() == set()
     assert storage.claim_concurrency_slot("warehouse", "next-run", "events").is_claimed
+    instance.dispose()
+
+
+def test_a_scheduled_run_whose_process_is_gone_is_marked_failed(tmp_path: Path) -> None:
+    """The daemon's path: a run worker killed with no daemon left to notice. The next CLI run
+    finds its RUN_START process gone, marks it failed and frees its slot; a live one stays."""
+    write_instance_config(tmp_path)
+    instance = dg.DagsterInstance.from_config(str(tmp_path))
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots("warehouse", 1)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+
+    def started_run(pid: int) -> str:
+        run = instance.create_run_for_job(job_def=one_step, tags={"dagster/schedule_name": "daily"})
+        instance.report_dagster_event(
+            dg.DagsterEvent(event_type_value="PIPELINE_START", job_name="one_step", pid=pid),
+            run_id=run.run_id,
+        )
+        return run.run_id
+
+    killed, alive = started_run(gone.pid), started_run(os.getpid())
+    assert storage.claim_concurrency_slot("warehouse", killed, "events").is_claimed
+
+    assert free_abandoned_runs(instance) == [killed]
+    assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.FAILURE
+    assert instance.get_run_by_id(alive).status == dg.DagsterRunStatus.STARTED
+    assert storage.get_concurrency_run_ids() == set()
     instance.dispose()
