@@ -5,14 +5,17 @@ warehouse while a run writes it."""
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import os
 import random
 import resource
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -126,27 +129,131 @@ def kill_moments(rng: random.Random, run_seconds: float) -> list[float]:
     return [run_seconds * (i + rng.random()) / KILLS for i in range(KILLS)]
 
 
-def kill_at(command: list[str], env: dict[str, str], delay: float) -> None:
-    """Start `command` in its own process group and kill -9 the whole group after `delay`."""
-    process = subprocess.Popen(
-        command,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        process.wait(timeout=delay)
-    except subprocess.TimeoutExpired:
-        pass
+class WarmEventpulse:
+    """`eventpulse` commands forked from a process that has imported everything once
+    (tests/pipelines/warm_eventpulse.py): real runs, killable as a process group."""
+
+    def __init__(self, home: Path, logs: Path) -> None:
+        self.logs = logs
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.started: list[int] = []
+        helpers = Path(__file__).parent
+        env = {**env_for(home), "PYTHONPATH": f"{helpers}{os.pathsep}{Path.cwd()}"}
+        self.server = subprocess.Popen(
+            [sys.executable, str(helpers / "warm_eventpulse.py")],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._answer(timeout=900) == "ready"
+
+    def start(self, command: str, argument: str) -> int:
+        log = self.logs / f"{len(self.started):02d}-{command}.log"
+        self.server.stdin.write(f"{command} {log} {argument}\n")
+        self.server.stdin.flush()
+        pid = int(self._answer(timeout=60))
+        self.started.append(pid)
+        return pid
+
+    def wait(self, pid: int, timeout: float) -> int:
+        self.server.stdin.write(f"wait {pid}\n")
+        self.server.stdin.flush()
+        return int(self._answer(timeout))
+
+    def log_tail(self) -> str:
+        return sorted(self.logs.iterdir())[-1].read_text()[-3000:]
+
+    def _answer(self, timeout: float) -> str:
+        ready, _, _ = select.select([self.server.stdout], [], [], timeout)
+        if not ready:
+            raise TimeoutError(f"no answer in {timeout:.0f} s: a run hangs")
+        return self.server.stdout.readline().strip()
+
+    def close(self) -> None:
+        for pid in self.started:  # a run still going after a failed assertion
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        self.server.stdin.close()
+        self.server.wait(timeout=60)
+
+
+@pytest.fixture
+def warm(tmp_path) -> Iterator[Callable[[Path], WarmEventpulse]]:
+    servers: list[WarmEventpulse] = []
+
+    def start(home: Path) -> WarmEventpulse:
+        servers.append(WarmEventpulse(home, tmp_path / "logs"))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def kill_at(eventpulse: WarmEventpulse, command: str, argument: str, moment: float) -> None:
+    """Start a run and kill -9 its whole process group `moment` seconds later."""
+    pid = eventpulse.start(command, argument)
+    time.sleep(moment)
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+        os.killpg(pid, signal.SIGKILL)
+    eventpulse.wait(pid, timeout=60)
+
+
+def timed_run(eventpulse: WarmEventpulse, command: str, argument: str, bound: float) -> float:
+    """A run that must end by itself, successfully; returns its length. The bound only
+    catches a hang (a run waiting for a dead run's slot or lock): never a speed assertion."""
+    started = time.monotonic()
+    pid = eventpulse.start(command, argument)
+    assert eventpulse.wait(pid, timeout=bound) == 0, eventpulse.log_tail()
+    return time.monotonic() - started
+
+
+PLAIN_RUN = json.dumps(["run"])
+
+
+def test_kill_9_at_20_moments_of_a_run_each_next_run_equals_an_uninterrupted_run(
+    tiny_home, uninterrupted, tmp_path, warm
+):
+    expected, bound = uninterrupted.tables, max(600.0, 20 * uninterrupted.run_seconds)
+    home = fresh_home(tiny_home, tmp_path / "crashed")
+    eventpulse = warm(home)
+    run_seconds = timed_run(eventpulse, "run", PLAIN_RUN, bound)
+    assert snapshot(home) == expected
+    for moment in kill_moments(random.Random(5), run_seconds):
+        kill_at(eventpulse, "run", PLAIN_RUN, moment)
+        assert_consistent(home)
+        timed_run(eventpulse, "run", PLAIN_RUN, bound)
+        assert not list((home / ".build").glob("*.duckdb"))
+        assert snapshot(home) == expected, f"after a kill at {moment:.1f} s"
+
+
+def test_kill_9_at_20_moments_of_the_schedules_run_each_next_run_equals_an_uninterrupted_run(
+    tiny_home, uninterrupted, tmp_path, warm
+):
+    """The daemon's path: the daily schedule evaluated for a tick, its run request executed
+    through the instance with the project's executor (a process per step, each publishing),
+    under the instance config `eventpulse ui` writes (the warehouse pool of one slot). Each
+    kill takes the run worker and its step processes, as when the machine loses them."""
+    expected, bound = uninterrupted.tables, max(600.0, 20 * uninterrupted.run_seconds)
+    home = fresh_home(tiny_home, tmp_path / "scheduled")
+    write_instance_config(home / "dagster")
+    last_day = max(p.name[5:] for p in (home / "landing" / "events").iterdir())
+    tick = f"{dt.date.fromisoformat(last_day) + dt.timedelta(days=1)}T00:30:00+00:00"
+    eventpulse = warm(home)
+    scheduled_seconds = timed_run(eventpulse, "schedule", tick, bound)
+    timed_run(eventpulse, "run", PLAIN_RUN, bound)
+    assert snapshot(home) == expected
+    for moment in kill_moments(random.Random(6), scheduled_seconds):
+        kill_at(eventpulse, "schedule", tick, moment)
+        assert_consistent(home)
+        timed_run(eventpulse, "run", PLAIN_RUN, bound)
+        assert snapshot(home) == expected, f"after a kill at {moment:.1f} s"
 
 
 def plain_run_finishes(home: Path, run_seconds: float) -> None:
-    """A plain `eventpulse run` ends by itself, successfully. The bound only catches a hang
-    (a run waiting for a dead run's slot or lock): it is generous, never a speed assertion."""
+    """A plain `eventpulse run` (a fresh process) ends by itself, successfully; the bound only
+    catches a hang, never a speed assertion."""
     done = subprocess.run(
         cli(home, "run"),
         env=env_for(home),
@@ -155,63 +262,6 @@ def plain_run_finishes(home: Path, run_seconds: float) -> None:
         timeout=max(600.0, 20 * run_seconds),
     )
     assert done.returncode == 0, done.stderr[-3000:]
-
-
-def test_kill_9_at_20_moments_of_a_run_each_next_run_equals_an_uninterrupted_run(
-    tiny_home, uninterrupted, tmp_path
-):
-    expected, run_seconds = uninterrupted.tables, uninterrupted.run_seconds
-    home = fresh_home(tiny_home, tmp_path / "crashed")
-    for moment in kill_moments(random.Random(5), run_seconds):
-        kill_at(cli(home, "run"), env_for(home), moment)
-        assert_consistent(home)
-        plain_run_finishes(home, run_seconds)
-        assert not list((home / ".build").glob("*.duckdb"))
-        assert snapshot(home) == expected, f"after a kill at {moment:.1f} s"
-
-
-def test_kill_9_at_20_moments_of_the_schedules_run_each_next_run_equals_an_uninterrupted_run(
-    tiny_home, uninterrupted, tmp_path
-):
-    """The daemon's path: the daily schedule evaluated for a tick, its run request executed
-    through the instance with the project's executor (a process per step, each publishing),
-    under the instance config `eventpulse ui` writes (the warehouse pool of one slot)."""
-    expected, run_seconds = uninterrupted.tables, uninterrupted.run_seconds
-    home = fresh_home(tiny_home, tmp_path / "scheduled")
-    write_instance_config(home / "dagster")
-    last_day = max(p.name[5:] for p in (home / "landing" / "events").iterdir())
-    tick = f"{dt.date.fromisoformat(last_day) + dt.timedelta(days=1)}T00:30:00+00:00"
-    script = tmp_path / "scheduled_run.py"
-    # The __main__ guard matters: executor processes re-import the main module.
-    script.write_text(
-        "import datetime as dt, sys\n"
-        "import dagster as dg\n"
-        "from multiprocess_job import pipeline_job\n"
-        "from pipelines.schedules import daily_pipeline_schedule\n"
-        "if __name__ == '__main__':\n"
-        "    instance = dg.DagsterInstance.get()\n"
-        "    context = dg.build_schedule_context(\n"
-        "        instance=instance, scheduled_execution_time=dt.datetime.fromisoformat(sys.argv[1])\n"
-        "    )\n"
-        "    request = daily_pipeline_schedule(context)\n"
-        "    tags = {**request.tags, 'dagster/partition': request.partition_key,\n"
-        "            'dagster/schedule_name': daily_pipeline_schedule.name}\n"
-        "    result = dg.execute_job(dg.reconstructable(pipeline_job), instance=instance, tags=tags)\n"
-        "    sys.exit(0 if result.success else 1)\n"
-    )
-    env = {**env_for(home), "PYTHONPATH": f"{Path(__file__).parent}{os.pathsep}{Path.cwd()}"}
-    command = [sys.executable, str(script), tick]
-    started = time.monotonic()
-    scheduled = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-    assert scheduled.returncode == 0, scheduled.stderr[-3000:]
-    scheduled_seconds = time.monotonic() - started
-    plain_run_finishes(home, run_seconds)
-    assert snapshot(home) == expected
-    for moment in kill_moments(random.Random(6), scheduled_seconds):
-        kill_at(command, env, moment)
-        assert_consistent(home)
-        plain_run_finishes(home, run_seconds)
-        assert snapshot(home) == expected, f"after a kill at {moment:.1f} s"
 
 
 def test_reports_and_corpus_are_written_after_the_run_publishes_the_warehouse(tiny_home, tmp_path):
