@@ -33,13 +33,16 @@ def test_rows_arrive_in_bounded_batches(published):
 
 def query_in_child(home: Path, *args: str) -> tuple[subprocess.CompletedProcess, float]:
     """Run `eventpulse query` in a child; returns it and its peak resident memory in MB."""
+    # VmHWM, not ru_maxrss: on Linux ru_maxrss survives fork+exec and would report the
+    # pytest parent's size (the embedding model loaded by earlier tests).
     script = (
-        "import resource, sys, runpy\n"
+        "import re, sys, runpy\n"
         "sys.argv = ['eventpulse', *sys.argv[1:]]\n"
         "try:\n"
         "    runpy.run_module('pipelines.cli', run_name='__main__')\n"
         "finally:\n"
-        "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "    status = open('/proc/self/status').read()\n"
+        "    peak = int(re.search(r'VmHWM:\\s+(\\d+)', status).group(1)) / 1024\n"
         "    print(f'PEAK_MB={peak:.0f}', file=sys.stderr)\n"
     )
     env = {**os.environ, "EVENTPULSE_HOME": str(home), "COLUMNS": "120"}
