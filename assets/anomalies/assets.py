@@ -1,8 +1,10 @@
-"""Stage: anomalies. `daily_metrics` -> `anomalies` (CONTRACT §3), `anomaly_evaluation`, charts.
+"""Stage: anomalies. `daily_metrics` -> `anomalies` and `anomaly_incidents` (CONTRACT §3),
+`anomaly_evaluation`, charts, alerts.
 
-Scoring (`scoring`, with its sentences in `explain`), evaluation (`evaluation`) and charts
-(`charts`) are plain functions the benchmark and the tests call too; the assets read, call them,
-write with the models sql/marts/anomalies.sql and sql/marts/anomaly_evaluation.sql, and describe.
+Scoring (`scoring`, with its sentences in `explain`; `incremental` decides which days to score),
+incidents (`incidents`), evaluation (`evaluation`), charts (`charts`) and alerts (`alerts`) are
+plain functions the benchmark and the tests call too; the assets read, call them, write with the
+models under sql/marts/anomal*.sql, and describe.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import polars as pl
 
 from assets.anomalies.charts import write_anomaly_charts
 from assets.anomalies.evaluation import EVALUATION_COLUMNS, evaluate_anomalies, load_labels
-from assets.anomalies.scoring import ANOMALY_COLUMNS, score_anomalies
+from assets.anomalies.incidents import INCIDENT_COLUMNS, group_incidents
+from assets.anomalies.incremental import Update, score_changed_days, settings_key
+from assets.anomalies.scoring import ANOMALY_COLUMNS, SERIES_KEY
 from pipelines.errors import EventpulseError
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
-from pipelines.settings import Settings
+from pipelines.settings import AnomalySettings, Settings
 from pipelines.sql import run_sql_file
 
 PREVIEW_ROWS = 20
@@ -44,9 +48,51 @@ def read_anomalies(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return conn.sql("select * from anomalies").df()
 
 
-def write_anomalies(conn: duckdb.DuckDBPyConnection, scored: pd.DataFrame) -> int:
-    """Replace the `anomalies` table with `scored` in one transaction; returns the row count."""
-    return _replace(conn, "marts/anomalies.sql", scored.reindex(columns=ANOMALY_COLUMNS))
+def write_anomalies(
+    conn: duckdb.DuckDBPyConnection, update: Update, settings: AnomalySettings
+) -> pd.DataFrame:
+    """Store one scoring run in one transaction: its rows of `anomalies` and their incidents
+    (`anomaly_incidents`) from `update.score_from` on, the inputs they were scored from and the
+    settings; everything when `update.full`. Returns the incident rows written."""
+    incidents = group_incidents(update.rows) if not update.rows.empty else _no_incidents()
+    if update.score_from is None:
+        return incidents
+    params = {"score_from": update.score_from}
+    conn.register("scored", update.rows.reindex(columns=ANOMALY_COLUMNS))
+    conn.register("incident_rows_frame", incidents.reindex(columns=INCIDENT_COLUMNS))
+    try:
+        conn.execute("begin")
+        if update.full:
+            for table in ("anomalies", "anomaly_inputs", "anomaly_incidents"):
+                conn.execute(f"drop table if exists {table}")  # names from this code, not input
+        run_sql_file(conn, "marts/anomalies.sql", params)
+        run_sql_file(conn, "marts/anomaly_incidents.sql", params)
+        run_sql_file(conn, "marts/anomaly_inputs.sql", params)
+        run_sql_file(conn, "marts/anomaly_state.sql", {"settings": settings_key(settings)})
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    finally:
+        conn.unregister("scored")
+        conn.unregister("incident_rows_frame")
+    return incidents
+
+
+def _no_incidents() -> pd.DataFrame:
+    return pd.DataFrame(columns=INCIDENT_COLUMNS)
+
+
+def read_series(conn: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.DataFrame:
+    """Every stored row of the series in `keys` (metric, dimension, segment): what a chart draws."""
+    conn.register("chart_keys", keys[SERIES_KEY].drop_duplicates())
+    try:
+        return conn.sql(
+            "select a.* from anomalies a join chart_keys k using (metric, dimension, segment) "
+            "order by metric_date"
+        ).df()
+    finally:
+        conn.unregister("chart_keys")
 
 
 def write_evaluation(conn: duckdb.DuckDBPyConnection, evaluation: pd.DataFrame) -> int:
@@ -69,22 +115,32 @@ def charts_dir(settings: Settings) -> Path:
 def anomalies(warehouse: Warehouse) -> dg.MaterializeResult:
     """Every day, metric and segment of daily_metrics scored for anomalies: value, expected
     (same-weekday baseline from past days only), score 0..1 (an IsolationForest fitted on
-    earlier days), is_anomaly, direction and a one-sentence explanation (CONTRACT §3). Also
-    writes one chart per flagged series under reports/anomalies/."""
+    earlier days), is_anomaly, direction and a one-sentence explanation (CONTRACT §3); the
+    flagged rows grouped into incidents (anomaly_incidents). Each day is scored once: a run
+    scores only new days and days whose metrics changed. Also writes one chart per series
+    flagged in the days scored under reports/anomalies/."""
     settings = warehouse.settings()
-    with warehouse.reader() as conn:
-        daily = read_daily_metrics(conn)
-    scored = score_anomalies(daily, settings.anomalies)
     with warehouse.writer() as conn:
-        rows = write_anomalies(conn, scored)
-    charts = write_anomaly_charts(scored, charts_dir(settings))
-    flagged = scored[scored["is_anomaly"].astype(bool)]
+        update = score_changed_days(conn, settings.anomalies)
+        incidents = write_anomalies(conn, update, settings.anomalies)
+        flagged = update.rows[update.rows["is_anomaly"].astype(bool)] if len(update.rows) else None
+        series = read_series(conn, flagged) if flagged is not None and len(flagged) else None
+    folder = charts_dir(settings)
+    charts = write_anomaly_charts(
+        series if series is not None else pd.DataFrame(columns=ANOMALY_COLUMNS),
+        folder,
+        clear=update.full,
+    )
+    flagged = flagged if flagged is not None else pd.DataFrame(columns=ANOMALY_COLUMNS)
+    scored_from = update.score_from.isoformat() if update.score_from else "nothing new"
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": rows,
+            "dagster/row_count": len(update.rows),
+            "scored_from": "every day" if update.full else scored_from,
             "flagged": len(flagged),
+            "incidents": int(incidents["incident_id"].nunique()) if len(incidents) else 0,
             "charts": len(charts),
-            "charts_folder": dg.MetadataValue.path(str(charts_dir(settings))),
+            "charts_folder": dg.MetadataValue.path(str(folder)),
             "flagged_preview": dg.MetadataValue.md(_flagged_preview(flagged)),
         }
     )

@@ -19,12 +19,23 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 def drivers(scored: pd.DataFrame) -> pd.Series:
     """For each flagged `all` row, the segment whose change contributed most in the same
-    direction, as "platform=android: −91% purchasers".
+    direction, as "platform=android: −91% purchasers" (`driver_rows` says how it is chosen)."""
+    found = pd.Series(None, index=scored.index, dtype=object)
+    for idx, top in driver_rows(scored).items():
+        metric = scored.at[idx, "metric"]
+        change = signed_percent(top["relative_change"])
+        found[idx] = f"{top['dimension']}={top['segment']}: {change} {metric}"
+    return found
+
+
+def driver_rows(scored: pd.DataFrame) -> dict[Any, pd.Series]:
+    """Index of each flagged `all` row -> the segment row of the same day and metric that
+    contributed most to its change, in the same direction (none when no segment moved so).
 
     Contribution is value - expected; for a rate it is weighted by the segment's users, which
     is its pull on the overall rate. Both dimensions compete: the biggest single mover wins.
     """
-    found = pd.Series(None, index=scored.index, dtype=object)
+    found: dict[Any, pd.Series] = {}
     totals = scored[(scored["dimension"] == "all") & scored["is_anomaly"]]
     segments = scored[scored["dimension"] != "all"]
     if totals.empty or segments.empty:
@@ -39,9 +50,7 @@ def drivers(scored: pd.DataFrame) -> pd.Series:
         sign = 1.0 if row["value"] >= row["expected"] else -1.0
         pull = candidates["contribution"] * sign
         if (pull > 0).any():
-            top = candidates.loc[pull.idxmax()]
-            change = signed_percent(top["relative_change"])
-            found[idx] = f"{top['dimension']}={top['segment']}: {change} {row['metric']}"
+            found[idx] = candidates.loc[pull.idxmax()]
     return found
 
 
