@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 import polars as pl
 
+from assets.anomalies.alerts import deliver, pending_incidents, record_deliveries
 from assets.anomalies.charts import write_anomaly_charts
 from assets.anomalies.evaluation import EVALUATION_COLUMNS, evaluate_anomalies, load_labels
 from assets.anomalies.incidents import INCIDENT_COLUMNS, group_incidents
@@ -175,6 +176,41 @@ def anomaly_evaluation(warehouse: Warehouse) -> dg.MaterializeResult:
         metadata["roc_auc"] = _metric_value(overall["roc_auc"])
         metadata["evaluation"] = dg.MetadataValue.md(_markdown(evaluation.round(3)))
     return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    group_name="anomalies",
+    kinds={"python"},
+    deps=[anomalies, "daily_report"],
+)
+def anomaly_alerts(warehouse: Warehouse) -> dg.MaterializeResult:
+    """Each new incident of anomaly_incidents POSTed once to alerts.webhook_url as JSON with a
+    Slack-compatible text (CONTRACT §3). Deliveries are remembered in alert_deliveries, so a
+    re-run never posts one twice; a failed delivery is tried again on the next run and never
+    fails this one. Off (nothing posted) when no webhook_url is set."""
+    settings = warehouse.settings()
+    url = settings.alerts.webhook_url
+    if not url:
+        return dg.MaterializeResult(metadata={"alerts": "off: no alerts.webhook_url set"})
+    with warehouse.reader() as conn:
+        pending = pending_incidents(conn)
+    # Posted outside the write lock: a hanging receiver must not hold up other writers.
+    deliveries = deliver(url, pending, settings.reports_dir)
+    if deliveries:
+        with warehouse.writer() as conn:
+            record_deliveries(conn, deliveries)
+    failed = [d for d in deliveries if not d.delivered]
+    waiting = (pending["incident_id"].nunique() if len(pending) else 0) - sum(
+        d.delivered for d in deliveries
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "delivered": sum(d.delivered for d in deliveries),
+            "waiting": int(waiting),
+            # The kind of failure only: the URL is a secret and never appears here.
+            "last_error": failed[0].error if failed else "none",
+        }
+    )
 
 
 def _replace(conn: duckdb.DuckDBPyConnection, model: str, frame: pd.DataFrame) -> int:
