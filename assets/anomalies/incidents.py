@@ -137,6 +137,9 @@ def incident_summary(rows: pd.DataFrame) -> str:
         f"Anomaly on {day}: a {word} in {_label(lead['metric'])} for {_who(lead)}, "
         f"{_numbers(lead)}."
     )
+    shares = lead.get("segment_shares")
+    if isinstance(shares, str):
+        text = f"{text} Change by segment: {shares}."
     others = rows.iloc[1:]
     if others.empty:
         return text

@@ -43,7 +43,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from assets.anomalies.explain import drivers, explanations
+from assets.anomalies.explain import drivers, explanations, segment_shares
 from pipelines.errors import EventpulseError
 from pipelines.settings import DAILY_METRICS, METRIC_NAMES, AnomalySettings
 
@@ -63,8 +63,10 @@ ANOMALY_COLUMNS = [
     "is_anomaly",
     "direction",
     "explanation",
-    # extras: the no-flag band (for charts), how far and how old, what drove an `all` flag,
-    # and the count behind the metric (a rate's users, revenue's typical orders)
+    # extras: the no-flag band (for charts), how far and how old, what drove an `all` flag and
+    # which segments explain its change, the comparisons a person asks for first (the same
+    # weekday last week, the 4-week median), and the count behind the metric (a rate's users,
+    # revenue's typical orders)
     "expected_low",
     "expected_high",
     "relative_change",
@@ -72,6 +74,9 @@ ANOMALY_COLUMNS = [
     "history_days",
     "flaggable",
     "driver",
+    "segment_shares",
+    "last_week",
+    "median_4w",
     "volume",
     # what a later run needs to score the next days exactly as one run over all days would:
     # the forest's features of this row and how many days in a row it has been a candidate
@@ -142,6 +147,7 @@ def score_anomalies(
     if scored.empty:
         return pd.DataFrame(columns=ANOMALY_COLUMNS)
     scored["driver"] = drivers(scored)
+    scored["segment_shares"] = segment_shares(scored)
     scored["explanation"] = explanations(scored, settings, MAX_RUN_DAYS)
     return scored[ANOMALY_COLUMNS].reset_index(drop=True)
 
@@ -313,6 +319,8 @@ def _series_features(series: pd.DataFrame, period: int, offset: int = 0) -> pd.D
     centre = _stabilise(metric, expected)
     phase = pd.DatetimeIndex(series["metric_date"]).day_of_week if period == 7 else steps % period
     return series.assign(
+        last_week=_lags(y, period, 1)[:, 0],
+        median_4w=_nanmedian(_past(y, SPREAD_DAYS)),
         expected=expected,
         expected_low=_unstabilise(metric, centre - BAND_Z * sigma),
         expected_high=_unstabilise(metric, centre + BAND_Z * sigma),

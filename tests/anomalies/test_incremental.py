@@ -52,7 +52,14 @@ def _table(home: Path, table: str = "anomalies") -> pd.DataFrame:
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(KEY).reset_index(drop=True)
+    """Rows in key order, text columns as objects with None for missing (a frame read back from
+    DuckDB holds NaN where the scorer's frame holds None)."""
+    frame = frame.sort_values(KEY).reset_index(drop=True)
+    for column in ("direction", "explanation", "driver"):
+        if column in frame:
+            values = frame[column].astype(object)
+            frame[column] = values.where(values.notna(), None)
+    return frame
 
 
 @pytest.mark.slow
