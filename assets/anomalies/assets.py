@@ -32,13 +32,12 @@ from pipelines.sql import run_sql_file
 PREVIEW_ROWS = 20
 
 
-def read_daily_metrics(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The whole `daily_metrics` table (the scorer needs every day's history)."""
+def require_daily_metrics(conn: duckdb.DuckDBPyConnection) -> None:
+    """Scoring reads `daily_metrics`: say how to build it when it is missing."""
     if not _has_table(conn, "daily_metrics"):
         raise EventpulseError(
             "The warehouse has no daily_metrics table yet; run `eventpulse run` to build it."
         )
-    return conn.sql("select * from daily_metrics order by metric_date, dimension, segment").df()
 
 
 def read_anomalies(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -122,10 +121,12 @@ def anomalies(warehouse: Warehouse) -> dg.MaterializeResult:
     flagged in the days scored under reports/anomalies/."""
     settings = warehouse.settings()
     with warehouse.writer() as conn:
+        require_daily_metrics(conn)
         update = score_changed_days(conn, settings.anomalies)
         incidents = write_anomalies(conn, update, settings.anomalies)
         flagged = update.rows[update.rows["is_anomaly"].astype(bool)] if len(update.rows) else None
         series = read_series(conn, flagged) if flagged is not None and len(flagged) else None
+        total = conn.sql("select count(*) from anomalies").fetchall()[0][0]
     folder = charts_dir(settings)
     charts = write_anomaly_charts(
         series if series is not None else pd.DataFrame(columns=ANOMALY_COLUMNS),
@@ -136,7 +137,8 @@ def anomalies(warehouse: Warehouse) -> dg.MaterializeResult:
     scored_from = update.score_from.isoformat() if update.score_from else "nothing new"
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(update.rows),
+            "dagster/row_count": total,
+            "rows_scored": len(update.rows),
             "scored_from": "every day" if update.full else scored_from,
             "flagged": len(flagged),
             "incidents": int(incidents["incident_id"].nunique()) if len(incidents) else 0,
