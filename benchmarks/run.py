@@ -12,6 +12,7 @@ BENCHMARKS = [
     "marts_bench",
     "funnel_bench",
     "anomaly_bench",
+    "anomaly_daily_bench",
     "rag_bench",
 ]
 

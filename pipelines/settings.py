@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,12 @@ class AnomalySettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    # A secret (anyone holding it can post to the channel): never logged, printed or written.
+    webhook_url: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class LlmSettings:
     base_url: str | None = None
     model: str | None = None
@@ -102,6 +109,7 @@ class Settings:
     funnels: tuple[Funnel, ...] = DEFAULT_FUNNELS
     anomalies: AnomalySettings = field(default_factory=AnomalySettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     # Record field -> more source names, tried before the built-in ones (dotted: nested JSON).
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -200,6 +208,7 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
             "anomalies",
             "llm",
             "aliases",
+            "alerts",
         },
         where,
         "the top level",
@@ -221,6 +230,7 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
         anomalies=_anomalies(mapping.get("anomalies") or {}, where),
         llm=_llm(mapping.get("llm") or {}, where),
         aliases=_aliases(mapping.get("aliases") or {}, where),
+        alerts=_alerts(mapping.get("alerts") or {}, where),
     )
 
 
@@ -232,7 +242,7 @@ def _mapping(value: Any, where: str, key: str) -> dict:
 
 # Keys the contract names that this version does not build yet: refused, and said so, rather
 # than silently ignored (a misspelt key would be refused too, as unknown).
-NOT_BUILT_YET = ("timezone", "dimensions", "dimension_limit", "retention", "alerts")
+NOT_BUILT_YET = ("timezone", "dimensions", "dimension_limit", "retention")
 
 
 def _no_unknown_keys(mapping: dict, allowed: set[str], where: str, key: str) -> None:
@@ -368,6 +378,25 @@ def _llm(value: Any, where: str) -> LlmSettings:
     if bool(settings.base_url) != bool(settings.model):
         raise EventpulseError(f"{where}: llm needs both base_url and model (or neither).")
     return settings
+
+
+def _alerts(value: Any, where: str) -> AlertSettings:
+    """`alerts: {webhook_url}`; the URL is a secret, so no message repeats it."""
+    mapping = _mapping(value, where, "alerts")
+    _no_unknown_keys(mapping, {"webhook_url"}, where, "alerts")
+    url = mapping.get("webhook_url")
+    if url is None:
+        return AlertSettings()
+    try:
+        parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    except ValueError:  # e.g. an unclosed [IPv6 bracket
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EventpulseError(
+            f"{where}: alerts.webhook_url must be an http:// or https:// URL with a host "
+            "(an incoming-webhook URL), or null."
+        )
+    return AlertSettings(webhook_url=url)
 
 
 def _aliases(value: Any, where: str) -> dict[str, tuple[str, ...]]:

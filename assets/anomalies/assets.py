@@ -1,8 +1,10 @@
-"""Stage: anomalies. `daily_metrics` -> `anomalies` (CONTRACT §3), `anomaly_evaluation`, charts.
+"""Stage: anomalies. `daily_metrics` -> `anomalies` and `anomaly_incidents` (CONTRACT §3),
+`anomaly_evaluation`, charts, alerts.
 
-Scoring (`scoring`, with its sentences in `explain`), evaluation (`evaluation`) and charts
-(`charts`) are plain functions the benchmark and the tests call too; the assets read, call them,
-write with the models sql/marts/anomalies.sql and sql/marts/anomaly_evaluation.sql, and describe.
+Scoring (`scoring`, with its sentences in `explain`; `incremental` decides which days to score),
+incidents (`incidents`), evaluation (`evaluation`), charts (`charts`) and alerts (`alerts`) are
+plain functions the benchmark and the tests call too; the assets read, call them, write with the
+models under sql/marts/anomal*.sql, and describe.
 """
 
 from __future__ import annotations
@@ -15,25 +17,27 @@ import duckdb
 import pandas as pd
 import polars as pl
 
+from assets.anomalies.alerts import deliver, pending_incidents, record_deliveries
 from assets.anomalies.charts import write_anomaly_charts
 from assets.anomalies.evaluation import EVALUATION_COLUMNS, evaluate_anomalies, load_labels
-from assets.anomalies.scoring import ANOMALY_COLUMNS, score_anomalies
+from assets.anomalies.incidents import INCIDENT_COLUMNS, group_incidents
+from assets.anomalies.incremental import Update, score_changed_days, settings_key
+from assets.anomalies.scoring import ANOMALY_COLUMNS, SERIES_KEY
 from pipelines.errors import EventpulseError
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
-from pipelines.settings import Settings
+from pipelines.settings import AnomalySettings, Settings
 from pipelines.sql import run_sql_file
 
 PREVIEW_ROWS = 20
 
 
-def read_daily_metrics(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The whole `daily_metrics` table (the scorer needs every day's history)."""
+def require_daily_metrics(conn: duckdb.DuckDBPyConnection) -> None:
+    """Scoring reads `daily_metrics`: say how to build it when it is missing."""
     if not _has_table(conn, "daily_metrics"):
         raise EventpulseError(
             "The warehouse has no daily_metrics table yet; run `eventpulse run` to build it."
         )
-    return conn.sql("select * from daily_metrics order by metric_date, dimension, segment").df()
 
 
 def read_anomalies(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -44,9 +48,51 @@ def read_anomalies(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return conn.sql("select * from anomalies").df()
 
 
-def write_anomalies(conn: duckdb.DuckDBPyConnection, scored: pd.DataFrame) -> int:
-    """Replace the `anomalies` table with `scored` in one transaction; returns the row count."""
-    return _replace(conn, "marts/anomalies.sql", scored.reindex(columns=ANOMALY_COLUMNS))
+def write_anomalies(
+    conn: duckdb.DuckDBPyConnection, update: Update, settings: AnomalySettings
+) -> pd.DataFrame:
+    """Store one scoring run in one transaction: its rows of `anomalies` and their incidents
+    (`anomaly_incidents`) from `update.score_from` on, the inputs they were scored from and the
+    settings; everything when `update.full`. Returns the incident rows written."""
+    incidents = group_incidents(update.rows) if not update.rows.empty else _no_incidents()
+    if update.score_from is None:
+        return incidents
+    params = {"score_from": update.score_from}
+    conn.register("scored", update.rows.reindex(columns=ANOMALY_COLUMNS))
+    conn.register("incident_rows_frame", incidents.reindex(columns=INCIDENT_COLUMNS))
+    try:
+        conn.execute("begin")
+        if update.full:
+            for table in ("anomalies", "anomaly_inputs", "anomaly_incidents"):
+                conn.execute(f"drop table if exists {table}")  # names from this code, not input
+        run_sql_file(conn, "marts/anomalies.sql", params)
+        run_sql_file(conn, "marts/anomaly_incidents.sql", params)
+        run_sql_file(conn, "marts/anomaly_inputs.sql", params)
+        run_sql_file(conn, "marts/anomaly_state.sql", {"settings": settings_key(settings)})
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    finally:
+        conn.unregister("scored")
+        conn.unregister("incident_rows_frame")
+    return incidents
+
+
+def _no_incidents() -> pd.DataFrame:
+    return pd.DataFrame(columns=INCIDENT_COLUMNS)
+
+
+def read_series(conn: duckdb.DuckDBPyConnection, keys: pd.DataFrame) -> pd.DataFrame:
+    """Every stored row of the series in `keys` (metric, dimension, segment): what a chart draws."""
+    conn.register("chart_keys", keys[SERIES_KEY].drop_duplicates())
+    try:
+        return conn.sql(
+            "select a.* from anomalies a join chart_keys k using (metric, dimension, segment) "
+            "order by metric_date"
+        ).df()
+    finally:
+        conn.unregister("chart_keys")
 
 
 def write_evaluation(conn: duckdb.DuckDBPyConnection, evaluation: pd.DataFrame) -> int:
@@ -69,22 +115,35 @@ def charts_dir(settings: Settings) -> Path:
 def anomalies(warehouse: Warehouse) -> dg.MaterializeResult:
     """Every day, metric and segment of daily_metrics scored for anomalies: value, expected
     (same-weekday baseline from past days only), score 0..1 (an IsolationForest fitted on
-    earlier days), is_anomaly, direction and a one-sentence explanation (CONTRACT §3). Also
-    writes one chart per flagged series under reports/anomalies/."""
+    earlier days), is_anomaly, direction and a one-sentence explanation (CONTRACT §3); the
+    flagged rows grouped into incidents (anomaly_incidents). Each day is scored once: a run
+    scores only new days and days whose metrics changed. Also writes one chart per series
+    flagged in the days scored under reports/anomalies/."""
     settings = warehouse.settings()
-    with warehouse.reader() as conn:
-        daily = read_daily_metrics(conn)
-    scored = score_anomalies(daily, settings.anomalies)
     with warehouse.writer() as conn:
-        rows = write_anomalies(conn, scored)
-    charts = write_anomaly_charts(scored, charts_dir(settings))
-    flagged = scored[scored["is_anomaly"].astype(bool)]
+        require_daily_metrics(conn)
+        update = score_changed_days(conn, settings.anomalies)
+        incidents = write_anomalies(conn, update, settings.anomalies)
+        flagged = update.rows[update.rows["is_anomaly"].astype(bool)] if len(update.rows) else None
+        series = read_series(conn, flagged) if flagged is not None and len(flagged) else None
+        total = conn.sql("select count(*) from anomalies").fetchall()[0][0]
+    folder = charts_dir(settings)
+    charts = write_anomaly_charts(
+        series if series is not None else pd.DataFrame(columns=ANOMALY_COLUMNS),
+        folder,
+        clear=update.full,
+    )
+    flagged = flagged if flagged is not None else pd.DataFrame(columns=ANOMALY_COLUMNS)
+    scored_from = update.score_from.isoformat() if update.score_from else "nothing new"
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": rows,
+            "dagster/row_count": total,
+            "rows_scored": len(update.rows),
+            "scored_from": "every day" if update.full else scored_from,
             "flagged": len(flagged),
+            "incidents": int(incidents["incident_id"].nunique()) if len(incidents) else 0,
             "charts": len(charts),
-            "charts_folder": dg.MetadataValue.path(str(charts_dir(settings))),
+            "charts_folder": dg.MetadataValue.path(str(folder)),
             "flagged_preview": dg.MetadataValue.md(_flagged_preview(flagged)),
         }
     )
@@ -119,6 +178,41 @@ def anomaly_evaluation(warehouse: Warehouse) -> dg.MaterializeResult:
         metadata["roc_auc"] = _metric_value(overall["roc_auc"])
         metadata["evaluation"] = dg.MetadataValue.md(_markdown(evaluation.round(3)))
     return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    group_name="anomalies",
+    kinds={"python"},
+    deps=[anomalies, "daily_report"],
+)
+def anomaly_alerts(warehouse: Warehouse) -> dg.MaterializeResult:
+    """Each new incident of anomaly_incidents POSTed once to alerts.webhook_url as JSON with a
+    Slack-compatible text (CONTRACT §3). Deliveries are remembered in alert_deliveries, so a
+    re-run never posts one twice; a failed delivery is tried again on the next run and never
+    fails this one. Off (nothing posted) when no webhook_url is set."""
+    settings = warehouse.settings()
+    url = settings.alerts.webhook_url
+    if not url:
+        return dg.MaterializeResult(metadata={"alerts": "off: no alerts.webhook_url set"})
+    with warehouse.reader() as conn:
+        pending = pending_incidents(conn)
+    # Posted outside the write lock: a hanging receiver must not hold up other writers.
+    deliveries = deliver(url, pending, settings.reports_dir)
+    if deliveries:
+        with warehouse.writer() as conn:
+            record_deliveries(conn, deliveries)
+    failed = [d for d in deliveries if not d.delivered]
+    waiting = (pending["incident_id"].nunique() if len(pending) else 0) - sum(
+        d.delivered for d in deliveries
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "delivered": sum(d.delivered for d in deliveries),
+            "waiting": int(waiting),
+            # The kind of failure only: the URL is a secret and never appears here.
+            "last_error": failed[0].error if failed else "none",
+        }
+    )
 
 
 def _replace(conn: duckdb.DuckDBPyConnection, model: str, frame: pd.DataFrame) -> int:

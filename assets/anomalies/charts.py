@@ -16,13 +16,16 @@ def chart_path(folder: Path, metric: str, dimension: str, segment: str) -> Path:
     return Path(folder) / ("__".join(file_name(p) for p in (metric, dimension, segment)) + ".png")
 
 
-def write_anomaly_charts(anomalies: Any, folder: Path) -> list[Path]:
-    """One chart per (metric, dimension, segment) with a flagged day; stale charts removed."""
+def write_anomaly_charts(anomalies: Any, folder: Path, clear: bool = True) -> list[Path]:
+    """One chart per (metric, dimension, segment) with a flagged day in `anomalies`; with
+    `clear`, charts of earlier runs are removed first (a run that scored only new days keeps
+    them and redraws the series it flagged)."""
     frame = to_pandas(anomalies)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for stale in folder.glob("*.png"):
-        stale.unlink()
+    if clear:
+        for stale in folder.glob("*.png"):
+            stale.unlink()
     if frame.empty:
         return []
     flagged = frame[frame["is_anomaly"].astype(bool)][SERIES_KEY].drop_duplicates()

@@ -19,12 +19,23 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 def drivers(scored: pd.DataFrame) -> pd.Series:
     """For each flagged `all` row, the segment whose change contributed most in the same
-    direction, as "platform=android: −91% purchasers".
+    direction, as "platform=android: −91% purchasers" (`driver_rows` says how it is chosen)."""
+    found = pd.Series(None, index=scored.index, dtype=object)
+    for idx, top in driver_rows(scored).items():
+        metric = scored.at[idx, "metric"]
+        change = signed_percent(top["relative_change"])
+        found[idx] = f"{top['dimension']}={top['segment']}: {change} {metric}"
+    return found
+
+
+def driver_rows(scored: pd.DataFrame) -> dict[Any, pd.Series]:
+    """Index of each flagged `all` row -> the segment row of the same day and metric that
+    contributed most to its change, in the same direction (none when no segment moved so).
 
     Contribution is value - expected; for a rate it is weighted by the segment's users, which
     is its pull on the overall rate. Both dimensions compete: the biggest single mover wins.
     """
-    found = pd.Series(None, index=scored.index, dtype=object)
+    found: dict[Any, pd.Series] = {}
     totals = scored[(scored["dimension"] == "all") & scored["is_anomaly"]]
     segments = scored[scored["dimension"] != "all"]
     if totals.empty or segments.empty:
@@ -39,9 +50,7 @@ def drivers(scored: pd.DataFrame) -> pd.Series:
         sign = 1.0 if row["value"] >= row["expected"] else -1.0
         pull = candidates["contribution"] * sign
         if (pull > 0).any():
-            top = candidates.loc[pull.idxmax()]
-            change = signed_percent(top["relative_change"])
-            found[idx] = f"{top['dimension']}={top['segment']}: {change} {row['metric']}"
+            found[idx] = candidates.loc[pull.idxmax()]
     return found
 
 
@@ -68,7 +77,11 @@ def _explain(row: Mapping[str, Any], settings: AnomalySettings, max_run_days: in
         )
     if row["is_anomaly"]:
         driver = f", driven by {row['driver']}" if isinstance(row.get("driver"), str) else ""
-        return f"{sentence}: an unusual {row['direction']} (score {row['score']:.2f}){driver}."
+        parts = [f"{sentence}: an unusual {row['direction']} (score {row['score']:.2f}){driver}"]
+        parts.append(_comparisons(row))
+        if isinstance(row.get("segment_shares"), str):
+            parts.append(f"change by segment: {row['segment_shares']}")
+        return "; ".join(p for p in parts if p) + "."
     if not row["unusual"]:
         return f"{sentence}; within the normal range."
     if not row["flaggable"]:
@@ -82,6 +95,60 @@ def _explain(row: Mapping[str, Any], settings: AnomalySettings, max_run_days: in
         f"{sentence}; unusual but not flagged: only {settings.directions}s are flagged "
         "(anomalies.directions)."
     )
+
+
+def _comparisons(row: Mapping[str, Any]) -> str:
+    """The comparisons a person asks for first: the same weekday a week before, the median of
+    the last four weeks."""
+    metric, found = row["metric"], []
+    if pd.notna(row.get("last_week")):
+        when = "the same weekday last week" if row["period"] == 7 else "one cycle before"
+        found.append(f"{metric_value(metric, row['last_week'], 'label', 'n/a')} {when}")
+    if pd.notna(row.get("median_4w")):
+        found.append(f"{metric_value(metric, row['median_4w'], 'label', 'n/a')} the 4-week median")
+    return ", ".join(found)
+
+
+def segment_shares(scored: pd.DataFrame, top: int = 3, enough: float = 0.8) -> pd.Series:
+    """For each flagged `all` row, the segments that explain most of its change, per dimension:
+    "channel=referral 91%; platform=web 64%, platform=ios 25%" (root cause analysis).
+
+    A segment's share is its contribution (value - expected; for a rate weighted by its users)
+    over the net contribution of its dimension's segments, in the direction of the change; per
+    dimension the largest shares are named until they reach `enough` (at most `top`). A share
+    over 100% means other segments moved the other way.
+    """
+    found = pd.Series(None, index=scored.index, dtype=object)
+    totals = scored[(scored["dimension"] == "all") & scored["is_anomaly"]]
+    segments = scored[scored["dimension"] != "all"]
+    if totals.empty or segments.empty:
+        return found
+    weight = np.where(segments["metric"].isin(RATES), segments["volume"], 1.0)
+    segments = segments.assign(contribution=(segments["value"] - segments["expected"]) * weight)
+    segments = segments.dropna(subset=["contribution"])
+    by_day = dict(list(segments.groupby(["metric_date", "metric"])))
+    for idx, row in totals.iterrows():
+        candidates = by_day.get((row["metric_date"], row["metric"]))
+        if candidates is None:
+            continue
+        sign = 1.0 if row["value"] >= row["expected"] else -1.0
+        named = []
+        for dimension, group in candidates.groupby("dimension", sort=True):
+            pull = group["contribution"] * sign
+            net = pull.sum()
+            if net <= 0:
+                continue
+            shares = (pull / net).sort_values(ascending=False)
+            picked, total = [], 0.0
+            for seg_idx, share in shares.items():
+                if share <= 0 or len(picked) == top or total >= enough:
+                    break
+                picked.append(f"{dimension}={group.at[seg_idx, 'segment']} {share:.0%}")
+                total += share
+            named.append(", ".join(picked))
+        if named:
+            found[idx] = "; ".join(named)
+    return found
 
 
 def _usual(row: Mapping[str, Any]) -> str:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,11 +43,12 @@ from sklearn.ensemble import IsolationForest
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from assets.anomalies.explain import drivers, explanations
+from assets.anomalies.explain import drivers, explanations, segment_shares
 from pipelines.errors import EventpulseError
 from pipelines.settings import DAILY_METRICS, METRIC_NAMES, AnomalySettings
 
 SERIES_KEY = ["metric", "dimension", "segment"]
+FEATURES = ["f_ratio", "f_z_expected", "f_z_level", "f_z_change", "f_phase"]
 ROW_KEY = ["metric_date", *SERIES_KEY]
 # The daily_metrics columns scoring reads: its key, then every metric (CONTRACT §3, in order).
 DAILY_METRIC_COLUMNS = ["metric_date", "dimension", "segment", *METRIC_NAMES]
@@ -61,7 +63,10 @@ ANOMALY_COLUMNS = [
     "is_anomaly",
     "direction",
     "explanation",
-    # extras: the no-flag band (for charts), how far and how old, and what drove an `all` flag
+    # extras: the no-flag band (for charts), how far and how old, what drove an `all` flag and
+    # which segments explain its change, the comparisons a person asks for first (the same
+    # weekday last week, the 4-week median), and the count behind the metric (a rate's users,
+    # revenue's typical orders)
     "expected_low",
     "expected_high",
     "relative_change",
@@ -69,6 +74,14 @@ ANOMALY_COLUMNS = [
     "history_days",
     "flaggable",
     "driver",
+    "segment_shares",
+    "last_week",
+    "median_4w",
+    "volume",
+    # what a later run needs to score the next days exactly as one run over all days would:
+    # the forest's features of this row and how many days in a row it has been a candidate
+    *FEATURES,
+    "run_day",
 ]
 
 # Metric kinds ("count", "amount", "rate") decide the sampling-noise floor, the scale and the
@@ -108,30 +121,60 @@ RANDOM_STATE = 0
 TRAIN_DAYS = 182
 MIN_TRAIN_ROWS = 10
 MIN_TRAIN_HISTORY = 3  # rows whose baseline rests on fewer days are too rough to learn from
-FEATURES = ["f_ratio", "f_z_expected", "f_z_level", "f_z_change", "f_phase"]
 FEATURE_CLIP = 50.0
 
 
-def score_anomalies(daily_metrics: Any, settings: AnomalySettings | None = None) -> pd.DataFrame:
+def score_anomalies(
+    daily_metrics: Any,
+    settings: AnomalySettings | None = None,
+    earlier: Earlier | None = None,
+) -> pd.DataFrame:
     """Score every (day, metric, segment) of a `daily_metrics` frame (pandas or polars).
 
     Returns ANOMALY_COLUMNS: the contract columns of `anomalies` plus `expected_low` and
     `expected_high` (the band outside which a day can be flagged), `relative_change`,
-    `z_score`, `history_days`, `flaggable` (old enough, and enough users behind a rate) and
-    `driver` (for a flagged `all` row, the segment that contributed most to the change).
+    `z_score`, `history_days`, `flaggable` (old enough, and enough users behind a rate),
+    `driver` (for a flagged `all` row, the segment that contributed most to the change), the
+    forest's features and `run_day`.
+
+    With `earlier` (what a previous run stored, `Earlier`), `daily_metrics` may be only the
+    recent days: the rows from `earlier.score_from` on are scored, and they equal what one
+    run over the whole history would give (a day depends only on itself and earlier days).
     """
     settings = settings or AnomalySettings()
-    frame = _complete_calendar(to_pandas(daily_metrics))
-    scored = score_series(_long_format(frame, settings.metrics), settings)
+    frame = _complete_calendar(to_pandas(daily_metrics), earlier.first_days if earlier else None)
+    scored = score_series(_long_format(frame, settings.metrics), settings, earlier=earlier)
     if scored.empty:
         return pd.DataFrame(columns=ANOMALY_COLUMNS)
     scored["driver"] = drivers(scored)
+    scored["segment_shares"] = segment_shares(scored)
     scored["explanation"] = explanations(scored, settings, MAX_RUN_DAYS)
-    return scored[ANOMALY_COLUMNS]
+    return scored[ANOMALY_COLUMNS].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """What scoring days from `score_from` on needs from the days before it.
+
+    - `rows`: stored rows (ROW_KEY, FEATURES, `history_days`, `direction`, `run_day`) of the
+      TRAIN_DAYS days before `score_from`: the forest's training rows, and where runs continue.
+    - `offsets`: per series key, how many of its rows come before the first day of the
+      `daily_metrics` frame given (its `history_days` start there).
+    - `first_days`: per (dimension, segment), its first day in `daily_metrics`: the calendar
+      of a segment is completed from there, not from the first day of the frame given.
+    """
+
+    score_from: pd.Timestamp
+    rows: pd.DataFrame
+    offsets: dict[tuple[str, str, str], int]
+    first_days: dict[tuple[str, str], pd.Timestamp]
 
 
 def score_series(
-    long: pd.DataFrame, settings: AnomalySettings | None = None, period: int = 7
+    long: pd.DataFrame,
+    settings: AnomalySettings | None = None,
+    period: int = 7,
+    earlier: Earlier | None = None,
 ) -> pd.DataFrame:
     """Score long-format series: `metric_date, metric, dimension, segment, value` (+ `volume`:
     the users behind a rate, the orders behind revenue).
@@ -139,7 +182,8 @@ def score_series(
     Each (metric, dimension, segment) must be a complete regular series, one row per step.
     `period` is the seasonal cycle in steps (7 for days; the benchmark scores hours with 24).
     Metric names outside CONTRACT §3 are scored as plain numbers: no noise floor, no relative
-    change rule. Returns the input with features, `score`, `is_anomaly` and friends.
+    change rule. Returns the input with features, `score`, `is_anomaly` and friends; with
+    `earlier`, only the rows from `earlier.score_from` on.
     """
     settings = settings or AnomalySettings()
     long = long.copy()
@@ -149,10 +193,26 @@ def score_series(
         return long
     long["metric_date"] = pd.to_datetime(long["metric_date"]).astype("datetime64[ns]")
     long = long.sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
-    parts = [_series_features(series, period) for _, series in long.groupby(SERIES_KEY)]
+    offsets = earlier.offsets if earlier else {}
+    parts = [
+        _series_features(series, period, offsets.get(key, 0))
+        for key, series in long.groupby(SERIES_KEY)
+    ]
     features = pd.concat(parts).sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
-    features["score"], features["threshold"] = _forest_scores(features, settings.contamination)
-    return _flag(features, settings)
+    before = _empty_earlier(features)
+    if earlier is not None:
+        features = features[features["metric_date"] >= earlier.score_from].reset_index(drop=True)
+        before = earlier.rows
+    if features.empty:
+        return features
+    features["score"], features["threshold"] = _forest_scores(
+        features, before, settings.contamination
+    )
+    return _flag(features, settings, before)
+
+
+def _empty_earlier(features: pd.DataFrame) -> pd.DataFrame:
+    return features.iloc[:0].reindex(columns=[*ROW_KEY, *FEATURES, "history_days", "run_day"])
 
 
 # --- input shaping -----------------------------------------------------------------------------
@@ -167,12 +227,16 @@ def to_pandas(frame: Any) -> pd.DataFrame:
     raise EventpulseError(f"Expected a pandas or polars DataFrame, got {type(frame).__name__}.")
 
 
-def _complete_calendar(frame: pd.DataFrame) -> pd.DataFrame:
+def _complete_calendar(
+    frame: pd.DataFrame, first_days: dict[tuple[str, str], pd.Timestamp] | None = None
+) -> pd.DataFrame:
     """One row per segment and day, from the segment's first day to the last day of the data.
 
     A missing row means no activity in that segment that day (CONTRACT §3 keeps only segment
     rows with events): counts and revenue are 0, the rate undefined. Days before a segment's
-    first row are not filled: a new segment is young, not dead.
+    first row are not filled: a new segment is young, not dead. `first_days`: each segment's
+    first day in the whole table, when `frame` holds only recent days (filled from the later
+    of that day and the frame's first day).
     """
     missing = [c for c in DAILY_METRIC_COLUMNS if c not in frame.columns]
     if missing:
@@ -185,10 +249,13 @@ def _complete_calendar(frame: pd.DataFrame) -> pd.DataFrame:
     )
     if frame.empty:
         return frame
-    last = frame["metric_date"].max()
+    first, last = frame["metric_date"].min(), frame["metric_date"].max()
     filled = []
     for (dimension, segment), rows in frame.groupby(["dimension", "segment"]):
-        days = pd.date_range(rows["metric_date"].min(), last, freq="D", name="metric_date")
+        start = rows["metric_date"].min()
+        if first_days and (dimension, segment) in first_days:
+            start = max(first, min(start, pd.Timestamp(first_days[dimension, segment])))
+        days = pd.date_range(start, last, freq="D", name="metric_date")
         rows = rows.drop_duplicates("metric_date").set_index("metric_date").reindex(days)
         rows["dimension"], rows["segment"] = dimension, segment
         filled.append(rows.reset_index())
@@ -219,8 +286,10 @@ def _long_format(frame: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
 # --- features of one series (past only) -------------------------------------------------------
 
 
-def _series_features(series: pd.DataFrame, period: int) -> pd.DataFrame:
-    """Baseline and features of one complete series, each day from strictly earlier days."""
+def _series_features(series: pd.DataFrame, period: int, offset: int = 0) -> pd.DataFrame:
+    """Baseline and features of one complete series, each day from strictly earlier days.
+
+    `offset`: the series' rows before the first one given (its recent days only are given)."""
     metric = series["metric"].iloc[0]
     y = series["value"].to_numpy(dtype=float)
     volume = series["volume"].to_numpy(dtype=float)
@@ -228,7 +297,8 @@ def _series_features(series: pd.DataFrame, period: int) -> pd.DataFrame:
         # The typical order count, not today's: an outage zeroes today's orders and would
         # otherwise widen its own noise floor.
         volume = _nanmedian(_past(volume, period))
-    level, expected = _baseline(y, period)
+    steps = offset + np.arange(y.shape[0])
+    level, expected = _baseline(y, period, steps)
     floor = _noise_floor(metric, expected, y, volume)
     g = _stabilise(metric, y)
 
@@ -247,9 +317,10 @@ def _series_features(series: pd.DataFrame, period: int) -> pd.DataFrame:
     log_ratio = np.log((np.abs(y) + offset) / (np.abs(np.nan_to_num(same_weekdays)) + offset))
 
     centre = _stabilise(metric, expected)
-    steps = np.arange(y.shape[0])
     phase = pd.DatetimeIndex(series["metric_date"]).day_of_week if period == 7 else steps % period
     return series.assign(
+        last_week=_lags(y, period, 1)[:, 0],
+        median_4w=_nanmedian(_past(y, SPREAD_DAYS)),
         expected=expected,
         expected_low=_unstabilise(metric, centre - BAND_Z * sigma),
         expected_high=_unstabilise(metric, centre + BAND_Z * sigma),
@@ -264,7 +335,7 @@ def _series_features(series: pd.DataFrame, period: int) -> pd.DataFrame:
     )
 
 
-def _baseline(y: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray]:
+def _baseline(y: np.ndarray, period: int, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Level and expected value of each day, from strictly earlier days.
 
     Weekday factors: for each weekday, the median of value / (median of the 7 days before it)
@@ -280,7 +351,7 @@ def _baseline(y: np.ndarray, period: int) -> tuple[np.ndarray, np.ndarray]:
     weekly = _nanmedian(_past(y, period))
     with np.errstate(divide="ignore", invalid="ignore"):
         index = np.where(weekly > 0, y / weekly, np.nan)
-    index[:period] = np.nan  # a median of less than a full week carries a weekday bias
+    index[steps < period] = np.nan  # a median of less than a full week carries a weekday bias
     level = np.full(n, np.nan)
     expected = np.full(n, np.nan)
     for t in range(1, n):
@@ -412,28 +483,46 @@ def _nanmedian(windows: np.ndarray) -> np.ndarray:
 # --- the forest and the decision ---------------------------------------------------------------
 
 
-def _forest_scores(features: pd.DataFrame, contamination: float | str) -> tuple[np.ndarray, ...]:
-    """Expanding window: day d is scored by a forest fitted on every series' days before d.
+def _forest_scores(
+    features: pd.DataFrame, earlier: pd.DataFrame, contamination: float | str
+) -> tuple[np.ndarray, ...]:
+    """Expanding window: day d is scored by a forest fitted on every series' days before d
+    (the rows of `earlier`, then those of `features`), at most TRAIN_DAYS back.
 
     Pooling the series works because every feature is in the series' own units, and it gives
     a young series a model from its first weeks. A day with nothing to compare scores 0.
+    The pool is in ROW_KEY order whichever run stored it: the forest's subsample, hence its
+    scores, depend on the order of its training rows.
     """
+    pool = pd.concat(
+        [
+            earlier[[*ROW_KEY, *FEATURES, "history_days"]],
+            features[[*ROW_KEY, *FEATURES, "history_days"]],
+        ],
+        ignore_index=True,
+    )
+    pool["metric_date"] = pd.to_datetime(pool["metric_date"]).astype("datetime64[ns]")
+    pool = pool.sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
+    x_pool = _feature_matrix(pool)
+    pool_dates = pool["metric_date"].to_numpy()
+    trainable = ~np.isnan(x_pool).any(axis=1) & (
+        pool["history_days"].to_numpy() >= MIN_TRAIN_HISTORY
+    )
     x = _feature_matrix(features)
     dates = features["metric_date"].to_numpy()
     usable = ~np.isnan(x).any(axis=1)
-    trainable = usable & (features["history_days"].to_numpy() >= MIN_TRAIN_HISTORY)
     scores = np.zeros(len(features))
     thresholds = np.full(len(features), np.nan)
     window = np.timedelta64(TRAIN_DAYS, "D")
     for day in np.unique(dates):
         rows = np.flatnonzero((dates == day) & usable)
-        train = trainable & (dates < day) & (dates >= day - window)
+        train = trainable & (pool_dates < day) & (pool_dates >= day - window)
         if rows.size == 0 or train.sum() < MIN_TRAIN_ROWS:
             continue
         forest = IsolationForest(
             n_estimators=N_ESTIMATORS, contamination=contamination, random_state=RANDOM_STATE
         )
-        model = make_pipeline(StandardScaler(), forest).fit(x[train])
+        model = make_pipeline(StandardScaler(), forest).fit(x_pool[train])
         scores[rows] = -model.score_samples(x[rows])
         # A numeric contamination puts the line at that quantile of the training scores.
         thresholds[rows] = AUTO_SCORE_LINE if contamination == "auto" else -forest.offset_
@@ -448,7 +537,7 @@ def _feature_matrix(features: pd.DataFrame) -> np.ndarray:
     return x
 
 
-def _flag(features: pd.DataFrame, settings: AnomalySettings) -> pd.DataFrame:
+def _flag(features: pd.DataFrame, settings: AnomalySettings, earlier: pd.DataFrame) -> pd.DataFrame:
     out = features
     value, expected = out["value"].to_numpy(), out["expected"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -470,7 +559,7 @@ def _flag(features: pd.DataFrame, settings: AnomalySettings) -> pd.DataFrame:
     kept = ["spike", "dip"] if settings.directions == "both" else [settings.directions]
     out["unusual"] = unusual & material
     candidate = (out["unusual"] & out["direction"].isin(kept) & out["flaggable"]).to_numpy()
-    out["run_day"] = _run_days(out, candidate)
+    out["run_day"] = _run_days(out, candidate, earlier)
     out["is_anomaly"] = candidate & (out["run_day"] <= MAX_RUN_DAYS)
     return out
 
@@ -484,13 +573,22 @@ def _enough_volume(frame: pd.DataFrame) -> pd.Series:
     return ~frame["metric"].isin(RATES) | enough
 
 
-def _run_days(frame: pd.DataFrame, candidate: np.ndarray) -> np.ndarray:
-    """1, 2, 3... along consecutive candidate days of a series in one direction, else 0.
-    (`frame` is sorted by date, so each series' rows come in date order.)"""
+def _run_days(frame: pd.DataFrame, candidate: np.ndarray, earlier: pd.DataFrame) -> np.ndarray:
+    """1, 2, 3... along consecutive candidate days of a series in one direction, else 0,
+    continuing the run of the series' last row in `earlier`. (`frame` is sorted by date, so
+    each series' rows come in date order.)"""
     run = np.zeros(len(frame), dtype=int)
+    start: dict[tuple, tuple[int, Any]] = {}
+    if not earlier.empty:
+        last = earlier.sort_values("metric_date", kind="stable").groupby(SERIES_KEY).tail(1)
+        for *key, run_day, direction in last[[*SERIES_KEY, "run_day", "direction"]].itertuples(
+            index=False, name=None
+        ):
+            if pd.notna(run_day) and run_day > 0:
+                start[tuple(key)] = (int(run_day), direction)
     rows = frame[SERIES_KEY + ["direction"]].assign(candidate=candidate, row=np.arange(len(frame)))
-    for _, series in rows.groupby(SERIES_KEY, sort=False):
-        length, previous = 0, None
+    for key, series in rows.groupby(SERIES_KEY, sort=False):
+        length, previous = start.get(key, (0, None))
         for row, hit, direction in series[["row", "candidate", "direction"]].itertuples(
             index=False, name=None
         ):

@@ -8,6 +8,7 @@ chunk read alone still says what it is about. The caller supplies the warehouse 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable
@@ -109,7 +110,8 @@ order by l.metric_date
 def anomaly_documents(
     conn: duckdb.DuckDBPyConnection, with_neighbours: bool = True
 ) -> list[Document]:
-    """One document per flagged anomaly: its explanation, numbers and neighbouring days."""
+    """One document per incident (per flagged anomaly without `anomaly_incidents`): its
+    summary, the lead row's explanation, numbers and neighbouring days, the other rows' sentences."""
     anomalies = _rows(
         conn,
         "select metric_date, metric, dimension, segment, value, expected, score, direction, "
@@ -121,11 +123,49 @@ def anomaly_documents(
         for row in _rows(conn, _NEIGHBOURS_SQL, {"days": NEIGHBOUR_DAYS}):
             key = (row["anomaly_date"], row["metric"], row["dimension"], row["segment"])
             neighbours[key].append((row["metric_date"], row["value"]))
+
+    def key(row: dict[str, Any]) -> tuple:
+        return (row["metric_date"], row["metric"], row["dimension"], row["segment"])
+
+    incidents = _incidents(conn)
+    if not incidents:
+        return [_anomaly_document(row, neighbours.get(key(row), [])) for row in anomalies]
+    # One document per incident (the flagged rows of a day that share a cause), named after
+    # its lead row: a question about that day finds the whole story in one place.
+    by_key = {key(row): row for row in anomalies}
     documents = []
-    for row in anomalies:
-        key = (row["metric_date"], row["metric"], row["dimension"], row["segment"])
-        documents.append(_anomaly_document(row, neighbours.get(key, [])))
+    for rows in incidents.values():
+        members = [by_key[k] for k, _ in rows if k in by_key]
+        if not members:
+            continue
+        lead = members[0]
+        document = _anomaly_document(lead, neighbours.get(key(lead), []))
+        others = [(row["explanation"] or "").strip() for row in members[1:]]
+        summary = rows[0][1]
+        body = "\n".join([summary, document.body, *others])
+        title = document.title + (f" and {len(others)} more rows" if others else "")
+        documents.append(dataclasses.replace(document, title=title, body=body))
     return documents
+
+
+def _incidents(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[tuple, str]]]:
+    """incident_id -> its rows' keys with the incident's summary, lead row first; empty
+    without an `anomaly_incidents` table."""
+    found = conn.sql(
+        "select count(*) from duckdb_tables() where table_name = 'anomaly_incidents'"
+    ).fetchall()
+    if not found[0][0]:
+        return {}
+    incidents: dict[str, list[tuple[tuple, str]]] = defaultdict(list)
+    for row in _rows(
+        conn,
+        "select incident_id, metric_date, metric, dimension, segment, summary "
+        "from anomaly_incidents order by metric_date, incident_id, not is_lead, metric, "
+        "dimension, segment",
+    ):
+        key = (row["metric_date"], row["metric"], row["dimension"], row["segment"])
+        incidents[row["incident_id"]].append((key, row["summary"]))
+    return incidents
 
 
 def _anomaly_document(row: dict[str, Any], days: list[tuple[dt.date, float]]) -> Document:

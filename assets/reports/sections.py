@@ -278,21 +278,50 @@ def _cohorts(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path)
 
 
 def _anomalies(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path) -> Section:
+    """The period's flagged rows, told as incidents (the rows of one day that share a cause,
+    `anomaly_incidents`): one bullet per incident, every row in the table with its incident."""
     section = Section("anomalies", "Anomalies")
+    params = {"start": period.start, "end": period.end}
     flagged = conn.execute(
         "select metric_date, metric, dimension, segment, value, expected, score, direction, "
         "explanation from anomalies "
         "where is_anomaly and metric_date between $start and $end "
         "order by score desc, metric_date, metric, dimension, segment",
-        {"start": period.start, "end": period.end},
+        params,
     ).fetchall()
     if not flagged:
         section.notes.append(f"No anomalies were flagged {_in_period(period)}.")
         return section
-    section.notes.append(f"{len(flagged)} flagged {_in_period(period)}:")
-    section.bullets.extend(str(row[8]) for row in flagged)
+    incident_of: dict[tuple, str] = {}
+    if "anomaly_incidents" in existing_tables(conn):
+        incidents = conn.execute(
+            "select incident_id, metric_date, metric, dimension, segment, summary, is_lead "
+            "from anomaly_incidents where metric_date between $start and $end "
+            "order by metric_date, incident_id",
+            params,
+        ).fetchall()
+        incident_of = {tuple(row[1:5]): row[0] for row in incidents}
+        summaries = [row[5] for row in incidents if row[6]]
+        section.notes.append(
+            f"{len(flagged)} flagged rows in {len(summaries)} "
+            f"incident{'s' if len(summaries) != 1 else ''} {_in_period(period)}:"
+        )
+        section.bullets.extend(summaries)
+    else:
+        section.notes.append(f"{len(flagged)} flagged {_in_period(period)}:")
+        section.bullets.extend(str(row[8]) for row in flagged)
     table = Table(
-        columns=["Day", "Metric", "Dimension", "Segment", "Value", "Expected", "Score", "Direction"]
+        columns=[
+            "Day",
+            "Metric",
+            "Dimension",
+            "Segment",
+            "Value",
+            "Expected",
+            "Score",
+            "Direction",
+            "Incident",
+        ]
     )
     for day, metric, dimension, segment, value, expected, score, direction, _ in flagged:
         table.rows.append(
@@ -305,6 +334,7 @@ def _anomalies(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Pat
                 metric_value(metric, expected, "table", MISSING),
                 f"{score:.2f}" if score is not None else MISSING,
                 str(direction or MISSING),
+                incident_of.get((day, metric, dimension, segment), MISSING),
             ]
         )
     section.tables.append(table)

@@ -151,6 +151,21 @@ def test_an_outage_names_its_segment_and_the_total_names_the_driver() -> None:
     assert sentence.startswith("purchasers for platform=android was 0 on")
     assert "100% below the expected" in sentence
     assert "driven by platform=android: \u2212100% purchasers" in total["explanation"].iloc[0]
+    # The comparisons a PM asks for first, and which segments explain the total's change.
+    last_week = frame[(frame["segment"] == "android")].iloc[-8]["purchasers"]
+    assert f"{last_week:,.0f} the same weekday last week" in sentence
+    assert "the 4-week median" in sentence
+    shares = total["segment_shares"].iloc[0]
+    assert shares.startswith("platform=android ")
+    android_share = float(shares.split()[1].rstrip("%;,")) / 100
+    segment_rows = scored[
+        (scored["metric_date"] == scored["metric_date"].max())
+        & (scored["metric"] == "purchasers")
+        & (scored["dimension"] == "platform")
+    ].set_index("segment")
+    pulls = segment_rows["expected"] - segment_rows["value"]  # a dip: the pull downwards
+    assert android_share == pytest.approx(pulls["android"] / pulls.sum(), abs=0.006)
+    assert "change by segment: platform=android" in total["explanation"].iloc[0]
     assert not day["segment"].isin(["ios", "web"]).any()
 
 

@@ -1,0 +1,115 @@
+"""Daily anomaly scoring cost against history: a daily run at 60 and at 360 days of history.
+
+`python -m benchmarks.anomaly_daily_bench` (part of `make bench`) writes
+benchmarks/results/anomaly_daily_bench.md and .json.
+
+For each history length N: the independent synthetic generator of `anomaly_bench` (3
+platforms x 5 channels, growth, a weekly pattern, incidents) gives N + DAILY_RUNS days of
+`daily_metrics` in a DuckDB file. The first run scores the first N days (everything, as a new
+install does); then each of DAILY_RUNS daily runs adds one day and runs what the `anomalies`
+asset runs: `score_changed_days` (find the changed days, read their inputs and the stored
+rows, score) and `write_anomalies` (rows, incidents, inputs, state in one transaction). The
+table gives the median daily run; the acceptance line is at most 1.3x between 60 and 360 days.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from assets.anomalies.assets import write_anomalies
+from assets.anomalies.incremental import LOOKBACK_DAYS, score_changed_days
+from assets.anomalies.scoring import TRAIN_DAYS
+from benchmarks.anomaly_bench import synthetic_metrics
+from pipelines.settings import AnomalySettings
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+HISTORIES = (60, 360)
+DAILY_RUNS = 5
+SEED = 3
+MAX_RATIO = 1.3
+
+
+def main() -> None:
+    results: dict[str, Any] = {"histories": {str(n): run(n) for n in HISTORIES}}
+    short, long = (results["histories"][str(n)]["daily_median_s"] for n in HISTORIES)
+    results["ratio"] = round(long / short, 2)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "anomaly_daily_bench.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / "anomaly_daily_bench.md").write_text(markdown(results))
+    print(markdown(results))
+
+
+def run(history: int) -> dict[str, Any]:
+    frame, _ = synthetic_metrics(SEED, days=history + DAILY_RUNS)
+    days = sorted(frame["metric_date"].unique())
+    settings = AnomalySettings()
+    with tempfile.TemporaryDirectory() as folder:
+        conn = duckdb.connect(str(Path(folder) / "bench.duckdb"))
+        try:
+            started = time.perf_counter()
+            first = _daily_run(conn, frame[frame["metric_date"] <= days[history - 1]], settings)
+            first_s = time.perf_counter() - started
+            timings, rows = [], []
+            for day in days[history:]:
+                started = time.perf_counter()
+                scored = _daily_run(conn, frame[frame["metric_date"] <= day], settings)
+                timings.append(time.perf_counter() - started)
+                rows.append(scored)
+        finally:
+            conn.close()
+    return {
+        "series_rows_first_run": first,
+        "first_run_s": round(first_s, 2),
+        "daily_s": [round(t, 3) for t in timings],
+        "daily_median_s": round(statistics.median(timings), 3),
+        "rows_per_daily_run": rows,
+    }
+
+
+def _daily_run(conn: duckdb.DuckDBPyConnection, daily: pd.DataFrame, settings: Any) -> int:
+    conn.register("frame", daily)
+    conn.execute("create or replace table daily_metrics as select * from frame")
+    conn.unregister("frame")
+    update = score_changed_days(conn, settings)
+    write_anomalies(conn, update, settings)
+    return len(update.rows)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "# Daily anomaly scoring against history",
+        "",
+        "Written by `python -m benchmarks.anomaly_daily_bench` (part of `make bench`); method in",
+        "the module docstring. A daily run reads "
+        f"{LOOKBACK_DAYS} days of metrics and {TRAIN_DAYS} days of stored rows, whatever the history.",
+        "Timings on a shared 2-core machine: noisy.",
+        "",
+        "| history | first run (every day) | daily run, median of "
+        f"{DAILY_RUNS} | daily runs | rows scored a day |",
+        "|---:|---:|---:|---|---:|",
+    ]
+    for history, block in results["histories"].items():
+        daily = ", ".join(f"{t:.2f}" for t in block["daily_s"])
+        lines.append(
+            f"| {history} days | {block['first_run_s']:.1f} s | {block['daily_median_s']:.2f} s "
+            f"| {daily} | {block['rows_per_daily_run'][0]} |"
+        )
+    verdict = "within" if results["ratio"] <= MAX_RATIO else "over"
+    lines += [
+        "",
+        f"360 days / 60 days: {results['ratio']:.2f}x ({verdict} the {MAX_RATIO}x target).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
