@@ -37,12 +37,14 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 
 @dataclass(frozen=True)
 class Section:
-    """A dated section of a user document: a heading that carries an ISO date."""
+    """A dated section of a user document: a heading that carries an ISO date (or two, for
+    an incident over several days: `day` to `last_day`)."""
 
     doc_id: str
     path: str
     heading: str
     day: dt.date
+    last_day: dt.date
     body: str
 
 
@@ -69,7 +71,18 @@ def answer_happened(
     days = _flagged(conn, question, search, direction)
     for day, rows in days[:MAX_DAYS]:
         _say_day(draft, day, rows)
-    sections = _sections_in(docs_dir, search, question)
+    listed = [day for day, _ in days[:MAX_DAYS]]
+    if period is None:  # over the whole history, only what the days listed above explain
+        sections = [
+            s
+            for s in _sections_in(docs_dir, search, question)
+            if any(s.day <= day <= s.last_day for day in listed)
+        ]
+    else:
+        sections = _sections_in(docs_dir, search, question)
+        if not days and sections:
+            what = f" for {METRIC_LABELS[question.metric]}" if question.metric else ""
+            draft.say(f"No anomaly was flagged{what} {search.when}.")
     for section in sections[:MAX_SECTIONS]:
         marker = draft.cite(
             section.doc_id, "doc", f"{section.path}: {section.heading}", section.day
@@ -86,8 +99,9 @@ def answer_happened(
             f"{'that day' if search.grain == 'day' else 'that period'}."
         )
     if period is not None and period.grain == "day":
+        already = {c.ref for c in draft.citations}
         report = draft.cite_report(period)
-        if report:
+        if report and f"report:daily:{period.start.isoformat()}" not in already:
             draft.say(f"That day's report: {report}.")
 
 
@@ -179,7 +193,7 @@ def _say_day(draft: Draft, day: dt.date, rows: list[tuple]) -> None:
             day,
         )
         text = explanation.rstrip(".") if explanation else f"{metric} for {dimension}={segment}"
-        if driver:
+        if driver and str(driver) not in text:
             text += f", driven by {driver}"
         claims.append(f"{text} {marker}")
     more = len(rows) - MAX_ROWS_PER_DAY
@@ -198,16 +212,16 @@ def dated_sections(docs_dir: Path) -> list[Section]:
         if not path.is_file() or not path.resolve().is_relative_to(root):
             continue  # a link out of docs/ is never read (as the corpus build)
         relative = path.relative_to(docs_dir).as_posix()
-        heading, day, body = None, None, []
+        heading, days, body = "", [], []
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines() + ["# end"]:
             match = _HEADING.match(line)
             if match:
-                if heading and day:
+                if days:
                     text = "\n".join(body).strip()
-                    sections.append(Section(f"doc:{relative}", relative, heading, day, text))
+                    doc_id = f"doc:{relative}"
+                    sections.append(Section(doc_id, relative, heading, days[0], days[-1], text))
                 heading, body = match.group(2), []
-                found = _ISO_DAY.search(heading)
-                day = _date(found.group(1)) if found else None
+                days = sorted(d for d in map(_date, _ISO_DAY.findall(heading)) if d)
             else:
                 body.append(line)
     return sections
@@ -217,7 +231,9 @@ def _sections_in(docs_dir: Path, period: Period, question: Question) -> list[Sec
     words = [w for w in (question.segment[1] if question.segment else None,) if w]
     if question.metric:
         words.append(METRIC_LABELS[question.metric].split()[0])
-    found = [s for s in dated_sections(docs_dir) if period.start <= s.day <= period.end]
+    found = [
+        s for s in dated_sections(docs_dir) if s.day <= period.end and s.last_day >= period.start
+    ]
 
     def relevance(section: Section) -> tuple[int, dt.date]:
         text = f"{section.heading} {section.body}".lower()

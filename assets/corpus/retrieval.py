@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,15 @@ def search_many(
     mode: str = "hybrid",
     max_per_doc: int = 1,
 ) -> list[list[Result]]:
-    """Results per query, in order; the table is opened and the queries embedded once."""
-    retriever = Retriever.open(home)
-    vectors = retriever.embed_queries(queries, mode)
+    """Results per query, in order; the table is opened and the queries embedded once.
+
+    The queries are embedded in a worker thread while this one opens the table: importing
+    LanceDB takes a second or more of Python, and ONNX Runtime releases the GIL while it loads
+    the model and runs, so the two overlap on a cold start."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        embedded = pool.submit(Retriever.embed_queries, queries, mode)
+        retriever = Retriever.open(home)
+        vectors = embedded.result()
     return [
         retriever.search(query, vector, k, filters=filters, mode=mode, max_per_doc=max_per_doc)
         for query, vector in zip(queries, vectors, strict=True)
