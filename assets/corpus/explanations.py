@@ -83,7 +83,7 @@ def answer_happened(
         if not days and sections:
             what = f" for {METRIC_LABELS[question.metric]}" if question.metric else ""
             draft.say(f"No anomaly was flagged{what} {search.when}.")
-    for section in sections[:MAX_SECTIONS]:
+    for section in [s for s in sections if not quotable.search(s.heading)][:MAX_SECTIONS]:
         marker = draft.cite(
             section.doc_id, "doc", f"{section.path}: {section.heading}", section.day
         )
