@@ -46,7 +46,7 @@ LLM_TIMEOUT_SECONDS = 120
 NOTHING_FOUND = "The corpus has nothing on this yet; build it with `eventpulse corpus`."
 # The cosine similarity of the best sentence below which the corpus is taken to say nothing on
 # the question (all-MiniLM-L6-v2; measured by benchmarks/ask_bench.py on the demo corpus).
-RELEVANCE_THRESHOLD = 0.35
+RELEVANCE_THRESHOLD = 0.26
 
 # Text addressed to an assistant rather than to a reader of analytics documents.
 INSTRUCTION_LIKE = re.compile(

@@ -141,6 +141,9 @@ def parse_question(text: str, catalog: Catalog, wall_today: dt.date | None = Non
     funnel, steps = _funnel(lowered, catalog)
     metric = _metric(lowered, exclude=_step_words(catalog) if funnel else ())
     common = dict(text=text, period=period, segment=segment, missing_segment=missing)
+    if _DEFINITION.search(lowered) and period is None and segment is None:
+        # "How is retention measured?", "What is a session?": the glossary's, not a number.
+        return Question(intent="unknown", metric=metric, **common)
     if _WHY.search(lowered) or _HAPPENED.search(lowered):
         intent = "why" if _WHY.search(lowered) else "happened"
         return Question(intent=intent, metric=metric, dimension=dimension, **common)
@@ -156,8 +159,6 @@ def parse_question(text: str, catalog: Catalog, wall_today: dt.date | None = Non
         )
     if funnel:
         return Question(intent="funnel", funnel=funnel, steps=steps, dimension=dimension, **common)
-    if _DEFINITION.search(lowered) and period is None:
-        return Question(intent="unknown", metric=metric, **common)
     if metric is None:
         return Question(intent="unknown", unknown_measure=_unknown_measure(lowered), **common)
     if dimension is not None and segment is None:
