@@ -261,7 +261,8 @@ def ask(
     k: Annotated[int, typer.Option(help="How many sources to retrieve.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Answer a question from the corpus, citing the sources used."""
+    """Answer a question from the marts (metrics, segments, periods, funnels, retention,
+    anomalies) or else from the corpus, citing the table rows and documents used."""
     from assets.corpus.answer import answer_json, format_answer
     from assets.corpus.answer import ask as ask_corpus
 
