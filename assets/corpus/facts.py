@@ -182,7 +182,7 @@ def clipped(period: Period, catalog: Catalog) -> Period:
     if (start, end) == (period.start, period.end):
         return period
     span = start.isoformat() if start == end else f"{start.isoformat()} to {end.isoformat()}"
-    return Period(start, end, f"{period.label}, the days with data: {span},", "range")
+    return Period(start, end, span, "range", said=f"{period.when} (days with data: {span})")
 
 
 def missing_segment_sentence(question: Question, catalog: Catalog) -> str:

@@ -42,6 +42,9 @@ _RANGE = re.compile(
 )
 _DAY = re.compile(rf"\b{_ISO_DAY}\b")
 _ISO_WEEK = re.compile(r"\b(\d{4})-?W(\d{1,2})\b", re.I)
+_WEEK_NUMBER = re.compile(
+    r"\b(?:week|wk)\s*#?\s*(\d{1,2})\b(?!\s*(?:day|week|month|retention|retain|cohort)|-)", re.I
+)
 _WEEK_OF = re.compile(rf"\bweek\s+(?:of|starting|beginning)\s+(?:on\s+)?{_ISO_DAY}\b", re.I)
 _MONTH_DAY = re.compile(rf"\b{_MONTH}\s+{_ORDINAL}\b{_YEAR}", re.I)
 _DAY_MONTH = re.compile(rf"\b{_ORDINAL}\s+(?:of\s+)?{_MONTH}(?![a-z]){_YEAR}", re.I)
@@ -66,11 +69,14 @@ class Period:
     end: dt.date
     label: str
     grain: str
+    said: str | None = None  # how a sentence says it, when not derived from the label
 
     @property
     def when(self) -> str:
         """The period as a sentence says it: "on 2026-03-20", "yesterday (2026-04-05)",
         "in week 2026-W12 (...)", "in March 2026", "from 2026-03-01 to 2026-03-09"."""
+        if self.said:
+            return self.said
         if self.label.startswith("the last"):
             return f"in {self.label}"
         if self.label.startswith(_RELATIVE_WORDS):
@@ -95,6 +101,8 @@ class Period:
         start = end - dt.timedelta(days=self.days - 1)
         if self.grain == "week":
             return _week(start)
+        if start == end:
+            return _day(start)
         return Period(start, end, _span(start, end), self.grain)
 
 
@@ -117,8 +125,10 @@ def find_period(
         period = finder(question, today)
         if period is not None:
             return period
-    return _month(question, first_data_day, last_data_day) or _named_day_without_year(
-        question, first_data_day, last_data_day
+    return (
+        _month(question, first_data_day, last_data_day)
+        or _named_day_without_year(question, first_data_day, last_data_day)
+        or _week_number(question, first_data_day, last_data_day)
     )
 
 
@@ -278,3 +288,19 @@ def _last_n(question: str, today: dt.date) -> Period | None:
     start = end - dt.timedelta(days=count - 1)
     words = f"the last {match.group(1)} {match.group(2).lower()}s"
     return Period(start, end, f"{words} ({_span(start, end)})", "range")
+
+
+def _week_number(question: str, first: dt.date, last: dt.date) -> Period | None:
+    """ "week 13": the ISO week of that number in the latest year that has it inside the data."""
+    match = _WEEK_NUMBER.search(question)
+    if not match:
+        return None
+    number = int(match.group(1))
+    for year in range(last.year, first.year - 1, -1):
+        try:
+            monday = dt.date.fromisocalendar(year, number, 1)
+        except ValueError:
+            continue
+        if monday <= last and monday + dt.timedelta(days=6) >= first:
+            return _week(monday)
+    return None

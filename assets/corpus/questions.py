@@ -18,7 +18,21 @@ from assets.corpus.periods import Period, find_period
 # each metric; the first metric whose word appears wins, so specific metrics come first.
 METRIC_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("conversion_rate", ("conversion rate", "conversion", "converted", "convert", "cvr")),
-    ("new_users", ("new users", "new user", "new visitors", "new customers", "first-time users")),
+    (
+        "new_users",
+        (
+            "new users",
+            "new user",
+            "new visitors",
+            "new customers",
+            "first-time users",
+            "signed up",
+            "sign-ups",
+            "signups",
+            "sign ups",
+            "registrations",
+        ),
+    ),
     ("purchasers", ("purchasers", "purchaser", "buyers", "buyer", "paying users", "purchases")),
     ("revenue", ("revenue", "sales", "income", "gmv", "turnover", "earnings")),
     ("sessions", ("sessions", "session", "visits")),

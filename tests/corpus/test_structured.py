@@ -219,6 +219,7 @@ QUESTIONS: list[tuple[str, Gold]] = [
         day_value("revenue", dt.date(2026, 3, 18), "channel", "email"),
     ),
     ("How many new users yesterday?", day_value("new_users", YESTERDAY)),
+    ("How many users signed up on 2026-03-24?", day_value("new_users", dt.date(2026, 3, 24))),
     (
         "How many sessions on android the day before yesterday?",
         day_value("sessions", YESTERDAY - dt.timedelta(days=1), "platform", "android"),
@@ -365,6 +366,7 @@ def test_questions_for_the_corpus_are_not_answered_from_the_marts(home: Path) ->
         ("2026-W12", "2026-03-16", "2026-03-22"),
         ("the week of 2026-03-18", "2026-03-16", "2026-03-22"),
         ("between 2026-03-10 and 2026-03-12", "2026-03-10", "2026-03-12"),
+        ("new users in week 13", "2026-03-23", "2026-03-29"),
     ],
 )
 def test_periods_in_the_usual_forms(question: str, start: str, end: str) -> None:
@@ -418,3 +420,7 @@ def test_llm_gets_the_structured_facts_as_cited_sources(home: Path) -> None:
     data = prompt[prompt.index("<<<DATA") : prompt.index("<<<END DATA")]
     assert "[1] doc_id: daily_metrics[metric_date=2026-03-20, dimension=all, segment=all]" in data
     assert "Revenue on 2026-03-20 was" in data
+
+
+def test_week_one_retention_is_not_read_as_iso_week_one() -> None:
+    assert find_period("week 1 retention", dt.date(2026, 1, 1), LAST_DAY) is None
