@@ -53,7 +53,15 @@ def structured_answer(
                 draft.say(_no_measure(parsed.unknown_measure))
                 return draft, parsed
             return None
-        _answer(conn, parsed, catalog, draft, home, quotable)
+        try:
+            _answer(conn, parsed, catalog, draft, home, quotable)
+        except duckdb.CatalogException:
+            # A mart this question needs was not built yet (a warehouse from before it).
+            draft = Draft(home)
+            draft.say(
+                "The table this question needs is not in the warehouse yet; run "
+                "`eventpulse run` to build every mart, then ask again."
+            )
         return draft, parsed
 
 
