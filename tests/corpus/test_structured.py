@@ -424,3 +424,19 @@ def test_llm_gets_the_structured_facts_as_cited_sources(home: Path) -> None:
 
 def test_week_one_retention_is_not_read_as_iso_week_one() -> None:
     assert find_period("week 1 retention", dt.date(2026, 1, 1), LAST_DAY) is None
+
+
+def test_a_mart_not_built_yet_is_one_sentence(tmp_path: Path) -> None:
+    conn = warehouse.connect(tmp_path / "warehouse.duckdb")
+    try:
+        conn.execute(
+            "create table daily_metrics as select date '2026-03-02' as metric_date, "
+            "'all' as dimension, 'all' as segment, 3 as active_users, 1 as new_users, "
+            "3 as sessions, 9 as events, 1 as purchasers, 5.0 as revenue, "
+            "1 / 3 as conversion_rate"
+        )
+    finally:
+        conn.close()
+    text = answer(tmp_path, "What is week-1 retention?").text
+    assert text.startswith("The table this question needs is not in the warehouse yet"), text
+    assert "3" in numbers(answer(tmp_path, "active users on 2026-03-02").text)
