@@ -410,7 +410,13 @@ def _funnel_period(
 
 
 def answer_retention(conn: duckdb.DuckDBPyConnection, question: Question, draft: Draft) -> None:
-    grain, number = question.retention
+    for grain, number in question.retention:
+        _retention_at(conn, question, draft, grain, number)
+
+
+def _retention_at(
+    conn: duckdb.DuckDBPyConnection, question: Question, draft: Draft, grain: str, number: int
+) -> None:
     period_label = f"{grain}-{number} retention"
     if question.dimension or question.segment:
         _retention_by_segment(conn, question, draft, grain, number, period_label)

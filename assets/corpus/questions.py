@@ -142,7 +142,9 @@ class Question:
     lowest: bool = False  # a ranking asks for the least, not the most
     funnel: str | None = None
     steps: tuple[int, ...] = ()  # 1-based funnel step indexes named, in question order
-    retention: tuple[str, int] = ("week", 1)  # granularity and period N
+    # Granularity and period N of each retention figure asked for; "retention" alone asks
+    # for week 1 and week 4 (the horizons the reports and the README's queries use).
+    retention: tuple[tuple[str, int], ...] = (("week", 1), ("week", 4))
     unknown_measure: str | None = None  # "how many X" where X is nothing eventpulse counts
 
 
@@ -271,16 +273,16 @@ def _step_words(catalog: Catalog) -> tuple[str, ...]:
     return tuple(events | {event.replace("_", " ") for event in events})
 
 
-def _retention_period(lowered: str) -> tuple[str, int]:
+def _retention_period(lowered: str) -> tuple[tuple[str, int], ...]:
     match = _RETENTION_PERIOD.search(lowered)
     if match:
         if match.group(1):
-            return match.group(1).lower(), int(match.group(2))
-        return match.group(4).lower(), int(match.group(3))
+            return ((match.group(1).lower(), int(match.group(2))),)
+        return ((match.group(4).lower(), int(match.group(3))),)
     for grain in ("day", "month"):
         if re.search(rf"\b{grain}(ly)?\b", lowered):
-            return grain, 1
-    return "week", 1
+            return ((grain, 1),)
+    return (("week", 1), ("week", 4))
 
 
 def _unknown_measure(lowered: str) -> str | None:
