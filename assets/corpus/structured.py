@@ -17,16 +17,16 @@ from assets.corpus.explanations import answer_happened
 from assets.corpus.facts import (
     Draft,
     answer_by_segment,
-    answer_funnel,
-    answer_retention,
     answer_value,
     clipped,
     load_catalog,
     missing_segment_sentence,
     outside_data,
 )
+from assets.corpus.funnel_facts import answer_funnel
 from assets.corpus.periods import Period
 from assets.corpus.questions import Catalog, Question, parse_question
+from assets.corpus.retention_facts import answer_retention
 
 MARTS = "daily_metrics, funnel_steps, funnel_daily, retention, cohorts, anomalies"
 
