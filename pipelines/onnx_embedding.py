@@ -143,8 +143,12 @@ def session() -> Any:
     )
 
 
-def embed(texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
-    """Unit-length float32 vectors, one row per text, in the corpus's vector space."""
+def embed(texts: Sequence[str], batch_size: int = 1) -> np.ndarray:
+    """Unit-length float32 vectors, one row per text, in the corpus's vector space.
+
+    One text per run by default: padding a batch to its longest text costs more than the runs
+    it saves (17 sentences of an answer: 0.26 s of CPU one by one, 0.35 s in fours, 0.87 s in
+    one batch)."""
     if not texts:
         return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
     run = session()
