@@ -21,6 +21,7 @@ from assets.corpus.facts import (
     answer_value,
     clipped,
     metric_total,
+    upper_first,
 )
 from assets.corpus.periods import Period
 from assets.corpus.questions import METRIC_LABELS, Catalog, Question
@@ -132,7 +133,7 @@ def _state_movement(
         if (direction == "dip") != fell and now != before:
             label = METRIC_LABELS[metric]
             draft.say(
-                f"{label.capitalize()} did not {'drop' if direction == 'dip' else 'rise'} "
+                f"{upper_first(label)} did not {'drop' if direction == 'dip' else 'rise'} "
                 f"{period.when}; it {'rose' if direction == 'dip' else 'fell'}."
             )
     answer_value(conn, _with_period(question, period), draft)

@@ -140,6 +140,11 @@ def fmt(metric: str, value: float | None) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
+def upper_first(text: str) -> str:
+    """A sentence's first letter in capitals, the rest as written ("In March 2026")."""
+    return text[:1].upper() + text[1:]
+
+
 def change(now: float | None, before: float | None) -> str:
     if now is None or before is None:
         return "no comparison"
@@ -244,7 +249,7 @@ def answer_value(conn: duckdb.DuckDBPyConnection, question: Question, draft: Dra
         )
         return
     verb = "was" if period.days == 1 else "was, over those days,"
-    sentence = f"{label.capitalize()}{where} {period.when} {verb} {fmt(metric, value)}"
+    sentence = f"{upper_first(label)}{where} {period.when} {verb} {fmt(metric, value)}"
     if period.days > 1 and metric in ("active_users", "purchasers"):
         sentence += (
             f" (the sum of the {rows} daily counts; {fmt(metric, (value or 0) / rows)} a day on "
@@ -302,11 +307,41 @@ def answer_by_segment(conn: duckdb.DuckDBPyConnection, question: Question, draft
         value, segment = ranked[-1] if question.lowest else ranked[0]
         word = "lowest" if question.lowest else "highest"
         draft.say(
-            f"{period.when.capitalize()}, {dimension} {segment} had the {word} {label}: "
+            f"{upper_first(period.when)}, {dimension} {segment} had the {word} {label}: "
             f"{fmt(metric, value)} {ref}. All {dimension}s: {listing}."
         )
     else:
-        draft.say(f"{label.capitalize()} by {dimension} {period.when}: {listing} {ref}.")
+        draft.say(f"{upper_first(label)} by {dimension} {period.when}: {listing} {ref}.")
     report = draft.cite_report(period)
     if report:
         draft.say(f"That {'day' if period.grain == 'day' else 'week'}'s report: {report}.")
+
+
+def answer_best_day(conn: duckdb.DuckDBPyConnection, question: Question, draft: Draft) -> None:
+    """The day of the period with the highest (or lowest) value of the metric."""
+    assert question.period is not None and question.metric is not None
+    metric, period = question.metric, question.period
+    dimension, segment = question.segment or ("all", "all")
+    order = "asc" if question.lowest else "desc"
+    row = conn.execute(
+        f"select metric_date, {metric} from daily_metrics where dimension = $d and segment = $s "
+        f"and metric_date between $start and $end order by {metric} {order}, metric_date limit 1",
+        {"d": dimension, "s": segment, "start": period.start, "end": period.end},
+    ).fetchone()
+    label = METRIC_LABELS[metric]
+    where = segment_words(question.segment)
+    if row is None:
+        draft.say(f"There are no rows of {label}{where} {period.when}.")
+        return
+    day, value = row
+    ref = draft.cite(
+        rows_ref("daily_metrics", period, dimension, segment, "metric_date"),
+        "table",
+        f"daily_metrics, {label}{where}",
+        period.start,
+    )
+    word = "lowest" if question.lowest else "highest"
+    draft.say(
+        f"{upper_first(period.when)}, the {word} {label}{where} was on {day.isoformat()}: "
+        f"{fmt(metric, value)} {ref}."
+    )

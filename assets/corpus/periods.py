@@ -79,13 +79,15 @@ class Period:
             return self.said
         if self.label.startswith("the last"):
             return f"in {self.label}"
+        if self.label.startswith("all "):
+            return f"over {self.label}"
         if self.label.startswith(_RELATIVE_WORDS):
             return self.label
         if self.grain == "day":
             return f"on {self.label}"
         if self.grain in ("week", "month"):
             return f"in {self.label}"
-        return self.label if self.label.startswith(("all ", "the ")) else f"from {self.label}"
+        return self.label if self.label.startswith("the ") else f"from {self.label}"
 
     @property
     def days(self) -> int:

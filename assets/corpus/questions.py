@@ -103,6 +103,10 @@ _RETENTION_PERIOD = re.compile(
     r"\b(day|week|month)[\s-]?(\d{1,2})\b|\b(\d{1,2})(?:st|nd|rd|th)?[\s-](day|week|month)\b", re.I
 )
 _FUNNEL = re.compile(r"\bfunnels?\b", re.I)
+_WHICH_DAY = re.compile(
+    r"\b(?:which|what)\s+(?:day|date)\b|\b(?:busiest|quietest|best|worst|peak|record)\s+day\b",
+    re.I,
+)
 _DEFINITION = re.compile(
     r"\b(what\s+(?:is|does|are)\s+(?:a|an|the\s+meaning|meant)\b|define|definition|meaning|"
     r"how\s+(?:is|are)\s+[\w\s]+\s+(?:computed|calculated|defined|measured|counted))",
@@ -133,7 +137,9 @@ class Catalog:
 @dataclass(frozen=True)
 class Question:
     text: str
-    intent: str  # value | breakdown | rank | funnel | retention | happened | why | unknown
+    intent: (
+        str  # value | breakdown | rank | best_day | funnel | retention | happened | why | unknown
+    )
     metric: str | None = None
     dimension: str | None = None  # the dimension a breakdown or ranking is over
     segment: tuple[str, str] | None = None  # (dimension, segment) the question is about
@@ -175,6 +181,13 @@ def parse_question(text: str, catalog: Catalog, wall_today: dt.date | None = Non
         )
     if funnel:
         return Question(intent="funnel", funnel=funnel, steps=steps, dimension=dimension, **common)
+    if _WHICH_DAY.search(lowered):
+        return Question(
+            intent="best_day",
+            metric=metric or "active_users",  # "the busiest day": the most active users
+            lowest=bool(_LOW_WORD.search(lowered)) or "quietest" in lowered,
+            **common,
+        )
     if metric is None:
         return Question(intent="unknown", unknown_measure=_unknown_measure(lowered), **common)
     if dimension is not None and segment is None:

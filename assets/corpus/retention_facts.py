@@ -6,17 +6,28 @@ retained users over their cohort users. Cited by the rows read."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import duckdb
 
-from assets.corpus.facts import Draft, columns, fmt
+from assets.corpus.facts import Draft, columns, fmt, upper_first
 from assets.corpus.periods import Period
 from assets.corpus.questions import Question
 
 
 def answer_retention(conn: duckdb.DuckDBPyConnection, question: Question, draft: Draft) -> None:
     for grain, number in question.retention:
-        _retention_at(conn, question, draft, grain, number)
+        _retention_at(conn, _cohort_of_day(question, grain), draft, grain, number)
+
+
+def _cohort_of_day(question: Question, grain: str) -> Question:
+    """ "The cohort of 2026-03-11" means the week (or month) cohort that day belongs to."""
+    period = question.period
+    if period is None or period.grain != "day" or grain == "day":
+        return question
+    day = period.start
+    start = day - dt.timedelta(days=day.weekday()) if grain == "week" else day.replace(day=1)
+    return replace(question, period=Period(start, start, f"the {grain} cohort of {start}", "day"))
 
 
 def _retention_at(
@@ -51,10 +62,9 @@ def _retention_at(
         first,
     )
     draft.say(
-        f"{period_label.capitalize()} was {fmt('retention_rate', retained / users)}: "
-        f"{int(retained):,} of {int(users):,} users of the {cohorts} {grain} cohorts from "
-        f"{first.isoformat()} to {last.isoformat()} with a complete {grain} {number} came "
-        f"back in it {ref}."
+        f"{upper_first(period_label)} was {fmt('retention_rate', retained / users)}: "
+        f"{int(retained):,} of {int(users):,} users of {_cohorts_words(cohorts, grain, first, last)}"
+        f" with a complete {grain} {number} came back in it {ref}."
     )
     latest = conn.execute(
         f"select cohort_start, retention_rate, cohort_users from retention where {where} "
@@ -138,7 +148,7 @@ def _retention_by_segment(
             return
         rate, _, users = match[0]
         draft.say(
-            f"{period_label.capitalize()} of users acquired through {dimension} {segment} was "
+            f"{upper_first(period_label)} of users acquired through {dimension} {segment} was "
             f"{fmt('retention_rate', rate)} ({users:,} users in the {scope}) {ref}."
         )
         return
@@ -150,3 +160,9 @@ def _retention_by_segment(
         f"By acquisition {dimension}, {segment} has the {word} {period_label}: "
         f"{fmt('retention_rate', rate)} over the {scope} {ref}. All: {listing}."
     )
+
+
+def _cohorts_words(count: int, grain: str, first: dt.date, last: dt.date) -> str:
+    if count == 1:
+        return f"the {grain} cohort of {first.isoformat()}"
+    return f"the {count} {grain} cohorts from {first.isoformat()} to {last.isoformat()}"

@@ -16,6 +16,7 @@ import duckdb
 from assets.corpus.explanations import answer_happened
 from assets.corpus.facts import (
     Draft,
+    answer_best_day,
     answer_by_segment,
     answer_value,
     clipped,
@@ -110,6 +111,10 @@ def _answer(
         answer_funnel(conn, question, draft)
     elif question.intent == "retention":
         answer_retention(conn, question, draft)
+    elif question.intent == "best_day":
+        if question.period is None:
+            question = _replace_period(question, _whole(catalog))
+        answer_best_day(conn, question, draft)
     elif question.intent in ("rank", "breakdown"):
         if question.period is None:
             question = _replace_period(question, _whole(catalog))

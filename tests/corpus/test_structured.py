@@ -203,6 +203,24 @@ def incident_day(db: duckdb.DuckDBPyConnection) -> tuple[str, str | None]:
     )
 
 
+def best_revenue_day_in_march(db: duckdb.DuckDBPyConnection) -> tuple[str, str | None]:
+    day = one(
+        db,
+        "select metric_date from daily_metrics where dimension = 'all' and "
+        "metric_date between '2026-03-01' and '2026-03-31' order by revenue desc limit 1",
+    )
+    return f"was on {day}", None
+
+
+def cohort_week1(db: duckdb.DuckDBPyConnection) -> tuple[str, str | None]:
+    rate = one(
+        db,
+        "select retention_rate from retention where granularity = 'week' and mode = 'exact' "
+        "and period = 1 and cohort_start = '2026-03-09'",
+    )
+    return pct(rate), None
+
+
 YESTERDAY = LAST_DAY  # the data ends on LAST_DAY, which is "yesterday" (periods.py)
 LAST_MONDAY = dt.date(2026, 3, 30)
 QUESTIONS: list[tuple[str, Gold]] = [
@@ -232,6 +250,8 @@ QUESTIONS: list[tuple[str, Gold]] = [
     ("What is week-1 retention?", week1_retention),
     ("Which channel retains best?", best_retaining_channel),
     ("Were there any anomalies?", incident_day),
+    ("Which day had the most revenue in March?", best_revenue_day_in_march),
+    ("What is the week-1 retention of the cohort of 2026-03-11?", cohort_week1),
 ]
 
 
