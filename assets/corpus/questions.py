@@ -103,6 +103,11 @@ _RETENTION_PERIOD = re.compile(
     r"\b(day|week|month)[\s-]?(\d{1,2})\b|\b(\d{1,2})(?:st|nd|rd|th)?[\s-](day|week|month)\b", re.I
 )
 _FUNNEL = re.compile(r"\bfunnels?\b", re.I)
+_DOCUMENTS = re.compile(
+    r"\b(says?|said|mention\w*|according\s+to|changelog|release\s+notes?|notes|docs?|"
+    r"documents?|documentation|wiki|glossary)\b",
+    re.I,
+)
 _WHICH_DAY = re.compile(
     r"\b(?:which|what)\s+(?:day|date)\b|\b(?:busiest|quietest|best|worst|peak|record)\s+day\b",
     re.I,
@@ -163,6 +168,9 @@ def parse_question(text: str, catalog: Catalog, wall_today: dt.date | None = Non
     funnel, steps = _funnel(lowered, catalog)
     metric = _metric(lowered, exclude=_step_words(catalog) if funnel else ())
     common = dict(text=text, period=period, segment=segment, missing_segment=missing)
+    if _DOCUMENTS.search(lowered):
+        # "What do the release notes say about purchases?": a question about the documents.
+        return Question(intent="unknown", metric=metric, **common)
     if _DEFINITION.search(lowered) and period is None and segment is None:
         # "How is retention measured?", "What is a session?": the glossary's, not a number.
         return Question(intent="unknown", metric=metric, **common)
