@@ -270,10 +270,40 @@ def answer_value(conn: duckdb.DuckDBPyConnection, question: Question, draft: Dra
         )
     else:
         sentence += f" {ref}."
-    draft.say(sentence)
+    draft.say(sentence + _week_before(conn, question, draft, period, value))
     report = draft.cite_report(period)
     if report:
         draft.say(f"That {'day' if period.grain == 'day' else 'week'}'s report: {report}.")
+
+
+def _week_before(
+    conn: duckdb.DuckDBPyConnection,
+    question: Question,
+    draft: Draft,
+    period: Period,
+    value: float | None,
+) -> str:
+    """For a day: the change from the same weekday a week before, as the daily report shows."""
+    if period.grain != "day" or question.metric is None:
+        return ""
+    metric = question.metric
+    dimension, segment = question.segment or ("all", "all")
+    day = period.start - dt.timedelta(days=7)
+    before, rows = metric_total(
+        conn, metric, Period(day, day, day.isoformat(), "day"), dimension, segment
+    )
+    if not rows:
+        return ""
+    ref = draft.cite(
+        f"daily_metrics[metric_date={day.isoformat()}, dimension={dimension}, segment={segment}]",
+        "table",
+        f"daily_metrics, {METRIC_LABELS[metric]}{segment_words(question.segment)}",
+        day,
+    )
+    return (
+        f" Against the same weekday a week before ({day.isoformat()}, {fmt(metric, before)}): "
+        f"{change(value, before)} {ref}."
+    )
 
 
 def answer_by_segment(conn: duckdb.DuckDBPyConnection, question: Question, draft: Draft) -> None:

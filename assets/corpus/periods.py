@@ -53,9 +53,11 @@ _YEAR_MONTH = re.compile(r"\b(\d{4})-(\d{2})\b(?!-)")
 _LAST_N = re.compile(r"\b(?:last|past|previous)\s+(\d{1,3})\s+(day|week)s?\b", re.I)
 _RELATIVE = re.compile(
     r"\b(today|yesterday|day before yesterday|(?:this|last|past|previous)\s+(?:week|month)"
-    r"|week\s+before\s+last)\b",
+    r"|week\s+before\s+last|(?:day|week|month)[\s-]over[\s-](?:day|week|month)|wow|mom|dod)\b",
     re.I,
 )
+# "week over week" asks about the last complete week against the one before it.
+_OVER = {"wow": "last week", "mom": "last month", "dod": "yesterday"}
 
 
 _RELATIVE_WORDS = ("today", "yesterday", "the day before", "this ", "last ", "the last", "the week")
@@ -259,7 +261,10 @@ def _relative(question: str, today: dt.date) -> Period | None:
     match = _RELATIVE.search(question)
     if not match:
         return None
-    words = " ".join(match.group(1).lower().split())
+    words = " ".join(match.group(1).lower().replace("-", " ").split())
+    if " over " in words:
+        words = {"day": "yesterday", "week": "last week", "month": "last month"}[words.split()[0]]
+    words = _OVER.get(words, words)
     monday = today - dt.timedelta(days=today.weekday())
     if words == "today":
         return _day(today, "today")

@@ -149,6 +149,7 @@ class Question:
     dimension: str | None = None  # the dimension a breakdown or ranking is over
     segment: tuple[str, str] | None = None  # (dimension, segment) the question is about
     missing_segment: str | None = None  # a segment named but absent from the data
+    missing_dimension: str | None = None  # a breakdown named but not configured
     period: Period | None = None
     lowest: bool = False  # a ranking asks for the least, not the most
     funnel: str | None = None
@@ -167,7 +168,13 @@ def parse_question(text: str, catalog: Catalog, wall_today: dt.date | None = Non
     dimension = _dimension(lowered, catalog)
     funnel, steps = _funnel(lowered, catalog)
     metric = _metric(lowered, exclude=_step_words(catalog) if funnel else ())
-    common = dict(text=text, period=period, segment=segment, missing_segment=missing)
+    common = dict(
+        text=text,
+        period=period,
+        segment=segment,
+        missing_segment=missing,
+        missing_dimension=_missing_dimension(lowered, catalog),
+    )
     if _DOCUMENTS.search(lowered):
         # "What do the release notes say about purchases?": a question about the documents.
         return Question(intent="unknown", metric=metric, **common)
@@ -312,3 +319,13 @@ def _unknown_measure(lowered: str) -> str | None:
         return None
     words = [word for word in match.group(1).split() if word not in _FILLER]
     return " ".join(words) or None
+
+
+def _missing_dimension(lowered: str, catalog: Catalog) -> str | None:
+    """A breakdown the question names ("by country") that the warehouse is not built with."""
+    for dimension, words in DIMENSION_WORDS.items():
+        if dimension not in catalog.segments and any(
+            re.search(_words(word), lowered) for word in words
+        ):
+            return dimension
+    return None

@@ -96,6 +96,13 @@ def _answer(
     home: Path,
     quotable: re.Pattern[str],
 ) -> None:
+    if question.missing_dimension and question.intent not in ("why", "happened"):
+        draft.say(
+            f"The warehouse has no {question.missing_dimension} breakdown, so this cannot be "
+            f"answered by {question.missing_dimension}; its dimensions are "
+            f"{', '.join(catalog.segments) or 'none'} (`dimensions` in eventpulse.yaml adds more)."
+        )
+        return
     if question.missing_segment:
         draft.say(missing_segment_sentence(question, catalog))
         return

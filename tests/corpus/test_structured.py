@@ -294,6 +294,26 @@ def test_segment_that_does_not_exist_is_said_plainly(home: Path) -> None:
         assert "android, ios, web" in text
 
 
+def test_a_breakdown_the_warehouse_is_not_built_with_is_said_plainly(home: Path) -> None:
+    text = answer(home, "What was revenue by country yesterday?").text
+    assert text.startswith("The warehouse has no country breakdown"), text
+
+
+def test_a_day_is_compared_with_the_day_before_and_the_same_weekday_a_week_before(
+    home: Path, db: duckdb.DuckDBPyConnection
+) -> None:
+    day = dt.date(2026, 3, 20)
+    result = answer(home, f"sessions on {day}")
+    for other in (day - dt.timedelta(days=1), day - dt.timedelta(days=7)):
+        value = one(
+            db,
+            "select sessions from daily_metrics where metric_date = ? and dimension = 'all'",
+            other,
+        )
+        assert str(value) in numbers(result.text)
+        assert cited(result, f"daily_metrics[metric_date={other}, dimension=all, segment=all]")
+
+
 def test_date_outside_the_data_is_said_plainly(home: Path, db: duckdb.DuckDBPyConnection) -> None:
     first = one(db, "select min(metric_date) from daily_metrics")
     text = answer(home, "How many active users on 2025-01-03?").text
@@ -393,6 +413,7 @@ def test_questions_for_the_corpus_are_not_answered_from_the_marts(home: Path) ->
         ("the week of 2026-03-18", "2026-03-16", "2026-03-22"),
         ("between 2026-03-10 and 2026-03-12", "2026-03-10", "2026-03-12"),
         ("new users in week 13", "2026-03-23", "2026-03-29"),
+        ("revenue week over week", "2026-03-30", "2026-04-05"),
     ],
 )
 def test_periods_in_the_usual_forms(question: str, start: str, end: str) -> None:
