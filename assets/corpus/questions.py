@@ -205,6 +205,10 @@ def parse_question(text: str, catalog: Catalog, wall_today: dt.date | None = Non
         )
     if metric is None:
         return Question(intent="unknown", unknown_measure=_unknown_measure(lowered), **common)
+    compared = _compared_dimension(lowered, catalog)
+    if compared is not None and not funnel:  # "ios vs android": every segment of platform
+        dimension, segment = compared, None
+        common["segment"] = None
     if dimension is not None and segment is None:
         intent = "rank" if _RANK.search(lowered) else "breakdown"
         if intent == "breakdown" and not _BREAKDOWN.search(lowered):
@@ -228,6 +232,19 @@ def _metric(lowered: str, exclude: tuple[str, ...] = ()) -> str | None:
         for word in words:
             if word not in exclude and re.search(_words(word), lowered):
                 return metric
+    return None
+
+
+def _compared_dimension(lowered: str, catalog: Catalog) -> str | None:
+    """The dimension of which the question names two or more segments."""
+    for dimension, values in catalog.segments.items():
+        named = [
+            value
+            for value in values
+            if value not in ("unknown", "other") and re.search(_words(value.lower()), lowered)
+        ]
+        if len(named) >= 2:
+            return dimension
     return None
 
 

@@ -487,3 +487,17 @@ def test_a_mart_not_built_yet_is_one_sentence(tmp_path: Path) -> None:
     text = answer(tmp_path, "What is week-1 retention?").text
     assert text.startswith("The table this question needs is not in the warehouse yet"), text
     assert "3" in numbers(answer(tmp_path, "active users on 2026-03-02").text)
+
+
+def test_two_segments_named_are_compared(home: Path, db: duckdb.DuckDBPyConnection) -> None:
+    text = answer(home, "Compare ios and android revenue last week").text
+    for segment in ("ios", "android"):
+        value = one(
+            db,
+            "select sum(revenue) from daily_metrics where dimension = 'platform' and segment = ? "
+            "and metric_date between ? and ?",
+            segment,
+            LAST_MONDAY,
+            LAST_MONDAY + dt.timedelta(days=6),
+        )
+        assert f"{segment} {value:,.2f}" in text, text
