@@ -103,7 +103,7 @@ def answer_happened(
         already = {c.ref for c in draft.citations}
         report = draft.cite_report(period)
         if report and f"report:daily:{period.start.isoformat()}" not in already:
-            draft.say(f"That day's report: {report}.")
+            draft.say(f"That day's report is {report}.")
 
 
 def _direction(lowered: str) -> str | None:

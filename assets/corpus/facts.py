@@ -55,7 +55,8 @@ class Draft:
         self.sentences.append(sentence)
 
     def cite_report(self, period: Period) -> str:
-        """The day's (or week's) report when it was written, else nothing."""
+        """The day's (or week's) report, as its path and marker, when it was written; else
+        nothing."""
         reports = self.home / "reports"
         if period.grain == "day":
             path = reports / "daily" / f"{period.start.isoformat()}.md"
@@ -68,9 +69,8 @@ class Draft:
             return ""
         if not path.is_file():
             return ""
-        return self.cite(
-            ref, "report", f"reports/{path.relative_to(reports).as_posix()}", period.start
-        )
+        relative = f"reports/{path.relative_to(reports).as_posix()}"
+        return f"{relative} {self.cite(ref, 'report', relative, period.start)}"
 
     @property
     def text(self) -> str:
@@ -273,7 +273,7 @@ def answer_value(conn: duckdb.DuckDBPyConnection, question: Question, draft: Dra
     draft.say(sentence + _week_before(conn, question, draft, period, value))
     report = draft.cite_report(period)
     if report:
-        draft.say(f"That {'day' if period.grain == 'day' else 'week'}'s report: {report}.")
+        draft.say(f"That {'day' if period.grain == 'day' else 'week'}'s report is {report}.")
 
 
 def _week_before(
@@ -344,7 +344,7 @@ def answer_by_segment(conn: duckdb.DuckDBPyConnection, question: Question, draft
         draft.say(f"{upper_first(label)} by {dimension} {period.when}: {listing} {ref}.")
     report = draft.cite_report(period)
     if report:
-        draft.say(f"That {'day' if period.grain == 'day' else 'week'}'s report: {report}.")
+        draft.say(f"That {'day' if period.grain == 'day' else 'week'}'s report is {report}.")
 
 
 def answer_best_day(conn: duckdb.DuckDBPyConnection, question: Question, draft: Draft) -> None:

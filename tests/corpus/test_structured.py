@@ -281,6 +281,7 @@ def test_days_report_is_cited_when_it_exists(home: Path) -> None:
     day = LAST_DAY - dt.timedelta(days=1)
     result = answer(home, f"active users on {day}")
     assert cited(result, f"report:daily:{day}")
+    assert f"That day's report is reports/daily/{day}.md [" in result.text
     assert not any(s.kind == "report" for s in answer(home, f"active users on {LAST_DAY}").sources)
 
 
