@@ -230,7 +230,16 @@ def demo(
     last_monday = last - dt.timedelta(days=last.weekday() + (0 if last.weekday() == 6 else 7))
     console.print(f"[bold]3/3 Weekly report[/] for the week of {last_monday}")
     run_job(settings, "weekly_report_job", last_monday)
+    _prepare_query_embedder()
     _print_tour(settings, first, last, last_monday)
+
+
+def _prepare_query_embedder() -> None:
+    """Export the model for `ask` and `search` now (once, a few seconds with torch loaded), so
+    the first question does not pay for it."""
+    from pipelines.onnx_embedding import ensure_export
+
+    ensure_export()
 
 
 def _print_tour(settings: Settings, first: dt.date, last: dt.date, week: dt.date) -> None:
@@ -312,6 +321,7 @@ def corpus() -> None:
     from assets.corpus.store import build_corpus
 
     stats = build_corpus(_settings())
+    _prepare_query_embedder()
     console.print(stats.summary(), highlight=False)
     for problem in stats.problems:
         errors.print(f"[yellow]skipped:[/] {problem}", highlight=False)
