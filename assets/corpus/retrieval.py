@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from assets.corpus.documents import KINDS
-from assets.corpus.store import open_table
+from assets.corpus.store import TABLE_NAME, open_table
 from pipelines import onnx_embedding
 from pipelines.errors import EventpulseError
 from pipelines.settings import Settings
@@ -103,6 +103,9 @@ def search_many(
     The queries are embedded in a worker thread while this one opens the table: importing
     LanceDB takes a second or more of Python, and ONNX Runtime releases the GIL while it loads
     the model and runs, so the two overlap on a cold start."""
+    lancedb_dir = Settings(home=home).lancedb_dir
+    if not (lancedb_dir / f"{TABLE_NAME}.lance").is_dir():
+        open_table(lancedb_dir)  # its one sentence, before any work starts in the worker
     with ThreadPoolExecutor(max_workers=1) as pool:
         embedded = pool.submit(Retriever.embed_queries, queries, mode)
         retriever = Retriever.open(home)
