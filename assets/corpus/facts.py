@@ -257,7 +257,8 @@ def answer_value(conn: duckdb.DuckDBPyConnection, question: Question, draft: Dra
         )
     previous = period.previous()
     before, before_rows = metric_total(conn, metric, previous, dimension, segment)
-    if before_rows:
+    first_day = conn.execute("select min(metric_date) from daily_metrics").fetchone()[0]
+    if before_rows and previous.start >= first_day:  # never against a period half without data
         before_ref = draft.cite(
             rows_ref("daily_metrics", previous, dimension, segment, "metric_date"),
             "table",

@@ -8,6 +8,7 @@ import duckdb
 
 from assets.corpus.facts import Draft, columns, fmt, segment_words
 from assets.corpus.questions import Question
+from pipelines.formatting import duration
 
 
 def answer_funnel(conn: duckdb.DuckDBPyConnection, question: Question, draft: Draft) -> None:
@@ -47,6 +48,42 @@ def answer_funnel(conn: duckdb.DuckDBPyConnection, question: Question, draft: Dr
         f"In the {funnel} funnel{where}, {fmt('conversion_rate', rate)} of the users who "
         f"reached {names[first]} (step {first}, {users[first]:,} users) went on to "
         f"{names[last]} (step {last}, {users[last]:,} users){note} {ref}."
+    )
+
+
+def answer_funnel_time(conn: duckdb.DuckDBPyConnection, question: Question, draft: Draft) -> None:
+    """The median and average time of each step from the one before it, between the steps the
+    question names (funnel_steps, whole history; the counted attempts of CONTRACT §3)."""
+    funnel = question.funnel
+    assert funnel is not None
+    dimension, segment = question.segment or ("all", "all")
+    rows = conn.execute(
+        "select step_index, step, median_seconds_from_previous, avg_seconds_from_previous "
+        "from funnel_steps where funnel = $f and dimension = $d and segment = $s "
+        "order by step_index",
+        {"f": funnel, "d": dimension, "s": segment},
+    ).fetchall()
+    if not rows:
+        draft.say(f"The {funnel} funnel has no rows{segment_words(question.segment)}.")
+        return
+    first, last = _step_pair(question.steps, len(rows))
+    first = min(first, last - 1) if last > 1 else first
+    ref = draft.cite(
+        f"funnel_steps[funnel={funnel}, dimension={dimension}, segment={segment}, "
+        f"step_index={first + 1}..{last}]",
+        "table",
+        f"funnel_steps, {funnel} step times{segment_words(question.segment)}",
+    )
+    names = {index: name for index, name, _, _ in rows}
+    parts = [
+        f"{names[index - 1]} to {name}: median {duration(median)}, average {duration(average)}"
+        for index, name, median, average in rows
+        if first < index <= last
+    ]
+    where = segment_words(question.segment)
+    draft.say(
+        f"In the {funnel} funnel{where}, the time from each step to the next over the whole "
+        f"history: {'; '.join(parts)} {ref}."
     )
 
 

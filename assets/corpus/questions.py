@@ -103,6 +103,8 @@ _RETENTION_PERIOD = re.compile(
     r"\b(day|week|month)[\s-]?(\d{1,2})\b|\b(\d{1,2})(?:st|nd|rd|th)?[\s-](day|week|month)\b", re.I
 )
 _FUNNEL = re.compile(r"\bfunnels?\b", re.I)
+_REACHED = re.compile(r"\b(reach\w*|got\s+to|made\s+it\s+to|drop[\s-]?off|step)\b", re.I)
+_TIMING = re.compile(r"\b(how\s+long|time|median|average|avg|seconds|minutes|hours|days)\b", re.I)
 _DOCUMENTS = re.compile(
     r"\b(says?|said|mention\w*|according\s+to|changelog|release\s+notes?|notes|docs?|"
     r"documents?|documentation|wiki|glossary)\b",
@@ -195,7 +197,13 @@ def parse_question(text: str, catalog: Catalog, wall_today: dt.date | None = Non
             **common,
         )
     if funnel:
-        return Question(intent="funnel", funnel=funnel, steps=steps, dimension=dimension, **common)
+        return Question(
+            intent="funnel_time" if _TIMING.search(lowered) else "funnel",
+            funnel=funnel,
+            steps=steps,
+            dimension=dimension,
+            **common,
+        )
     if _WHICH_DAY.search(lowered):
         return Question(
             intent="best_day",
@@ -293,10 +301,12 @@ def _funnel(lowered: str, catalog: Catalog) -> tuple[str | None, tuple[int, ...]
     elif _FUNNEL.search(lowered) and catalog.funnels:
         funnel = next(iter(catalog.funnels))
     else:
-        # "from signup to purchase": two steps of one funnel name it too.
+        # "from signup to purchase": two steps of one funnel name it too, and so does one
+        # step with "reached" ("how many users reached add_to_cart").
         for name in catalog.funnels:
-            if len(_steps_named(lowered, catalog.funnels[name])) >= 2:
-                return name, _steps_named(lowered, catalog.funnels[name])
+            named_steps = _steps_named(lowered, catalog.funnels[name])
+            if len(named_steps) >= 2 or (named_steps and _REACHED.search(lowered)):
+                return name, named_steps
         return None, ()
     return funnel, _steps_named(lowered, catalog.funnels[funnel])
 

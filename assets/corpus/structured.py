@@ -24,7 +24,7 @@ from assets.corpus.facts import (
     missing_segment_sentence,
     outside_data,
 )
-from assets.corpus.funnel_facts import answer_funnel
+from assets.corpus.funnel_facts import answer_funnel, answer_funnel_time
 from assets.corpus.periods import Period
 from assets.corpus.questions import Catalog, Question, parse_question
 from assets.corpus.retention_facts import answer_retention
@@ -116,6 +116,8 @@ def _answer(
         answer_happened(conn, question, catalog, draft, home / "docs", quotable)
     elif question.intent == "funnel":
         answer_funnel(conn, question, draft)
+    elif question.intent == "funnel_time":
+        answer_funnel_time(conn, question, draft)
     elif question.intent == "retention":
         answer_retention(conn, question, draft)
     elif question.intent == "best_day":

@@ -33,6 +33,7 @@ from assets.marts.retention import build_retention
 from assets.marts.sessions_users import build_sessions, build_users
 from pipelines import warehouse
 from pipelines.demo import generate
+from pipelines.formatting import duration
 from pipelines.landing import landing_dates
 from pipelines.settings import LlmSettings, Settings
 
@@ -502,3 +503,25 @@ def test_two_segments_named_are_compared(home: Path, db: duckdb.DuckDBPyConnecti
             LAST_MONDAY + dt.timedelta(days=6),
         )
         assert f"{segment} {value:,.2f}" in text, text
+
+
+def test_users_reaching_one_step_and_time_between_steps(
+    home: Path, db: duckdb.DuckDBPyConnection
+) -> None:
+    cart = one(
+        db, "select users from funnel_steps where dimension = 'all' and step = 'add_to_cart'"
+    )
+    text = answer(home, "How many users reached add_to_cart?").text
+    assert f"{cart:,} users" in text, text
+    median = one(
+        db,
+        "select median_seconds_from_previous from funnel_steps where dimension = 'all' "
+        "and step = 'purchase'",
+    )
+    text = answer(home, "What is the median time from add_to_cart to purchase?").text
+    assert f"add_to_cart to purchase: median {duration(median)}" in text, text
+
+
+def test_a_period_is_not_compared_with_one_before_the_data(home: Path) -> None:
+    text = answer(home, "How many sessions in March?").text
+    assert "February" not in text and "from" not in text.split("[1]")[1], text
