@@ -78,7 +78,8 @@ COMMON_SEGMENT_VALUES = frozenset(
     "affiliates partner partners direct social sms push display podcast tv print radio".split()
 )
 _NAMED_SEGMENT = re.compile(
-    r"\b(?:on|for|from|via|through|in)\s+(?:the\s+)?([a-z][\w-]*)\s+(platform|channel|app|segment)\b"
+    r"\b(?:on|for|from|via|through|in)\s+(?:the\s+)?([a-z][\w-]*)\s+"
+    r"(platform|channel|app|segment)\b"
     r"|\b(platform|channel|segment)\s+(?:is\s+|=\s*|['\"])['\"]?([a-z][\w-]*)",
     re.I,
 )

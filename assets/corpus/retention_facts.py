@@ -63,8 +63,9 @@ def _retention_at(
     )
     draft.say(
         f"{upper_first(period_label)} was {fmt('retention_rate', retained / users)}: "
-        f"{int(retained):,} of {int(users):,} users of {_cohorts_words(cohorts, grain, first, last)}"
-        f" with a complete {grain} {number} came back in it {ref}."
+        f"{int(retained):,} of {int(users):,} users of "
+        f"{_cohorts_words(cohorts, grain, first, last)} with a complete {grain} {number} came "
+        f"back in it {ref}."
     )
     latest = conn.execute(
         f"select cohort_start, retention_rate, cohort_users from retention where {where} "

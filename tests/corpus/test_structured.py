@@ -330,13 +330,15 @@ def test_question_the_data_cannot_answer_is_said_plainly(home: Path) -> None:
 def test_why_did_it_drop_says_when_it_did_not(home: Path, db: duckdb.DuckDBPyConnection) -> None:
     now = one(
         db,
-        "select sum(events) from daily_metrics where dimension = 'all' and metric_date between ? and ?",
+        "select sum(events) from daily_metrics where dimension = 'all' "
+        "and metric_date between ? and ?",
         LAST_MONDAY,
         LAST_MONDAY + dt.timedelta(days=6),
     )
     before = one(
         db,
-        "select sum(events) from daily_metrics where dimension = 'all' and metric_date between ? and ?",
+        "select sum(events) from daily_metrics where dimension = 'all' "
+        "and metric_date between ? and ?",
         LAST_MONDAY - dt.timedelta(days=7),
         LAST_MONDAY - dt.timedelta(days=1),
     )
@@ -350,7 +352,8 @@ def test_what_happened_cites_anomalies_with_the_changelog(
 ) -> None:
     day = one(
         db,
-        "select metric_date from anomalies where is_anomaly group by 1 order by count(*) desc, 1 limit 1",
+        "select metric_date from anomalies where is_anomaly group by 1 "
+        "order by count(*) desc, 1 limit 1",
     )
     result = answer(home, f"What happened on {day}?")
     flagged = db.execute(
