@@ -2,7 +2,8 @@
 an overall row), the dated sections of the user's documents (a changelog names releases and
 incidents by date) and that day's report, each claim cited.
 
-A "why did X drop" question first states what X did, from daily_metrics: when it did not drop,
+A question about a metric and a period ("why did X drop last week", "what happened to X on
+...") first states what X did, from daily_metrics: when it did not drop,
 the answer says so instead of explaining a drop that never happened. When neither an anomaly
 nor a dated document speaks of the period, the answer says that nothing explains it.
 """
@@ -60,7 +61,7 @@ def answer_happened(
     """Fill `draft` with what the data and documents say about the question's period."""
     direction = _direction(question.text.lower())
     period = question.period
-    if question.intent == "why" and question.metric and period is not None:
+    if question.metric and period is not None:  # first what the metric did, then why
         period = clipped(period, catalog)
         _state_movement(conn, question, draft, period, direction)
     search = period or Period(
