@@ -49,6 +49,7 @@ _WEEK_OF = re.compile(rf"\bweek\s+(?:of|starting|beginning)\s+(?:on\s+)?{_ISO_DA
 _MONTH_DAY = re.compile(rf"\b{_MONTH}\s+{_ORDINAL}\b{_YEAR}", re.I)
 _DAY_MONTH = re.compile(rf"\b{_ORDINAL}\s+(?:of\s+)?{_MONTH}(?![a-z]){_YEAR}", re.I)
 _MONTH_ONLY = re.compile(rf"\b(?:in|during|for|of|over)\s+{_MONTH}(?![a-z])(?:\s+(\d{{4}}))?", re.I)
+_SLASHED = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{4}))?\b")  # month/day, as US English
 _YEAR_MONTH = re.compile(r"\b(\d{4})-(\d{2})\b(?!-)")
 _LAST_N = re.compile(r"\b(?:last|past|previous)\s+(\d{1,3})\s+(day|week)s?\b", re.I)
 _RELATIVE = re.compile(
@@ -132,6 +133,7 @@ def find_period(
     return (
         _month(question, first_data_day, last_data_day)
         or _named_day_without_year(question, first_data_day, last_data_day)
+        or _slashed_day(question, first_data_day, last_data_day)
         or _week_number(question, first_data_day, last_data_day)
     )
 
@@ -311,3 +313,23 @@ def _week_number(question: str, first: dt.date, last: dt.date) -> Period | None:
         if monday <= last and monday + dt.timedelta(days=6) >= first:
             return _week(monday)
     return None
+
+
+def _slashed_day(question: str, first: dt.date, last: dt.date) -> Period | None:
+    """ "3/20" or "3/20/2026": month first, as US English writes it, unless that cannot be a
+    date ("20/3": then day first); without a year, as for "March 20"."""
+    match = _SLASHED.search(question)
+    if not match:
+        return None
+    month, day_of_month = int(match.group(1)), int(match.group(2))
+    if month > 12:
+        month, day_of_month = day_of_month, month
+    if match.group(3):
+        day = _safe_date(int(match.group(3)), month, day_of_month)
+        return _day(day) if day else None
+    for year in range(last.year, first.year - 1, -1):
+        day = _safe_date(year, month, day_of_month)
+        if day and first <= day <= last:
+            return _day(day)
+    day = _safe_date(last.year, month, day_of_month)
+    return _day(day) if day else None

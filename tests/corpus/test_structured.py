@@ -419,6 +419,8 @@ def test_questions_for_the_corpus_are_not_answered_from_the_marts(home: Path) ->
         ("between 2026-03-10 and 2026-03-12", "2026-03-10", "2026-03-12"),
         ("new users in week 13", "2026-03-23", "2026-03-29"),
         ("revenue week over week", "2026-03-30", "2026-04-05"),
+        ("revenue on 3/20", "2026-03-20", "2026-03-20"),
+        ("revenue on 20/3/2026", "2026-03-20", "2026-03-20"),
     ],
 )
 def test_periods_in_the_usual_forms(question: str, start: str, end: str) -> None:
