@@ -14,6 +14,7 @@ BENCHMARKS = [
     "anomaly_bench",
     "anomaly_daily_bench",
     "rag_bench",
+    "ask_bench",
 ]
 
 

