@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -245,14 +246,39 @@ def _print_tour(settings: Settings, first: dt.date, last: dt.date, week: dt.date
         ("Injected anomalies", settings.labels_path),
     ):
         console.print(f"  {label:<22} {path}")
+    program = _program_name()
     console.print("\nTry:")
+    if program != "eventpulse":
+        console.print(
+            f"  (eventpulse is not on your PATH: run it as {program}, or first "
+            "`source .venv/bin/activate`)",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
     for command in (
-        "eventpulse query \"select * from daily_metrics where dimension = 'all' order by metric_date desc limit 7\"",
-        'eventpulse query "select metric_date, metric, segment, explanation from anomalies where is_anomaly"',
-        'eventpulse ask "what happened to android purchases?"',
-        "eventpulse ui",
+        "query \"select * from daily_metrics where dimension = 'all' order by metric_date desc limit 7\"",
+        'query "select metric_date, metric, segment, explanation from anomalies where is_anomaly"',
+        'ask "what happened to android purchases?"',
+        "ui",
     ):
-        console.print(f"  {command}")
+        # soft_wrap: a command is copied as one line, never cut in the middle of its SQL.
+        console.print(f"  {program} {command}", soft_wrap=True, markup=False, highlight=False)
+
+
+def _program_name() -> str:
+    """How the user can call this command again: `eventpulse` when that name on the PATH is
+    this program, else the path they ran (`.venv/bin/eventpulse` after `make demo`)."""
+    invoked = Path(sys.argv[0])
+    on_path = shutil.which("eventpulse")
+    if invoked.name != "eventpulse":
+        return "eventpulse" if on_path else ".venv/bin/eventpulse"
+    if on_path and Path(on_path).resolve() == invoked.resolve():
+        return "eventpulse"
+    try:
+        return str(invoked.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(invoked)
 
 
 @app.command()
