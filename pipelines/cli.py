@@ -11,7 +11,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from rich.text import Text
 from pipelines.errors import EventpulseError
 from pipelines.landing import arrival_files, arrival_folder, landing_dates, stray_folders
 from pipelines.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # duckdb is imported by the commands that use it (a fast --help)
+    import duckdb
 
 app = typer.Typer(
     help="eventpulse: product event logs -> DuckDB analytics, anomalies, reports and cited answers.\n\n"
@@ -91,7 +94,48 @@ def run(
     settings = _settings()
     _report_stray_folders(settings)
     first, last = _run_range(settings, date, start, end)
+    _refuse_days_without_data(settings, first, last)
     _run_pipeline(settings, first, last)
+
+
+def _refuse_days_without_data(settings: Settings, first: dt.date, last: dt.date) -> None:
+    """A range with no arrival files and nothing loaded before (`run --date 2099-01-01`) would
+    only write empty reports that then pass for the latest: say so, and run nothing."""
+    landing = settings.landing_dir
+    with_files = [
+        day for day in landing_dates(landing) if arrival_files(arrival_folder(landing, day))
+    ]
+    if any(first <= day <= last for day in with_files) or _loaded_between(settings, first, last):
+        return
+    span = str(first) if first == last else f"{first} .. {last}"
+    known = (
+        f"arrival days with files are {with_files[0]} .. {with_files[-1]}"
+        if with_files
+        else "drop files in landing/events/date=YYYY-MM-DD/ first"
+    )
+    raise EventpulseError(
+        f"Nothing arrived on {span}: no files under {landing} for it and nothing loaded from it "
+        f"before, so nothing was run or written; {known}."
+    )
+
+
+def _loaded_between(settings: Settings, first: dt.date, last: dt.date) -> bool:
+    """Whether an earlier run loaded an arrival day in the range (re-running it keeps its data)."""
+    from pipelines import warehouse
+
+    if not settings.warehouse_path.exists():
+        return False
+    with warehouse.reader(settings.home) as conn:
+        tables = conn.execute(
+            "select count(*) from duckdb_tables() where table_name = 'ingest_log'"
+        ).fetchone()
+        if not tables or not tables[0]:
+            return False
+        (loaded,) = conn.execute(
+            "select count(*) from ingest_log where arrival_date between $first and $last",
+            {"first": first, "last": last},
+        ).fetchone()
+    return loaded > 0
 
 
 def _report_stray_folders(settings: Settings) -> None:
@@ -353,8 +397,32 @@ def report(
     settings = _settings()
     day = _parse_date(date, "--date")
     with warehouse.reader(settings.home) as conn:
+        _refuse_day_outside_data(conn, day)
         paths = build_daily_report(conn, settings, day)
     console.print(f"Wrote {paths.markdown} and {paths.html} ({len(paths.figures)} figures)")
+
+
+def _refuse_day_outside_data(conn: duckdb.DuckDBPyConnection, day: dt.date) -> None:
+    """A report of a day before the first or after the last event date would be an empty page
+    that passes for a report (and, after the last, for the latest one)."""
+    found = conn.execute(
+        "select count(*) from duckdb_tables() where table_name = 'daily_metrics'"
+    ).fetchone()
+    first, last = (
+        conn.execute("select min(metric_date), max(metric_date) from daily_metrics").fetchone()
+        if found and found[0]
+        else (None, None)
+    )
+    if first is None or last is None:
+        raise EventpulseError(
+            "The warehouse has no daily metrics yet; run `eventpulse run` first, then write "
+            "reports."
+        )
+    if not first <= day <= last:
+        raise EventpulseError(
+            f"{day} is outside the data ({first} .. {last}); nothing was written. Pick a day "
+            "in that range."
+        )
 
 
 @app.command()

@@ -170,7 +170,7 @@ def load_settings(config_path: Path | None = None, home: Path | None = None) -> 
             )
         return Settings(home=home)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_DatesAsText) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -179,6 +179,17 @@ def load_settings(config_path: Path | None = None, home: Path | None = None) -> 
             f"{path.name}: not valid YAML{where} ({problem}); fix the syntax."
         ) from None
     return parse_settings(raw, home=home, config_path=path)
+
+
+class _DatesAsText(yaml.SafeLoader):
+    """YAML without implicit dates: `start_date: 2026-13-01` stays text, so parse_settings
+    names the key in one sentence instead of the YAML library raising a bare ValueError."""
+
+
+_DatesAsText.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Settings:
