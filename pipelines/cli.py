@@ -379,8 +379,10 @@ def search(
 def corpus() -> None:
     """Build or refresh the RAG corpus, embedding only new or changed chunks."""
     from assets.corpus.store import build_corpus
+    from pipelines import embedding
+    from pipelines.progress import embed_with_progress
 
-    stats = build_corpus(_settings())
+    stats = build_corpus(_settings(), embed_fn=embed_with_progress(embedding.embed, console.print))
     console.print(stats.summary(), highlight=False)
     for problem in stats.problems:
         errors.print(f"[yellow]skipped:[/] {problem}", highlight=False)

@@ -95,7 +95,8 @@ def run_job(
             instance=instance,
             tags=tags,
             raise_on_error=False,
-            run_config={"loggers": {"progress": {}}},
+            # The step count lets the progress lines say "[5/20] sessions done".
+            run_config={"loggers": {"progress": {"config": {"steps": len(job.graph.nodes)}}}},
         )
         if not result.success:
             # Raising inside run_build discards the build: the published warehouse stays as
