@@ -433,15 +433,16 @@ def ui(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
 ) -> None:
     """Start the Dagster UI (`dagster dev`) on this project; schedules and sensor run."""
-    import subprocess
-
-    from pipelines.ui import PROJECT_ROOT, ui_command, ui_env
+    from pipelines.ui import PROJECT_ROOT, run_ui, ui_command, ui_env
 
     settings = _settings()
     console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={settings.dagster_home})")
-    subprocess.run(
+    # Ctrl-C and `kill` alike stop the webserver and the daemon with it (run_ui).
+    code = run_ui(
         ui_command(settings, host=host, port=port), env=ui_env(settings), cwd=PROJECT_ROOT
     )
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:
