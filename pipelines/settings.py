@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,7 @@ class Settings:
     llm: LlmSettings = field(default_factory=LlmSettings)
     # Record field -> more source names, tried before the built-in ones (dotted: nested JSON).
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    currency: str = "USD"  # ISO 4217 code of `revenue`: how reports write money
 
     @property
     def landing_dir(self) -> Path:
@@ -211,6 +213,7 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
             "anomalies",
             "llm",
             "aliases",
+            "currency",
         },
         where,
         "the top level",
@@ -232,7 +235,17 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
         anomalies=_anomalies(mapping.get("anomalies") or {}, where),
         llm=_llm(mapping.get("llm") or {}, where),
         aliases=_aliases(mapping.get("aliases") or {}, where),
+        currency=_currency(mapping.get("currency", defaults.currency), where),
     )
+
+
+def _currency(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
+        raise EventpulseError(
+            f"{where}: currency {value!r} is not a currency code; write three capital letters "
+            "such as USD, EUR or GBP."
+        )
+    return value
 
 
 def _mapping(value: Any, where: str, key: str) -> dict:

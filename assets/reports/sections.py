@@ -19,6 +19,7 @@ import duckdb
 from assets.reports.figures import cohort_heatmap, funnel_chart, retention_chart
 from assets.reports.headline import daily_breakdown, daily_headline, weekly_headline
 from assets.reports.layout import MISSING, ReportFigure, Section, Table
+from assets.reports.trends import breakdown_section, trend_section
 from pipelines.charts import series_chart
 from pipelines.formatting import duration, metric_value, percent, slug
 from pipelines.settings import Funnel, Settings
@@ -44,11 +45,16 @@ def report_sections(
     figures_dir: Path,
 ) -> list[Section]:
     """The sections of a period with data, in report order, their figures in `figures_dir`."""
+    currency = settings.currency
     sections = [
-        daily_headline(conn, period) if period.kind == "daily" else weekly_headline(conn, period)
+        daily_headline(conn, period, currency)
+        if period.kind == "daily"
+        else weekly_headline(conn, period, currency)
     ]
     if period.kind == "weekly":
-        sections.append(daily_breakdown(conn, period))
+        sections.append(daily_breakdown(conn, period, currency))
+    sections.append(trend_section(conn, period, currency, figures_dir))
+    sections.append(breakdown_section(conn, period, currency))
     if {"funnel_steps", "funnel_daily"} & tables:
         sections.append(_funnels(conn, settings.funnels, period, tables, figures_dir))
     if "retention" in tables:

@@ -193,7 +193,8 @@ def _cells(row: str) -> list[str]:
 
 
 def _number(text: str) -> float:
-    return float(text.rstrip("%"))
+    """A table cell's number: "12.34%", "$1,234.50", "−$3.00" (revenue is money)."""
+    return float(text.rstrip("%").replace("$", "").replace(",", "").replace("\u2212", "-"))
 
 
 class _Links(HTMLParser):
@@ -388,7 +389,7 @@ def test_a_section_appears_only_for_tables_that_exist(tmp_path, settings):
     assert "## Headline metrics" in markdown
     for heading in ("Funnels", "Retention", "Week cohorts", "Anomalies"):
         assert f"## {heading}" not in markdown
-    assert paths.figures == ()
+    assert [p.name for p in paths.figures] == ["trends.png"]  # from daily_metrics alone
 
 
 def test_no_warehouse_tables_at_all_says_so(tmp_path, settings):
