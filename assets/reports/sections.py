@@ -31,7 +31,7 @@ RUNNING = "running"  # a table cell of a period that has not ended (CONTRACT §3
 MART_TABLES = ("daily_metrics", "funnel_steps", "funnel_daily", "retention", "cohorts", "anomalies")
 
 ANOMALY_WINDOW_DAYS = 28  # days of history drawn around a flagged anomaly
-MAX_ANOMALY_CHARTS = 10  # the table still lists every flagged row
+MAX_ANOMALY_CHARTS = 4  # the table still lists every flagged row (a page under ~6,000 px)
 COHORT_ROWS = 12  # most recent week cohorts in the heatmap
 RETENTION_PERIODS = {"day": 30, "week": 12}  # the mart's own period range (CONTRACT §3)
 RETENTION_PERIOD_DAYS = {"day": 1, "week": 7}
@@ -130,7 +130,7 @@ def _funnels(
         )
         partial = bool(entered) and not complete
         if partial:
-            scope += " (window still open: hatched, later steps will still grow)"
+            scope += " (window still open)"
             section.notes.append(
                 f'Funnel "{funnel.name}": users who entered {_in_period(period)} have until '
                 f"{_window_end(funnel, period)} to finish (a {duration(funnel.window_seconds, days=True)} "
@@ -226,7 +226,7 @@ def _funnel_table(
 
 
 def _retention(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path) -> Section:
-    section = Section("retention", "Retention")
+    section = Section("retention", "Retention", columns=2)
     section.notes.append(
         f"Exact-period retention (retention, mode 'exact') of every cohort that started by "
         f"{period.end.isoformat()}, counting only periods that had ended by then: retained users "
@@ -329,7 +329,7 @@ def _cohorts(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path)
 
 
 def _anomalies(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path) -> Section:
-    section = Section("anomalies", "Anomalies")
+    section = Section("anomalies", "Anomalies", columns=2)
     flagged = conn.execute(
         "select metric_date, metric, dimension, segment, value, expected, score, direction, "
         "explanation from anomalies "

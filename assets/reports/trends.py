@@ -122,7 +122,7 @@ def _with_band(metric: str, point: TrendPoint, currency: str) -> str:
 
 
 def _trend_chart(trends: dict[str, list[TrendPoint]], path: Path) -> None:
-    figure = new_figure(9, 5.4)
+    figure = new_figure(9, 4.4)
     axes_grid = figure.subplots(3, 2, sharex=True)
     for axes, metric in zip(axes_grid.flat, TREND_METRICS, strict=True):
         points = trends[metric]
