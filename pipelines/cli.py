@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -243,13 +244,29 @@ def query(
     else:
         # Cells and column names are data: Text, never markup (an event named "[/]" or
         # "[link=...]" is printed as it is).
-        table = Table(show_lines=False)
-        for name in result.columns:
-            table.add_column(Text(name))
-        for row in result.rows:
-            table.add_row(*(Text("NULL" if v is None else str(v)) for v in row))
-        console.print(table)
+        _print_rows(result.columns, result.rows)
         console.print(f"[dim]{len(result.rows)} rows[/]")
+
+
+def _print_rows(columns: list[str], rows: list[tuple]) -> None:
+    """A table when it fits the terminal; else one block per row (`column  value` lines, as
+    psql's expanded display), so no cell or column name is ever wrapped mid-word."""
+    cells = [[Text("NULL" if v is None else str(v)) for v in row] for row in rows]
+    table = Table(show_lines=False)
+    for name in columns:
+        table.add_column(Text(name), no_wrap=True)
+    for row in cells:
+        table.add_row(*row)
+    # The width the table would take unconstrained (measure() caps it at the console's).
+    natural = Measurement.get(console, console.options.update_width(10**6), table).maximum
+    if natural <= console.width:
+        console.print(table)
+        return
+    width = max((len(name) for name in columns), default=0)
+    for number, row in enumerate(cells, start=1):
+        console.print(Text(f"-[ row {number} ]" + "-" * max(width - 6, 4), style="dim"))
+        for name, cell in zip(columns, row, strict=True):
+            console.print(Text(f"{name:<{width}}  ") + cell, soft_wrap=True)
 
 
 @app.command()
@@ -391,22 +408,38 @@ def corpus() -> None:
 @app.command()
 def report(
     date: Annotated[str, typer.Option(help="The day YYYY-MM-DD to (re)write the report for.")],
+    weekly: Annotated[
+        bool, typer.Option("--weekly", help="The weekly report of the Monday week of --date.")
+    ] = False,
 ) -> None:
-    """(Re)write one day's report (Markdown + HTML + figures) from the warehouse."""
-    from assets.reports.build import build_daily_report
+    """(Re)write one day's report, or with --weekly its week's (Markdown + HTML + figures)."""
+    from assets.reports.build import build_daily_report, build_weekly_report
     from pipelines import warehouse
 
     settings = _settings()
     day = _parse_date(date, "--date")
     with warehouse.reader(settings.home) as conn:
-        _refuse_day_outside_data(conn, day)
-        paths = build_daily_report(conn, settings, day)
+        if weekly:
+            monday = day - dt.timedelta(days=day.weekday())
+            _refuse_week_outside_data(conn, monday)
+            paths = build_weekly_report(conn, settings, monday)
+        else:
+            _refuse_day_outside_data(conn, day)
+            paths = build_daily_report(conn, settings, day)
     console.print(f"Wrote {paths.markdown} and {paths.html} ({len(paths.figures)} figures)")
 
 
-def _refuse_day_outside_data(conn: duckdb.DuckDBPyConnection, day: dt.date) -> None:
-    """A report of a day before the first or after the last event date would be an empty page
-    that passes for a report (and, after the last, for the latest one)."""
+def _refuse_week_outside_data(conn: duckdb.DuckDBPyConnection, monday: dt.date) -> None:
+    """A week with no day inside the data is refused like a day outside it."""
+    first, last = _data_range(conn)
+    if monday + dt.timedelta(days=6) < first or monday > last:
+        raise EventpulseError(
+            f"The week of {monday} is outside the data ({first} .. {last}); nothing was "
+            "written. Pick a day in that range."
+        )
+
+
+def _data_range(conn: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
     found = conn.execute(
         "select count(*) from duckdb_tables() where table_name = 'daily_metrics'"
     ).fetchone()
@@ -420,6 +453,13 @@ def _refuse_day_outside_data(conn: duckdb.DuckDBPyConnection, day: dt.date) -> N
             "The warehouse has no daily metrics yet; run `eventpulse run` first, then write "
             "reports."
         )
+    return first, last
+
+
+def _refuse_day_outside_data(conn: duckdb.DuckDBPyConnection, day: dt.date) -> None:
+    """A report of a day before the first or after the last event date would be an empty page
+    that passes for a report (and, after the last, for the latest one)."""
+    first, last = _data_range(conn)
     if not first <= day <= last:
         raise EventpulseError(
             f"{day} is outside the data ({first} .. {last}); nothing was written. Pick a day "

@@ -60,10 +60,16 @@ def test_run_of_a_day_with_no_arrival_folder_refuses_and_writes_nothing(home: Pa
 @pytest.fixture
 def warehouse_home(home: Path) -> Path:
     with warehouse.writer(home) as conn:
-        conn.execute("create table daily_metrics (metric_date date, events bigint)")
         conn.execute(
-            "insert into daily_metrics values ('2026-03-01', 5), ('2026-03-02', 0), "
-            "('2026-03-03', 7)"
+            "create table daily_metrics (metric_date date, dimension varchar, segment varchar, "
+            "active_users bigint, new_users bigint, sessions bigint, events bigint, "
+            "purchasers bigint, revenue double, conversion_rate double)"
+        )
+        conn.execute(
+            "insert into daily_metrics values "
+            "('2026-03-01', 'all', 'all', 5, 5, 5, 5, 1, 10.0, 0.2), "
+            "('2026-03-02', 'all', 'all', 0, 0, 0, 0, 0, 0.0, 0.0), "
+            "('2026-03-03', 'all', 'all', 7, 2, 7, 7, 1, 1234.5, 0.14)"
         )
     return home
 
@@ -77,6 +83,19 @@ def test_report_of_a_day_outside_the_data_refuses_and_writes_nothing(
     assert f"{day} is outside the data (2026-03-01 .. 2026-03-03); nothing was written" in text
     assert _files(warehouse_home) == before
     assert not (warehouse_home / "reports").exists()
+
+
+def test_weekly_report_from_the_cli_and_a_week_outside_the_data(warehouse_home: Path) -> None:
+    result = _run_cli(warehouse_home, "report", "--date", "2026-03-04", "--weekly")
+    assert result.returncode == 0, result.stderr
+    html = warehouse_home / "reports" / "weekly" / "2026-W10.html"
+    assert html.is_file() and "$1,234.50" in html.read_text()  # the week's revenue, as money
+    before = _files(warehouse_home)
+    text = _one_sentence_error(
+        _run_cli(warehouse_home, "report", "--date", "2026-04-01", "--weekly")
+    )
+    assert "The week of 2026-03-30 is outside the data" in text
+    assert _files(warehouse_home) == before
 
 
 def test_invalid_start_date_is_one_sentence(tmp_path: Path) -> None:
@@ -104,3 +123,25 @@ def test_demo_closing_commands_are_never_cut_on_a_narrow_terminal(
         assert command.count('"') == 2, command  # the whole SQL on the one line
     sql = next(c for c in commands if "daily_metrics" in c)
     assert sql.endswith('order by metric_date desc limit 7"')
+
+
+def test_query_rows_too_wide_for_the_terminal_print_one_block_per_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    columns = ["metric_date", "conversion_rate", "explanation"]
+    rows = [
+        ("2026-03-01", 0.0123, "active users on platform ios were 40 against 80"),
+        ("x", None, "y"),
+    ]
+    narrow = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=narrow, width=40, color_system=None))
+    cli._print_rows(columns, rows)
+    lines = narrow.getvalue().splitlines()
+    assert "conversion_rate  0.0123" in lines
+    assert "explanation      active users on platform ios were 40 against 80" in lines
+    assert "conversion_rate  NULL" in lines
+    wide = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=wide, width=200, color_system=None))
+    cli._print_rows(columns, rows)
+    header = next(line for line in wide.getvalue().splitlines() if "metric_date" in line)
+    assert "conversion_rate" in header and "explanation" in header  # one table, names whole
