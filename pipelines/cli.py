@@ -127,15 +127,15 @@ def _loaded_between(settings: Settings, first: dt.date, last: dt.date) -> bool:
     if not settings.warehouse_path.exists():
         return False
     with warehouse.reader(settings.home) as conn:
-        tables = conn.execute(
+        ((tables,),) = conn.execute(
             "select count(*) from duckdb_tables() where table_name = 'ingest_log'"
-        ).fetchone()
-        if not tables or not tables[0]:
+        ).fetchall()
+        if not tables:
             return False
-        (loaded,) = conn.execute(
+        ((loaded,),) = conn.execute(
             "select count(*) from ingest_log where arrival_date between $first and $last",
             {"first": first, "last": last},
-        ).fetchone()
+        ).fetchall()
     return loaded > 0
 
 
@@ -440,13 +440,13 @@ def _refuse_week_outside_data(conn: duckdb.DuckDBPyConnection, monday: dt.date) 
 
 
 def _data_range(conn: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
-    found = conn.execute(
+    ((found,),) = conn.execute(
         "select count(*) from duckdb_tables() where table_name = 'daily_metrics'"
-    ).fetchone()
-    first, last = (
-        conn.execute("select min(metric_date), max(metric_date) from daily_metrics").fetchone()
-        if found and found[0]
-        else (None, None)
+    ).fetchall()
+    ((first, last),) = (
+        conn.execute("select min(metric_date), max(metric_date) from daily_metrics").fetchall()
+        if found
+        else [(None, None)]
     )
     if first is None or last is None:
         raise EventpulseError(
