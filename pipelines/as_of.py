@@ -50,7 +50,9 @@ def as_of_warehouse(
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection on which the event-history marts are those of the end of `day`."""
     tables = _tables(conn)
-    if not {"event_copies", "user_keys"} <= tables or _last_event_date(conn) <= day:
+    if not {"event_copies", "user_keys"} <= tables or (
+        _last_event_date(conn) <= day and _marts_current(conn)
+    ):
         # No events, or none after the day (the daily run's own report): the marts as they are
         # are those of the day, without rebuilding them.
         yield conn
@@ -77,6 +79,17 @@ def as_of_warehouse(
         yield memory
     finally:
         memory.close()
+
+
+def _marts_current(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the marts have this version's columns (a warehouse built before `is_complete`
+    gets its marts rebuilt here, so `eventpulse report` works before the next run)."""
+    ((found,),) = conn.execute(
+        "select count(*) from duckdb_columns() where database_name = current_database() "
+        "and table_name in ('retention', 'cohorts', 'funnel_daily') "
+        "and column_name = 'is_complete'"
+    ).fetchall()
+    return found == 3
 
 
 def _last_event_date(conn: duckdb.DuckDBPyConnection) -> dt.date:
