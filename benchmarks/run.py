@@ -13,6 +13,7 @@ BENCHMARKS = [
     "funnel_bench",
     "anomaly_bench",
     "rag_bench",
+    "report_bench",
 ]
 
 
