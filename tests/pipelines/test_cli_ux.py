@@ -145,3 +145,17 @@ def test_query_rows_too_wide_for_the_terminal_print_one_block_per_row(
     cli._print_rows(columns, rows)
     header = next(line for line in wide.getvalue().splitlines() if "metric_date" in line)
     assert "conversion_rate" in header and "explanation" in header  # one table, names whole
+
+
+def test_the_closing_commands_name_the_venv_script_when_eventpulse_is_not_on_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = tmp_path / ".venv" / "bin" / "eventpulse"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(script), "demo"])
+    monkeypatch.setattr(cli.shutil, "which", lambda name: None)
+    assert cli._program_name() == ".venv/bin/eventpulse"
+    monkeypatch.setattr(cli.shutil, "which", lambda name: str(script))
+    assert cli._program_name() == "eventpulse"
