@@ -15,6 +15,7 @@ BENCHMARKS = [
     "anomaly_daily_bench",
     "rag_bench",
     "ask_bench",
+    "report_bench",
 ]
 
 

@@ -8,20 +8,25 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from pipelines.errors import EventpulseError
 from pipelines.landing import arrival_files, arrival_folder, landing_dates, stray_folders
 from pipelines.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # duckdb is imported by the commands that use it (a fast --help)
+    import duckdb
 
 app = typer.Typer(
     help="eventpulse: product event logs -> DuckDB analytics, anomalies, reports and cited answers.\n\n"
@@ -91,7 +96,48 @@ def run(
     settings = _settings()
     _report_stray_folders(settings)
     first, last = _run_range(settings, date, start, end)
+    _refuse_days_without_data(settings, first, last)
     _run_pipeline(settings, first, last)
+
+
+def _refuse_days_without_data(settings: Settings, first: dt.date, last: dt.date) -> None:
+    """A range with no arrival files and nothing loaded before (`run --date 2099-01-01`) would
+    only write empty reports that then pass for the latest: say so, and run nothing."""
+    landing = settings.landing_dir
+    with_files = [
+        day for day in landing_dates(landing) if arrival_files(arrival_folder(landing, day))
+    ]
+    if any(first <= day <= last for day in with_files) or _loaded_between(settings, first, last):
+        return
+    span = str(first) if first == last else f"{first} .. {last}"
+    known = (
+        f"arrival days with files are {with_files[0]} .. {with_files[-1]}"
+        if with_files
+        else "drop files in landing/events/date=YYYY-MM-DD/ first"
+    )
+    raise EventpulseError(
+        f"Nothing arrived on {span}: no files under {landing} for it and nothing loaded from it "
+        f"before, so nothing was run or written; {known}."
+    )
+
+
+def _loaded_between(settings: Settings, first: dt.date, last: dt.date) -> bool:
+    """Whether an earlier run loaded an arrival day in the range (re-running it keeps its data)."""
+    from pipelines import warehouse
+
+    if not settings.warehouse_path.exists():
+        return False
+    with warehouse.reader(settings.home) as conn:
+        ((tables,),) = conn.execute(
+            "select count(*) from duckdb_tables() where table_name = 'ingest_log'"
+        ).fetchall()
+        if not tables:
+            return False
+        ((loaded,),) = conn.execute(
+            "select count(*) from ingest_log where arrival_date between $first and $last",
+            {"first": first, "last": last},
+        ).fetchall()
+    return loaded > 0
 
 
 def _report_stray_folders(settings: Settings) -> None:
@@ -218,17 +264,12 @@ def _print_json_rows(columns: list[str], batches: Iterator[list[tuple]]) -> None
 
 
 def _print_table(columns: list[str], batches: Iterator[list[tuple]], max_rows: int) -> None:
-    # Cells and column names are data: Text, never markup (an event named "[/]" or
-    # "[link=...]" is printed as it is).
-    table = Table(show_lines=False)
-    for name in columns:
-        table.add_column(Text(name))
+    kept: list[tuple] = []
     total = 0
     for batch in batches:
-        for row in batch[: max(0, max_rows - total)]:
-            table.add_row(*(Text("NULL" if v is None else str(v)) for v in row))
+        kept.extend(batch[: max(0, max_rows - total)])
         total += len(batch)  # rows beyond max_rows are counted, not kept
-    console.print(table)
+    _print_rows(columns, kept)
     if total > max_rows:
         console.print(
             f"[dim]{total} rows; the first {max_rows} are shown, {total - max_rows} left out "
@@ -236,6 +277,27 @@ def _print_table(columns: list[str], batches: Iterator[list[tuple]], max_rows: i
         )
     else:
         console.print(f"[dim]{total} rows[/]")
+
+
+def _print_rows(columns: list[str], rows: list[tuple]) -> None:
+    """A table when it fits the terminal; else one block per row (`column  value` lines, as
+    psql's expanded display), so no cell or column name is ever wrapped mid-word."""
+    cells = [[Text("NULL" if v is None else str(v)) for v in row] for row in rows]
+    table = Table(show_lines=False)
+    for name in columns:
+        table.add_column(Text(name), no_wrap=True)
+    for row in cells:
+        table.add_row(*row)
+    # The width the table would take unconstrained (measure() caps it at the console's).
+    natural = Measurement.get(console, console.options.update_width(10**6), table).maximum
+    if natural <= console.width:
+        console.print(table)
+        return
+    width = max((len(name) for name in columns), default=0)
+    for number, row in enumerate(cells, start=1):
+        console.print(Text(f"-[ row {number} ]" + "-" * max(width - 6, 4), style="dim"))
+        for name, cell in zip(columns, row, strict=True):
+            console.print(Text(f"{name:<{width}}  ") + cell, soft_wrap=True)
 
 
 @app.command()
@@ -285,14 +347,39 @@ def _print_tour(settings: Settings, first: dt.date, last: dt.date, week: dt.date
         ("Injected anomalies", settings.labels_path),
     ):
         console.print(f"  {label:<22} {path}")
+    program = _program_name()
     console.print("\nTry:")
+    if program != "eventpulse":
+        console.print(
+            f"  (eventpulse is not on your PATH: run it as {program}, or first "
+            "`source .venv/bin/activate`)",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
     for command in (
-        "eventpulse query \"select * from daily_metrics where dimension = 'all' order by metric_date desc limit 7\"",
-        'eventpulse query "select metric_date, metric, segment, explanation from anomalies where is_anomaly"',
-        'eventpulse ask "what happened to android purchases?"',
-        "eventpulse ui",
+        "query \"select * from daily_metrics where dimension = 'all' order by metric_date desc limit 7\"",
+        'query "select metric_date, metric, segment, explanation from anomalies where is_anomaly"',
+        'ask "what happened to android purchases?"',
+        "ui",
     ):
-        console.print(f"  {command}")
+        # soft_wrap: a command is copied as one line, never cut in the middle of its SQL.
+        console.print(f"  {program} {command}", soft_wrap=True, markup=False, highlight=False)
+
+
+def _program_name() -> str:
+    """How the user can call this command again: `eventpulse` when that name on the PATH is
+    this program, else the path they ran (`.venv/bin/eventpulse` after `make demo`)."""
+    invoked = Path(sys.argv[0])
+    on_path = shutil.which("eventpulse")
+    if invoked.name != "eventpulse":
+        return "eventpulse" if on_path else ".venv/bin/eventpulse"
+    if on_path and Path(on_path).resolve() == invoked.resolve():
+        return "eventpulse"
+    try:
+        return str(invoked.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(invoked)
 
 
 @app.command()
@@ -350,8 +437,10 @@ def search(
 def corpus() -> None:
     """Build or refresh the RAG corpus, embedding only new or changed chunks."""
     from assets.corpus.store import build_corpus
+    from pipelines import embedding
+    from pipelines.progress import embed_with_progress
 
-    stats = build_corpus(_settings())
+    stats = build_corpus(_settings(), embed_fn=embed_with_progress(embedding.embed, console.print))
     _prepare_query_embedder()
     console.print(stats.summary(), highlight=False)
     for problem in stats.problems:
@@ -361,16 +450,63 @@ def corpus() -> None:
 @app.command()
 def report(
     date: Annotated[str, typer.Option(help="The day YYYY-MM-DD to (re)write the report for.")],
+    weekly: Annotated[
+        bool, typer.Option("--weekly", help="The weekly report of the Monday week of --date.")
+    ] = False,
 ) -> None:
-    """(Re)write one day's report (Markdown + HTML + figures) from the warehouse."""
-    from assets.reports.build import build_daily_report
+    """(Re)write one day's report, or with --weekly its week's (Markdown + HTML + figures)."""
+    from assets.reports.build import build_daily_report, build_weekly_report
     from pipelines import warehouse
 
     settings = _settings()
     day = _parse_date(date, "--date")
     with warehouse.reader(settings.home) as conn:
-        paths = build_daily_report(conn, settings, day)
+        if weekly:
+            monday = day - dt.timedelta(days=day.weekday())
+            _refuse_week_outside_data(conn, monday)
+            paths = build_weekly_report(conn, settings, monday)
+        else:
+            _refuse_day_outside_data(conn, day)
+            paths = build_daily_report(conn, settings, day)
     console.print(f"Wrote {paths.markdown} and {paths.html} ({len(paths.figures)} figures)")
+
+
+def _refuse_week_outside_data(conn: duckdb.DuckDBPyConnection, monday: dt.date) -> None:
+    """A week with no day inside the data is refused like a day outside it."""
+    first, last = _data_range(conn)
+    if monday + dt.timedelta(days=6) < first or monday > last:
+        raise EventpulseError(
+            f"The week of {monday} is outside the data ({first} .. {last}); nothing was "
+            "written. Pick a day in that range."
+        )
+
+
+def _data_range(conn: duckdb.DuckDBPyConnection) -> tuple[dt.date, dt.date]:
+    ((found,),) = conn.execute(
+        "select count(*) from duckdb_tables() where table_name = 'daily_metrics'"
+    ).fetchall()
+    ((first, last),) = (
+        conn.execute("select min(metric_date), max(metric_date) from daily_metrics").fetchall()
+        if found
+        else [(None, None)]
+    )
+    if first is None or last is None:
+        raise EventpulseError(
+            "The warehouse has no daily metrics yet; run `eventpulse run` first, then write "
+            "reports."
+        )
+    return first, last
+
+
+def _refuse_day_outside_data(conn: duckdb.DuckDBPyConnection, day: dt.date) -> None:
+    """A report of a day before the first or after the last event date would be an empty page
+    that passes for a report (and, after the last, for the latest one)."""
+    first, last = _data_range(conn)
+    if not first <= day <= last:
+        raise EventpulseError(
+            f"{day} is outside the data ({first} .. {last}); nothing was written. Pick a day "
+            "in that range."
+        )
 
 
 @app.command()
@@ -379,15 +515,16 @@ def ui(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
 ) -> None:
     """Start the Dagster UI (`dagster dev`) on this project; schedules and sensor run."""
-    import subprocess
-
-    from pipelines.ui import PROJECT_ROOT, ui_command, ui_env
+    from pipelines.ui import PROJECT_ROOT, run_ui, ui_command, ui_env
 
     settings = _settings()
     console.print(f"Dagster UI on http://{host}:{port} (DAGSTER_HOME={settings.dagster_home})")
-    subprocess.run(
+    # Ctrl-C and `kill` alike stop the webserver and the daemon with it (run_ui).
+    code = run_ui(
         ui_command(settings, host=host, port=port), env=ui_env(settings), cwd=PROJECT_ROOT
     )
+    if code:
+        raise typer.Exit(code)
 
 
 def main() -> None:

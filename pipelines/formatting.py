@@ -58,6 +58,21 @@ def metric_value(metric: str, value: float | None, style: MetricStyle, missing: 
     return f"{value:.2f}" if style == "table" else f"{value:,.1f}"
 
 
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
+NO_CENTS = {"JPY", "KRW"}  # currencies written without minor units
+
+
+def money(value: float | None, currency: str, missing: str) -> str:
+    """Revenue as a person reads it: "$12,345.67", "€1,200.00", "12,345.67 CHF"."""
+    if value is None or value != value:
+        return missing
+    digits = 0 if currency in NO_CENTS else 2
+    sign = MINUS if value < 0 else ""
+    amount = f"{abs(value):,.{digits}f}"
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency}"
+
+
 def signed_percent(relative: float | None) -> str:
     """A relative change: "+12%", "−91%", "×14" from ten times up; "up from 0" without a base."""
     if relative is None or relative != relative:

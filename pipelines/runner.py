@@ -185,7 +185,8 @@ def _execute(
         tags=dict(tags),
         asset_selection=selection,
         raise_on_error=False,
-        run_config={"loggers": {"progress": {}}},
+        # The step count lets the progress lines say "[5/20] sessions done".
+        run_config={"loggers": {"progress": {"config": {"steps": len(selection)}}}},
     )
     if not result.success:
         failure = _failure(result)

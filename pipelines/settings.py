@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import os
 import urllib.parse
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     # Record field -> more source names, tried before the built-in ones (dotted: nested JSON).
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    currency: str = "USD"  # ISO 4217 code of `revenue`: how reports write money
 
     @property
     def landing_dir(self) -> Path:
@@ -178,7 +180,7 @@ def load_settings(config_path: Path | None = None, home: Path | None = None) -> 
             )
         return Settings(home=home)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_DatesAsText) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -187,6 +189,17 @@ def load_settings(config_path: Path | None = None, home: Path | None = None) -> 
             f"{path.name}: not valid YAML{where} ({problem}); fix the syntax."
         ) from None
     return parse_settings(raw, home=home, config_path=path)
+
+
+class _DatesAsText(yaml.SafeLoader):
+    """YAML without implicit dates: `start_date: 2026-13-01` stays text, so parse_settings
+    names the key in one sentence instead of the YAML library raising a bare ValueError."""
+
+
+_DatesAsText.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Settings:
@@ -209,6 +222,7 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
             "llm",
             "aliases",
             "alerts",
+            "currency",
         },
         where,
         "the top level",
@@ -231,7 +245,17 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
         llm=_llm(mapping.get("llm") or {}, where),
         aliases=_aliases(mapping.get("aliases") or {}, where),
         alerts=_alerts(mapping.get("alerts") or {}, where),
+        currency=_currency(mapping.get("currency", defaults.currency), where),
     )
+
+
+def _currency(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
+        raise EventpulseError(
+            f"{where}: currency {value!r} is not a currency code; write three capital letters "
+            "such as USD, EUR or GBP."
+        )
+    return value
 
 
 def _mapping(value: Any, where: str, key: str) -> dict:

@@ -6,8 +6,12 @@ makes DuckDB writes take turns across all runs: every asset that writes the ware
 a schedule and the landing sensor never compete for the two-core machine or the writer lock.
 """
 
+import contextlib
 import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -87,3 +91,66 @@ def ui_env(settings: Settings, environ: Mapping[str, str] | None = None) -> dict
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     return env
+
+
+STOP_GRACE_SECONDS = 30  # dagster dev's own shutdown of its webserver, daemon and code servers
+
+
+def run_ui(command: list[str], env: dict[str, str], cwd: Path) -> int:
+    """Run `dagster dev` until it exits, and stop it with everything it started when this
+    process is interrupted (Ctrl-C) or terminated (`kill`, SIGHUP of a closed terminal).
+
+    `dagster dev` runs in its own process group, so its webserver, daemon and code servers can
+    be signalled together: SIGINT first, as Ctrl-C in a terminal does, then SIGTERM and SIGKILL
+    for whatever is still there after a grace period. Without this, `kill` of `eventpulse ui`
+    left them running, schedules on and the port taken."""
+    process = subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True)
+
+    def stop_children(signum: int, frame: object) -> None:
+        raise _Stop(signum)
+
+    previous = {sig: signal.signal(sig, stop_children) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return process.wait()
+    except (KeyboardInterrupt, _Stop):
+        stop_process_group(process)
+        return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _Stop(Exception):  # noqa: N818 (a signal, not an error)
+    """SIGTERM or SIGHUP arrived."""
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGINT to the group (what Ctrl-C sends), then SIGTERM, then SIGKILL, each after a grace
+    period; returns when the group leader is gone and the group is empty or killed."""
+    for sig, grace in (
+        (signal.SIGINT, STOP_GRACE_SECONDS),
+        (signal.SIGTERM, 10),
+        (signal.SIGKILL, 10),
+    ):
+        if not _group_alive(process.pid):
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _group_alive(process.pid):
+            process.poll()  # reap the leader, so it does not linger as a zombie
+            time.sleep(0.2)
+    process.poll()
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs (zombies awaiting their parent excepted)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            return True
+    return False

@@ -181,6 +181,12 @@ def nth_period_start(granularity: str, cohort_start: dt.date, n: int) -> dt.date
     return dt.date(cohort_start.year + months // 12, months % 12 + 1, 1)
 
 
+def period_is_complete(granularity: str, cohort_start: dt.date, n: int, last_date: dt.date) -> bool:
+    """Period n of the cohort has ended (its last day is on or before the last event date)."""
+    last_day = nth_period_start(granularity, cohort_start, n + 1) - dt.timedelta(days=1)
+    return last_day <= last_date
+
+
 # --- retention ------------------------------------------------------------------------------
 
 
@@ -218,6 +224,9 @@ def retention(events: list[Event]) -> list[Row]:
                             "period": n,
                             "retained_users": retained,
                             "retention_rate": retained / len(members),
+                            "is_complete": period_is_complete(
+                                granularity, cohort_start, n, last_date
+                            ),
                         }
                     )
     return rows
@@ -269,6 +278,7 @@ def cohorts(events: list[Event]) -> list[Row]:
                         "revenue": revenue,
                         "cumulative_revenue": cumulative,
                         "ltv": cumulative / len(members),
+                        "is_complete": period_is_complete(granularity, cohort_start, n, last_date),
                     }
                 )
     return rows

@@ -50,9 +50,10 @@ class Attempt:
 def funnel_tables(events: list[Event], funnels: tuple[Funnel, ...]) -> dict[str, list[Row]]:
     """The expected `funnel_steps` and `funnel_daily` rows."""
     counted = {f.name: counted_attempts(events, f) for f in funnels}
+    last_date = max((e.ts.date() for e in events), default=None)
     return {
         "funnel_steps": [row for f in funnels for row in steps_rows(events, f, counted[f.name])],
-        "funnel_daily": [row for f in funnels for row in daily_rows(f, counted[f.name])],
+        "funnel_daily": [row for f in funnels for row in daily_rows(f, counted[f.name], last_date)],
     }
 
 
@@ -147,8 +148,9 @@ def steps_rows(events: list[Event], funnel: Funnel, counted: dict[str, Attempt])
     return rows
 
 
-def daily_rows(funnel: Funnel, counted: dict[str, Attempt]) -> list[Row]:
+def daily_rows(funnel: Funnel, counted: dict[str, Attempt], last_date: dt.date | None) -> list[Row]:
     days = sorted({a.entry.ts.date() for a in counted.values()})
+    window = dt.timedelta(seconds=funnel.window_seconds)
     return [
         {
             "funnel": funnel.name,
@@ -158,10 +160,20 @@ def daily_rows(funnel: Funnel, counted: dict[str, Attempt]) -> list[Row]:
             "users": sum(
                 1 for a in counted.values() if a.entry.ts.date() == day and len(a.times) >= k
             ),
+            "is_complete": _whole_window_seen(day, window, last_date),
         }
         for day in days
         for k, step in zip(_indexes(funnel), funnel.steps, strict=True)
     ]
+
+
+def _whole_window_seen(day: dt.date, window: dt.timedelta, last_date: dt.date | None) -> bool:
+    """An attempt may enter up to the end of `day`; its window then closes `window` later, which
+    must be no later than the end of the last event date."""
+    if last_date is None:
+        return False
+    # end(day) + window <= end(last_date), written without adding to dates (the calendar ends).
+    return window <= last_date - day
 
 
 def _segments(events: list[Event]) -> list[tuple[str, str]]:

@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets.corpus.store import build_corpus
 from pipelines.previews import markdown_rows
+from pipelines.progress import embed_with_progress
 from pipelines.resources import Corpus, Embedder, Warehouse
 
 
@@ -27,7 +28,7 @@ def corpus(
     stats = build_corpus(
         warehouse.settings(),
         lancedb_dir=Path(corpus.path),
-        embed_fn=embedder.embed,
+        embed_fn=embed_with_progress(embedder.embed, context.log.info),
         open_warehouse=warehouse.reader,
     )
     for problem in stats.problems:

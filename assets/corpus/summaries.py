@@ -206,7 +206,10 @@ def funnel_week_documents(conn: duckdb.DuckDBPyConnection) -> list[Document]:
         "select funnel, date_trunc('week', entry_date)::date as week_start, step_index, "
         "any_value(step) as step, sum(users)::bigint as users, "
         "max(max(entry_date)) over () as last_entry "
-        "from funnel_daily group by all order by funnel, week_start, step_index",
+        # Entry days whose window is still open are left out: their later steps are still
+        # growing, and a summary would read them as a drop (CONTRACT §3 is_complete).
+        "from funnel_daily where is_complete "
+        "group by all order by funnel, week_start, step_index",
     )
     weeks: dict[tuple[str, dt.date], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -309,6 +312,7 @@ def cohort_documents(conn: duckdb.DuckDBPyConnection) -> list[Document]:
         conn,
         "select cohort_granularity, cohort_start, dimension, segment, cohort_users, "
         "period_index, active_users, retention_rate, cumulative_revenue, ltv from cohorts "
+        "where is_complete "  # a period still running is not summarised as a value
         "order by cohort_granularity, cohort_start, dimension, segment, period_index",
     )
     series: dict[tuple[str, dt.date, str, str], list[dict[str, Any]]] = defaultdict(list)

@@ -66,7 +66,8 @@ def cohorts(warehouse: Warehouse) -> dg.MaterializeResult:
                 round(max(cumulative_revenue), 2) as cumulative_revenue,
                 round(arg_max(ltv, period_index), 2) as ltv
             from cohorts
-            where cohort_granularity = 'week' and dimension = 'all'
+            -- Ended weeks only: a week still running is no value to show (is_complete).
+            where cohort_granularity = 'week' and dimension = 'all' and is_complete
             group by cohort_start, cohort_users
             order by cohort_start desc limit 12
             """

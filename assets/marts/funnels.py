@@ -29,7 +29,8 @@ in `sql/marts/<name>.sql`):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import difflib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +292,46 @@ def _save_chart(reports_dir: Path, name: str, rows: list[tuple]) -> tuple[Path, 
     path = reports_dir / "assets" / f"funnel_{file_name(name)}.png"
     png = save_png(figure, path, stamp_software=True)
     return path, png_base64(png)
+
+
+def unknown_step_events(
+    conn: duckdb.DuckDBPyConnection, funnels: Sequence[Funnel]
+) -> list[tuple[str, str, list[str]]]:
+    """Funnel steps whose event name no event has (a typo like `page_veiw` makes a funnel show
+    0 everywhere): (funnel, step event, the closest existing event names by difflib)."""
+    names = [name for (name,) in conn.execute("select distinct event from events").fetchall()]
+    known = set(names)
+    found = []
+    for funnel in funnels:
+        for step in funnel.steps:
+            event = getattr(step, "event", step)  # a step is an event name or has one
+            if event not in known:
+                found.append((funnel.name, event, difflib.get_close_matches(event, names, n=3)))
+    return found
+
+
+def unknown_step_sentence(funnel: str, event: str, closest: list[str]) -> str:
+    hint = f"closest existing: {', '.join(closest)}" if closest else "no similar event name"
+    return f'funnel "{funnel}": no event is named "{event}" ({hint}); check the step\'s spelling.'
+
+
+@dg.asset_check(asset="funnel_steps")
+def funnel_steps_name_existing_events(context, warehouse: Warehouse) -> dg.AssetCheckResult:
+    """Every funnel step names an event that occurs in `events` (WARN: a misspelled step makes
+    the funnel 0 from that step on, without any error)."""
+    # `context` unannotated: with postponed annotations Dagster cannot read its type.
+    with warehouse.reader() as conn:
+        unknown = unknown_step_events(conn, warehouse.settings().funnels)
+    sentences = [unknown_step_sentence(*row) for row in unknown]
+    for sentence in sentences:
+        context.log.warning(sentence)
+    return dg.AssetCheckResult(
+        passed=not unknown,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=" ".join(sentences) or "Every step names an existing event.",
+        metadata={
+            "unknown_steps": dg.MetadataValue.json(
+                [{"funnel": f, "step": e, "closest": c} for f, e, c in unknown]
+            )
+        },
+    )

@@ -48,7 +48,7 @@ def weekly_curve(conn: duckdb.DuckDBPyConnection) -> list[tuple[int, float, floa
             sum(retained_users) filter (where mode = 'on_or_after')
                 / sum(cohort_users) filter (where mode = 'on_or_after')
         from retention
-        where granularity = 'week' and period <= $max_period
+        where granularity = 'week' and period <= $max_period and is_complete
         group by period order by period
         """,
         {"max_period": CHART_PERIODS},
@@ -59,7 +59,7 @@ def weekly_cohort_table(conn: duckdb.DuckDBPyConnection, cohorts: int = 8) -> st
     """The latest weekly cohorts as a Markdown table of exact retention (%) by period."""
     rows = conn.execute(
         """
-        select cohort_start, cohort_users, period, retention_rate
+        select cohort_start, cohort_users, period, if(is_complete, retention_rate, null)
         from retention
         where granularity = 'week' and mode = 'exact' and period <= $max_period
             and cohort_start in (
@@ -70,7 +70,7 @@ def weekly_cohort_table(conn: duckdb.DuckDBPyConnection, cohorts: int = 8) -> st
         """,
         {"max_period": CHART_PERIODS, "cohorts": cohorts},
     ).fetchall()
-    table: dict[tuple, dict[int, float]] = {}
+    table: dict[tuple, dict[int, float | None]] = {}
     for cohort_start, size, period, rate in rows:
         table.setdefault((cohort_start, size), {})[period] = rate
     periods = range(max((r[2] for r in rows), default=0) + 1)
@@ -79,9 +79,17 @@ def weekly_cohort_table(conn: duckdb.DuckDBPyConnection, cohorts: int = 8) -> st
         "|---|---:|" + "---:|" * len(periods),
     ]
     for (cohort_start, size), rates in table.items():
-        cells = " | ".join(f"{100 * rates[p]:.1f}%" if p in rates else "" for p in periods)
+        cells = " | ".join(_cell(rates, p) for p in periods)
         lines.append(f"| {cohort_start} | {size} | {cells} |")
     return "\n".join(lines)
+
+
+def _cell(rates: dict[int, float | None], period: int) -> str:
+    """A rate, "running" for a week that has not ended (no value yet), empty when not begun."""
+    if period not in rates:
+        return ""
+    rate = rates[period]
+    return "running" if rate is None else f"{100 * rate:.1f}%"
 
 
 def draw_weekly_curve(curve: list[tuple[int, float, float]], path: Path) -> bytes:

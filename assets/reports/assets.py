@@ -32,10 +32,12 @@ def daily_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     `reports/daily/`."""
     days = window_days(*context.partition_time_window)
     settings = warehouse.settings()
+    written = []
     with warehouse.reader() as conn:
-        written = [build_daily_report(conn, settings, day) for day in days]
-    for paths in written:
-        context.log.info(f"Wrote {paths.markdown} and {paths.html}")
+        for number, day in enumerate(days, start=1):
+            written.append(build_daily_report(conn, settings, day))
+            # One line per report as it is written: a long backfill is never silent.
+            context.log.info(f"daily report {number} of {len(days)}: {written[-1].html}")
     return dg.MaterializeResult(metadata=_metadata(written, days))
 
 
@@ -52,10 +54,11 @@ def weekly_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
     week's anomalies, as Markdown and self-contained HTML under `reports/weekly/`."""
     weeks = window_days(*context.partition_time_window)[::7]  # weekly windows start on Mondays
     settings = warehouse.settings()
+    written = []
     with warehouse.reader() as conn:
-        written = [build_weekly_report(conn, settings, monday) for monday in weeks]
-    for paths in written:
-        context.log.info(f"Wrote {paths.markdown} and {paths.html}")
+        for number, monday in enumerate(weeks, start=1):
+            written.append(build_weekly_report(conn, settings, monday))
+            context.log.info(f"weekly report {number} of {len(weeks)}: {written[-1].html}")
     return dg.MaterializeResult(metadata=_metadata(written, weeks))
 
 

@@ -21,6 +21,7 @@ import duckdb
 import jinja2
 
 from assets.reports.sections import existing_tables, has_data, report_sections
+from pipelines.as_of import as_of_warehouse
 from pipelines.previews import markdown_cell
 from pipelines.settings import Settings
 
@@ -85,9 +86,14 @@ def _build_report(
     if figures_dir.exists():
         shutil.rmtree(figures_dir)
     figures_dir.mkdir(parents=True)
-    tables = existing_tables(conn)
-    with_data = has_data(conn, tables, period)
-    sections = report_sections(conn, settings, period, tables, figures_dir) if with_data else []
+    # Funnels, retention and cohorts as of the period's last day: a report written again later,
+    # after more days were loaded, shows the same numbers.
+    with as_of_warehouse(conn, settings, period.end) as as_of:
+        tables = existing_tables(as_of)
+        with_data = has_data(as_of, tables, period)
+        sections = (
+            report_sections(as_of, settings, period, tables, figures_dir) if with_data else []
+        )
     context = {
         "period": period,
         "title": _title(period),

@@ -8,23 +8,38 @@ stage draws too. PNGs carry no "Software" stamp, so the same data gives the same
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from pipelines.charts import new_figure, save_png
 
 BLUE = "#1f77b4"
+PARTIAL_GREY = "#d9d9d9"  # a period still running: grey and hatched, never a plain value
 
 
-def funnel_chart(steps: Sequence[str], users: dict[int, int], title: str, path: Path) -> None:
-    """Users reaching each step (1-based `users` keys) with the share of the first step."""
+def funnel_chart(
+    steps: Sequence[str],
+    users: dict[int, int],
+    title: str,
+    path: Path,
+    *,
+    complete: bool = True,
+) -> None:
+    """Users reaching each step (1-based `users` keys) with the share of the first step; bars of
+    entries whose conversion window is still open (`complete` False) are grey and hatched."""
     counts = [users.get(i, 0) for i in range(1, len(steps) + 1)]
     first = counts[0] or 1
     fig = new_figure(7, 3.2)
     ax = fig.subplots()
-    bars = ax.bar(range(len(counts)), counts, color=BLUE)
+    style = (
+        {"color": BLUE}
+        if complete
+        else {"color": PARTIAL_GREY, "hatch": "//", "edgecolor": "#808080"}
+    )
+    bars = ax.bar(range(len(counts)), counts, **style)
     for bar, count in zip(bars, counts, strict=True):
         ax.annotate(
             f"{count}\n{count / first:.1%}",
@@ -59,12 +74,37 @@ def retention_chart(
 
 
 def cohort_heatmap(
-    starts: list[dt.date], matrix: dict[dt.date, list[float | None]], width: int, path: Path
+    starts: list[dt.date],
+    matrix: dict[dt.date, list[float | None]],
+    width: int,
+    path: Path,
+    running: Collection[tuple[dt.date, int]] = (),
 ) -> None:
-    """One row per cohort week (`starts`), one column per week since: % of its users active."""
-    grid = [[float("nan") if v is None else v * 100 for v in matrix[s]] for s in starts]
+    """One row per cohort week (`starts`), one column per week since: % of its users active.
+    Cells of weeks still running (`running`: (cohort start, week index)) are hatched grey and
+    carry no value."""
+    grid = [
+        [
+            float("nan") if v is None or (s, i) in running else v * 100
+            for i, v in enumerate(matrix[s])
+        ]
+        for s in starts
+    ]
     fig = new_figure(7, 0.9 + 0.32 * len(starts))
     ax = fig.subplots()
+    for start, index in running:
+        if start in starts:
+            ax.add_patch(
+                Rectangle(
+                    (index - 0.5, starts.index(start) - 0.5),
+                    1,
+                    1,
+                    facecolor=PARTIAL_GREY,
+                    hatch="//",
+                    edgecolor="#808080",
+                    linewidth=0,
+                )
+            )
     image = ax.imshow(grid, aspect="auto", cmap="Blues", vmin=0, vmax=100)
     for y, row in enumerate(grid):
         for x, value in enumerate(row):

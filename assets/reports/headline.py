@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from assets.reports.layout import MISSING, Section, Table
-from pipelines.formatting import metric_value
+from pipelines.formatting import metric_value, money
 from pipelines.settings import DAILY_METRICS, METRIC_NAMES
 
 if TYPE_CHECKING:  # build.py imports this module; Period is only read here
@@ -37,7 +37,9 @@ METRIC_LABELS = {metric.name: metric.label for metric in DAILY_METRICS}
 ADDITIVE_METRICS = {"new_users", "sessions", "events", "revenue"}
 
 
-def daily_headline(conn: duckdb.DuckDBPyConnection, period: Period) -> Section:
+def daily_headline(
+    conn: duckdb.DuckDBPyConnection, period: Period, currency: str = "USD"
+) -> Section:
     day = period.start
     previous, week_ago = day - dt.timedelta(days=1), day - dt.timedelta(days=7)
     rows = _metrics_by_day(conn, week_ago, day)
@@ -58,11 +60,11 @@ def daily_headline(conn: duckdb.DuckDBPyConnection, period: Period) -> Section:
         table.rows.append(
             [
                 METRIC_LABELS[metric],
-                metric_value(metric, value, "table", MISSING),
-                metric_value(metric, a, "table", MISSING),
-                _change(metric, value, a),
-                metric_value(metric, b, "table", MISSING),
-                _change(metric, value, b),
+                value_text(metric, value, currency),
+                value_text(metric, a, currency),
+                _change(metric, value, a, currency),
+                value_text(metric, b, currency),
+                _change(metric, value, b, currency),
             ]
         )
     section = Section("headline", "Headline metrics", tables=[table])
@@ -73,7 +75,9 @@ def daily_headline(conn: duckdb.DuckDBPyConnection, period: Period) -> Section:
     return section
 
 
-def weekly_headline(conn: duckdb.DuckDBPyConnection, period: Period) -> Section:
+def weekly_headline(
+    conn: duckdb.DuckDBPyConnection, period: Period, currency: str = "USD"
+) -> Section:
     week = dt.timedelta(days=7)
     previous = dataclasses.replace(
         period, label="", start=period.start - week, end=period.end - week
@@ -96,9 +100,9 @@ def weekly_headline(conn: duckdb.DuckDBPyConnection, period: Period) -> Section:
             [
                 METRIC_LABELS[metric],
                 measure,
-                metric_value(metric, value, "table", MISSING),
-                metric_value(metric, before, "table", MISSING),
-                _change(metric, value, before),
+                value_text(metric, value, currency),
+                value_text(metric, before, currency),
+                _change(metric, value, before, currency),
             ]
         )
     section = Section("headline", "Headline metrics", tables=[table])
@@ -118,14 +122,16 @@ def _week_value(rows: dict[dt.date, dict[str, Any]], metric: str) -> float | Non
     return total if metric in ADDITIVE_METRICS else total / len(values)
 
 
-def daily_breakdown(conn: duckdb.DuckDBPyConnection, period: Period) -> Section:
+def daily_breakdown(
+    conn: duckdb.DuckDBPyConnection, period: Period, currency: str = "USD"
+) -> Section:
     rows = _metrics_by_day(conn, period.start, period.end)
     table = Table(columns=["Day", *(METRIC_LABELS[m] for m in DAY_BY_DAY_METRICS)])
     for day, row in rows.items():
         table.rows.append(
             [
                 f"{day.isoformat()} ({day:%a})",
-                *(metric_value(m, row[m], "table", MISSING) for m in DAY_BY_DAY_METRICS),
+                *(value_text(m, row[m], currency) for m in DAY_BY_DAY_METRICS),
             ]
         )
     return Section("days", "Day by day", tables=[table])
@@ -145,15 +151,23 @@ def _metrics_by_day(
     return {row[0]: dict(zip(names, row, strict=True)) for row in result.fetchall()}
 
 
-def _change(metric: str, value: Any, base: Any) -> str:
+def value_text(metric: str, value: float | None, currency: str) -> str:
+    """A metric's value in a report table: revenue as money ("$12,345.67"), the rest plain."""
+    if metric == "revenue":
+        return money(value, currency, MISSING)
+    return metric_value(metric, value, "table", MISSING)
+
+
+def _change(metric: str, value: Any, base: Any, currency: str = "USD") -> str:
     """Absolute and relative change; conversion in percentage points."""
     if value is None or base is None:
         return MISSING
     delta = value - base
     if metric == "conversion_rate":
         return f"{delta * 100:+.2f} pp"
-    absolute = (
-        f"{delta:+.2f}" if metric == "revenue" or not float(delta).is_integer() else f"{delta:+.0f}"
-    )
+    if metric == "revenue":
+        absolute = ("+" if delta >= 0 else "") + money(delta, currency, MISSING)
+    else:
+        absolute = f"{delta:+.2f}" if not float(delta).is_integer() else f"{delta:+.0f}"
     relative = f" ({delta / base:+.1%})" if base else ""
     return absolute + relative

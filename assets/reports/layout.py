@@ -34,3 +34,4 @@ class Section:
     bullets: list[str] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     figures: list[ReportFigure] = field(default_factory=list)
+    columns: int = 1  # figures a row in the HTML (2 for sections of like, smaller charts)

@@ -19,6 +19,7 @@ import duckdb
 from assets.reports.figures import cohort_heatmap, funnel_chart, retention_chart
 from assets.reports.headline import daily_breakdown, daily_headline, weekly_headline
 from assets.reports.layout import MISSING, ReportFigure, Section, Table
+from assets.reports.trends import breakdown_section, trend_section
 from pipelines.charts import series_chart
 from pipelines.formatting import duration, metric_value, percent, slug
 from pipelines.settings import Funnel, Settings
@@ -26,10 +27,11 @@ from pipelines.settings import Funnel, Settings
 if TYPE_CHECKING:  # build.py imports this module; Period is only read here
     from assets.reports.build import Period
 
+RUNNING = "running"  # a table cell of a period that has not ended (CONTRACT §3 is_complete)
 MART_TABLES = ("daily_metrics", "funnel_steps", "funnel_daily", "retention", "cohorts", "anomalies")
 
 ANOMALY_WINDOW_DAYS = 28  # days of history drawn around a flagged anomaly
-MAX_ANOMALY_CHARTS = 10  # the table still lists every flagged row
+MAX_ANOMALY_CHARTS = 4  # the table still lists every flagged row (a page under ~6,000 px)
 COHORT_ROWS = 12  # most recent week cohorts in the heatmap
 RETENTION_PERIODS = {"day": 30, "week": 12}  # the mart's own period range (CONTRACT §3)
 RETENTION_PERIOD_DAYS = {"day": 1, "week": 7}
@@ -43,11 +45,16 @@ def report_sections(
     figures_dir: Path,
 ) -> list[Section]:
     """The sections of a period with data, in report order, their figures in `figures_dir`."""
+    currency = settings.currency
     sections = [
-        daily_headline(conn, period) if period.kind == "daily" else weekly_headline(conn, period)
+        daily_headline(conn, period, currency)
+        if period.kind == "daily"
+        else weekly_headline(conn, period, currency)
     ]
     if period.kind == "weekly":
-        sections.append(daily_breakdown(conn, period))
+        sections.append(daily_breakdown(conn, period, currency))
+    sections.append(trend_section(conn, period, currency, figures_dir))
+    sections.append(breakdown_section(conn, period, currency))
     if {"funnel_steps", "funnel_daily"} & tables:
         sections.append(_funnels(conn, settings.funnels, period, tables, figures_dir))
     if "retention" in tables:
@@ -98,11 +105,16 @@ def _funnels(
     section.notes.append(
         f"Bars: users whose counted attempt entered the funnel {_in_period(period)} (funnel_daily) "
         "and reached each step, with conversion from the first step. The table adds the whole "
-        "history (funnel_steps, all segments)."
+        "history (funnel_steps, all segments). Why the last bar is not the headline's "
+        "purchasers: the headline counts everyone with a conversion event that day, while a "
+        "funnel counts only users whose counted attempt started that day and passed every "
+        "step in order within the window."
     )
     names = _unique_names(f"funnel-{slug(f.name)}" for f in funnels)
     for funnel, name in zip(funnels, names, strict=True):
-        period_rows = _funnel_period(conn, funnel, period) if "funnel_daily" in tables else {}
+        period_rows, complete = (
+            _funnel_period(conn, funnel, period) if "funnel_daily" in tables else ({}, True)
+        )
         history = _funnel_history(conn, funnel) if "funnel_steps" in tables else {}
         if not period_rows and not history:
             section.notes.append(
@@ -116,7 +128,22 @@ def _funnels(
         scope = (
             _in_period(period) if entered else "over the whole history (none entered this period)"
         )
-        funnel_chart(funnel.steps, shown, f'Funnel "{funnel.name}": users entering {scope}', path)
+        partial = bool(entered) and not complete
+        if partial:
+            scope += " (window still open)"
+            section.notes.append(
+                f'Funnel "{funnel.name}": users who entered {_in_period(period)} have until '
+                f"{_window_end(funnel, period)} to finish (a {duration(funnel.window_seconds, days=True)} "
+                "window), so the later steps are still growing: the bars are hatched and the "
+                "users and rates of the period are counts so far, not a drop."
+            )
+        funnel_chart(
+            funnel.steps,
+            shown,
+            f'Funnel "{funnel.name}": users entering {scope}',
+            path,
+            complete=not partial,
+        )
         section.figures.append(
             ReportFigure(f"{figures_dir.name}/{path.name}", f'Funnel "{funnel.name}"', table)
         )
@@ -129,14 +156,24 @@ def _in_period(period: Period) -> str:
 
 def _funnel_period(
     conn: duckdb.DuckDBPyConnection, funnel: Funnel, period: Period
-) -> dict[int, int]:
+) -> tuple[dict[int, int], bool]:
+    """Users per step of the attempts entered in the period, and whether every one of those
+    entry days has had its whole window (CONTRACT §3 funnel_daily.is_complete)."""
     rows = conn.execute(
-        "select step_index, sum(users) from funnel_daily "
+        "select step_index, sum(users), bool_and(is_complete) from funnel_daily "
         "where funnel = $funnel and entry_date between $start and $end "
         "group by step_index order by step_index",
         {"funnel": funnel.name, "start": period.start, "end": period.end},
     ).fetchall()
-    return {int(step): int(users) for step, users in rows}
+    users = {int(step): int(count) for step, count, _ in rows}
+    return users, all(done for *_, done in rows)
+
+
+def _window_end(funnel: Funnel, period: Period) -> str:
+    """The last moment an attempt entered in the period may reach a step (end of its last day
+    plus the window)."""
+    end = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time())
+    return f"{end + dt.timedelta(seconds=funnel.window_seconds):%Y-%m-%d %H:%M} UTC"
 
 
 def _funnel_history(conn: duckdb.DuckDBPyConnection, funnel: Funnel) -> dict[int, dict[str, Any]]:
@@ -189,17 +226,21 @@ def _funnel_table(
 
 
 def _retention(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path) -> Section:
-    section = Section("retention", "Retention")
+    section = Section("retention", "Retention", columns=2)
     section.notes.append(
         f"Exact-period retention (retention, mode 'exact') of every cohort that started by "
-        f"{period.end.isoformat()}, counting only periods begun by then: retained users / cohort "
-        "users, summed over cohorts."
+        f"{period.end.isoformat()}, counting only periods that had ended by then: retained users "
+        "/ cohort users, summed over cohorts. A period still running is left out, so the "
+        "curve's last points are never a partial period read as a drop."
     )
     for granularity in ("day", "week"):
+        # Only periods that have ended by the report's day: a period still running would read as
+        # a drop (CONTRACT §3 is_complete).
         rows = conn.execute(
             "select period, count(*), sum(cohort_users), sum(retained_users) from retention "
             "where granularity = $granularity and mode = 'exact' and period <= $max_period "
-            "and cohort_start + to_days(cast($days * period as integer)) <= $as_of "
+            "and is_complete "
+            "and cohort_start + to_days(cast($days * (period + 1) as integer)) <= $as_of + 1 "
             "group by period order by period",
             {
                 "granularity": granularity,
@@ -236,7 +277,9 @@ def _cohorts(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path)
     as_of = period.end
     first_cohort = as_of - dt.timedelta(days=as_of.weekday() + 7 * (COHORT_ROWS - 1))
     rows = conn.execute(
-        "select cohort_start, cohort_users, period_index, active_users, retention_rate "
+        "select cohort_start, cohort_users, period_index, active_users, retention_rate, "
+        "is_complete and cohort_start + to_days(cast(7 * (period_index + 1) as integer)) "
+        "<= $as_of + 1 "
         "from cohorts where cohort_granularity = 'week' and dimension = 'all' "
         "and segment = 'all' and cohort_start between $first and $as_of "
         "and cohort_start + to_days(cast(7 * period_index as integer)) <= $as_of "
@@ -248,26 +291,34 @@ def _cohorts(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path)
         return section
     section.notes.append(
         "Share of each week's new users active in each later week (cohorts, week granularity, "
-        "all segments), for weeks begun by " + as_of.isoformat() + "."
+        f"all segments). A week still running on {as_of.isoformat()} is hatched in the chart "
+        f"and shown as {RUNNING} in the table: its users have not had the whole week yet, so "
+        "its share is not a value to compare."
     )
     starts = sorted({row[0] for row in rows})
     width = max(row[2] for row in rows) + 1
     matrix: dict[dt.date, list[float | None]] = {s: [None] * width for s in starts}
     sizes: dict[dt.date, int] = {}
-    for start, users, index, _active, rate in rows:
+    running: set[tuple[dt.date, int]] = set()
+    for start, users, index, _active, rate, complete in rows:
         matrix[start][index] = rate
         sizes[start] = users
+        if not complete:
+            running.add((start, index))
     table = Table(columns=["Cohort week", "Users", *(f"W{i}" for i in range(width))])
     for start in starts:
         table.rows.append(
             [
                 start.isoformat(),
                 str(sizes[start]),
-                *(percent(rate, 2, MISSING) for rate in matrix[start]),
+                *(
+                    RUNNING if (start, index) in running else percent(rate, 2, MISSING)
+                    for index, rate in enumerate(matrix[start])
+                ),
             ]
         )
     path = figures_dir / "cohorts-week.png"
-    cohort_heatmap(starts, matrix, width, path)
+    cohort_heatmap(starts, matrix, width, path, running)
     section.figures.append(
         ReportFigure(f"{figures_dir.name}/{path.name}", "Week cohort retention", table)
     )
@@ -280,7 +331,7 @@ def _cohorts(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path)
 def _anomalies(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path) -> Section:
     """The period's flagged rows, told as incidents (the rows of one day that share a cause,
     `anomaly_incidents`): one bullet per incident, every row in the table with its incident."""
-    section = Section("anomalies", "Anomalies")
+    section = Section("anomalies", "Anomalies", columns=2)
     params = {"start": period.start, "end": period.end}
     flagged = conn.execute(
         "select metric_date, metric, dimension, segment, value, expected, score, direction, "

@@ -23,6 +23,7 @@ from pipelines.demo.changelog import write_changelog
 from pipelines.demo.delivery import deliver
 from pipelines.demo.files import write_labels, write_landing
 from pipelines.demo.labels import daily_metrics, honest_labels
+from pipelines.demo.ownership import record_demo_files, refuse_users_files
 from pipelines.demo.plan import Calendar, plan_anomalies
 from pipelines.demo.simulate import (
     inject_event_anomalies,
@@ -90,13 +91,15 @@ def generate(
 ) -> GenerateSummary:
     """Write `days` days of demo event files ending on `end` (default: yesterday UTC) under
     `out/landing/events/date=YYYY-MM-DD/`, plus `out/demo_labels.json` and
-    `out/docs/changelog.md`. Replaces the files a previous run wrote; leaves other files alone."""
+    `out/docs/changelog.md`. Replaces the files a previous demo wrote; refuses, writing nothing,
+    when `out` holds a user's file it would overwrite or mix with (`ownership.py`)."""
     started = time.perf_counter()
     if days < 1 or users < 1:
         raise EventpulseError(
             f"Demo data needs at least 1 day and 1 user (got days={days}, users={users}); "
             "pass positive numbers."
         )
+    refuse_users_files(Path(out))
     last = end or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     calendar = Calendar(first=last - dt.timedelta(days=days - 1), days=days)
     rng = np.random.default_rng(seed)
@@ -115,6 +118,7 @@ def generate(
     files = write_landing(Path(out), calendar, records)
     write_labels(Path(out) / "demo_labels.json", labels)
     write_changelog(Path(out) / "docs" / "changelog.md", rng, calendar, incidents)
+    record_demo_files(Path(out))
 
     elapsed = time.perf_counter() - started
     return GenerateSummary(

@@ -78,6 +78,11 @@ def _remove_previous_demo_files(landing: Path) -> None:
             folder.rmdir()
 
 
+def is_demo_file_name(name: str) -> bool:
+    """Whether a landing file's name is one the demo gives its files."""
+    return any(_is_demo_file(name, style) for style in STYLES)
+
+
 def _is_demo_file(name: str, style: FileStyle) -> bool:
     stamp = name.removeprefix(f"{style.name}-").removesuffix(style.ext)
     return name.startswith(f"{style.name}-") and name.endswith(style.ext) and stamp.isdigit()

@@ -116,7 +116,10 @@ select
     (1 - active_users / cohort_users)::double as churn_rate,
     revenue::double as revenue,
     cumulative_revenue::double as cumulative_revenue,
-    (cumulative_revenue / cohort_users)::double as ltv
+    (cumulative_revenue / cohort_users)::double as ltv,
+    -- As in retention: the period has ended by the last event date.
+    calendar_nth_period_start(cohort_granularity, cohort_start, period_index + 1)
+        <= (select last_date from last_event) + 1 as is_complete
 from (
     select
         *,

@@ -17,7 +17,12 @@ select
     d.entry_date,
     c.step_index,
     c.step,
-    coalesce(sum(e.users) filter (where e.furthest_step >= c.step_index), 0)::bigint as users
+    coalesce(sum(e.users) filter (where e.furthest_step >= c.step_index), 0)::bigint as users,
+    -- Every attempt entered that day has had its whole window by the end of the last event date:
+    -- the day's last possible entry (its end) plus the window is no later than the end of that
+    -- date, i.e. entry_date + window <= last event date (CONTRACT §3 funnel_daily).
+    d.entry_date + any_value(c.window_interval)
+        <= (select max(event_date) from events)::timestamp as is_complete
 from days as d
 join funnel_config as c using (funnel)
 left join entered as e on e.funnel = d.funnel and e.entry_date = d.entry_date

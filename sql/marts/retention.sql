@@ -88,6 +88,10 @@ select
     cohort_users::bigint as cohort_users,
     period::integer as period,
     retained_users::bigint as retained_users,
-    (retained_users / cohort_users)::double as retention_rate
+    (retained_users / cohort_users)::double as retention_rate,
+    -- Period N has ended by the last event date: the next period starts on the day after it or
+    -- earlier (a period ending on the last event date is complete).
+    calendar_nth_period_start(granularity, cohort_start, period + 1)
+        <= (select last_date from last_event) + 1 as is_complete
 from both_modes
 order by granularity, mode, cohort_start, period;

@@ -103,15 +103,16 @@ def write_warehouse(home: Path) -> None:
         )  # fmt: skip
         conn.execute(
             "create table funnel_daily (funnel varchar, entry_date date, step_index integer, "
-            "step varchar, users bigint)"
+            "step varchar, users bigint, is_complete boolean)"
         )
         steps = [("page_view", 100), ("signup", 40), ("purchase", 8)]
+        last_event_date = dt.date(2026, 2, 1) + dt.timedelta(days=44)
         for offset in range(10):
             day = dt.date(2026, 3, 2) + dt.timedelta(days=offset)
             for index, (step, users) in enumerate(steps, start=1):
                 conn.execute(
-                    "insert into funnel_daily values ('checkout', ?, ?, ?, ?)",
-                    [day, index, step, users],
+                    "insert into funnel_daily values ('checkout', ?, ?, ?, ?, ?)",
+                    [day, index, step, users, day + dt.timedelta(days=7) <= last_event_date],
                 )
         conn.execute(
             "create table funnel_steps (funnel varchar, dimension varchar, segment varchar, "
@@ -128,7 +129,7 @@ def write_warehouse(home: Path) -> None:
             "create table cohorts (cohort_granularity varchar, cohort_start date, "
             "dimension varchar, segment varchar, cohort_users bigint, period_index integer, "
             "active_users bigint, retention_rate double, churn_rate double, revenue double, "
-            "cumulative_revenue double, ltv double)"
+            "cumulative_revenue double, ltv double, is_complete boolean)"
         )
         for week in range(3):
             start = dt.date(2026, 2, 2) + dt.timedelta(weeks=week)
@@ -136,7 +137,7 @@ def write_warehouse(home: Path) -> None:
                 rate = 1.0 if period == 0 else 0.4 - 0.05 * period
                 conn.execute(
                     "insert into cohorts values ('week', ?, 'channel', 'ads', 200, ?, ?, ?, ?, "
-                    "?, ?, ?)",
+                    "?, ?, ?, true)",
                     [start, period, int(200 * rate), rate, 1 - rate, 10.0, 10.0 * (period + 1),
                      10.0 * (period + 1) / 200],
                 )  # fmt: skip

@@ -27,6 +27,7 @@ import pytest
 
 from pipelines.demo import GenerateSummary, generate, plan_anomalies, shop
 from pipelines.demo.files import _time_columns, _time_text
+from pipelines.errors import EventpulseError
 from pipelines.settings import METRIC_NAMES
 
 END = dt.date(2026, 6, 30)
@@ -291,15 +292,41 @@ def test_anomalies_leave_three_weeks_of_history_at_the_default_length() -> None:
         assert len(set(days)) == len(days) == 6
 
 
-def test_rerun_replaces_demo_files_and_keeps_the_users_own(tmp_path: Path) -> None:
+def test_rerun_replaces_the_previous_demos_files(tmp_path: Path) -> None:
     generate(tmp_path, days=6, users=50, end=END - dt.timedelta(days=10))
-    own = tmp_path / "landing" / "events" / f"date={END}" / "my-export.jsonl"
-    own.parent.mkdir(parents=True)
-    own.write_text('{"user_id":"x","event":"page_view","timestamp":"2026-06-30T10:00:00Z"}\n')
     generate(tmp_path, days=6, users=50, end=END)
     folders = sorted(p.name for p in (tmp_path / "landing" / "events").iterdir())
     assert folders == [f"date={END - dt.timedelta(days=n)}" for n in range(5, -1, -1)]
-    assert own.exists()
+
+
+def test_demo_refuses_a_home_with_the_users_landing_file_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    generate(tmp_path, days=6, users=50, end=END - dt.timedelta(days=10))
+    before = file_bytes(tmp_path)
+    own = tmp_path / "landing" / "events" / f"date={END}" / "my-export.jsonl"
+    own.parent.mkdir(parents=True)
+    own.write_text('{"user_id":"x","event":"page_view","timestamp":"2026-06-30T10:00:00Z"}\n')
+    with pytest.raises(EventpulseError, match="my-export.jsonl.*nothing was written"):
+        generate(tmp_path, days=6, users=50, end=END)
+    own.unlink()
+    assert file_bytes(tmp_path) == before
+
+
+def test_users_changelog_survives_the_demo(tmp_path: Path) -> None:
+    changelog = tmp_path / "docs" / "changelog.md"
+    changelog.parent.mkdir(parents=True)
+    changelog.write_text("# Our releases\n\n- 2026-06-01: new checkout\n")
+    with pytest.raises(EventpulseError, match="docs/changelog.md"):
+        generate(tmp_path, days=6, users=50, end=END)
+    assert changelog.read_text() == "# Our releases\n\n- 2026-06-01: new checkout\n"
+    assert not (tmp_path / "landing").exists()
+    # An edit to the demo's own changelog makes it the user's too.
+    generate(tmp_path / "fresh", days=6, users=50, end=END)
+    with (tmp_path / "fresh" / "docs" / "changelog.md").open("a") as edited:
+        edited.write("\nOur note.\n")
+    with pytest.raises(EventpulseError, match="changelog.md"):
+        generate(tmp_path / "fresh", days=6, users=50, end=END)
 
 
 # --- An independent reader of the landing zone (CONTRACT §2) ------------------------------------

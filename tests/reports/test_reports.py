@@ -20,6 +20,8 @@ EMPTY_DAY = dt.date(2026, 3, 11)  # inside the data range, zero events
 FIRST_DAY = dt.date(2026, 2, 23)  # a Monday
 WEEK = dt.date(2026, 3, 2)  # a full Monday week with data
 CHECKOUT = Funnel("checkout", ("page_view", "signup", "add_to_cart", "purchase"))
+WINDOW = dt.timedelta(days=7)  # CHECKOUT's window
+LAST_EVENT_DAY = EMPTY_DAY  # is_complete in the fixture marts is relative to it
 BROWSE = Funnel("browse | search", ("page_view", "search"))  # a pipe must not break tables
 
 MART_DDL = """
@@ -30,13 +32,14 @@ create table funnel_steps (funnel varchar, dimension varchar, segment varchar, s
     step varchar, users bigint, conversion_from_first double, conversion_from_previous double,
     median_seconds_from_previous double, avg_seconds_from_previous double);
 create table funnel_daily (funnel varchar, entry_date date, step_index integer, step varchar,
-    users bigint);
+    users bigint, is_complete boolean);
 create table retention (granularity varchar, mode varchar, cohort_start date,
-    cohort_users bigint, period integer, retained_users bigint, retention_rate double);
+    cohort_users bigint, period integer, retained_users bigint, retention_rate double,
+    is_complete boolean);
 create table cohorts (cohort_granularity varchar, cohort_start date, dimension varchar,
     segment varchar, cohort_users bigint, period_index integer, active_users bigint,
     retention_rate double, churn_rate double, revenue double, cumulative_revenue double,
-    ltv double);
+    ltv double, is_complete boolean);
 create table anomalies (metric_date date, metric varchar, dimension varchar, segment varchar,
     value double, expected double, score double, is_anomaly boolean, direction varchar,
     explanation varchar);
@@ -88,8 +91,8 @@ def fill_marts(conn: duckdb.DuckDBPyConnection, tables: set[str] | None = None) 
     for day in _days()[:-1]:
         for index, (step, users) in enumerate(zip(CHECKOUT.steps, (30, 18, 9, 4), strict=True), 1):
             conn.execute(
-                "insert into funnel_daily values ('checkout', ?, ?, ?, ?)",
-                [day, index, step, users + day.day % 3],
+                "insert into funnel_daily values ('checkout', ?, ?, ?, ?, ?)",
+                [day, index, step, users + day.day % 3, day + WINDOW <= LAST_EVENT_DAY],
             )
     for granularity, step, periods in (("day", 1, 30), ("week", 7, 12)):
         for cohort in range(3):
@@ -100,16 +103,31 @@ def fill_marts(conn: duckdb.DuckDBPyConnection, tables: set[str] | None = None) 
                 retained = 50 if period == 0 else max(50 - 9 * period - cohort, 0)
                 for mode in ("exact", "on_or_after"):
                     conn.execute(
-                        "insert into retention values (?, ?, ?, 50, ?, ?, ?)",
-                        [granularity, mode, start, period, retained, retained / 50],
+                        "insert into retention values (?, ?, ?, 50, ?, ?, ?, ?)",
+                        [
+                            granularity,
+                            mode,
+                            start,
+                            period,
+                            retained,
+                            retained / 50,
+                            start + dt.timedelta(days=step * (period + 1)) <= EMPTY_DAY,
+                        ],
                     )
     for cohort in range(3):
         start = FIRST_DAY + dt.timedelta(days=7 * cohort)
         for period in range(3 - cohort):
             active = 80 if period == 0 else 80 - 25 * period - 3 * cohort
             conn.execute(
-                "insert into cohorts values ('week', ?, 'all', 'all', 80, ?, ?, ?, ?, 0, 0, 0)",
-                [start, period, active, active / 80, 1 - active / 80],
+                "insert into cohorts values ('week', ?, 'all', 'all', 80, ?, ?, ?, ?, 0, 0, 0, ?)",
+                [
+                    start,
+                    period,
+                    active,
+                    active / 80,
+                    1 - active / 80,
+                    start + dt.timedelta(days=7 * (period + 1)) <= EMPTY_DAY,
+                ],
             )
     for day in _days():
         spike = day == DAY
@@ -175,7 +193,8 @@ def _cells(row: str) -> list[str]:
 
 
 def _number(text: str) -> float:
-    return float(text.rstrip("%"))
+    """A table cell's number: "12.34%", "$1,234.50", "−$3.00" (revenue is money)."""
+    return float(text.rstrip("%").replace("$", "").replace(",", "").replace("\u2212", "-"))
 
 
 class _Links(HTMLParser):
@@ -341,19 +360,22 @@ def test_retention_and_cohort_tables_equal_the_marts_as_of_the_report_day(marts,
     day_curve, week_curve = section_tables(markdown, "Retention")
     expected = marts.execute(
         "select period, sum(cohort_users), sum(retained_users) from retention "
-        "where granularity = 'week' and mode = 'exact' and cohort_start + 7 * period <= ? "
+        "where granularity = 'week' and mode = 'exact' and cohort_start + 7 * (period + 1) <= ? "
         "group by period order by period",
-        [DAY],
+        [DAY + dt.timedelta(days=1)],
     ).fetchall()
     assert [(int(r["Week"]), int(r["Cohort users"]), int(r["Retained"])) for r in week_curve] == [
         tuple(map(int, row)) for row in expected
     ]
-    # Nothing after the report day: the 15 days of the first day cohort end on 2026-03-10.
+    # Only ended periods: the week of 03-09 is still running on Tuesday 03-10, so week 2 of the
+    # 02-23 cohort is left out; day 15 of the first day cohort is 03-10 itself, which has ended.
+    assert [int(r["Week"]) for r in week_curve] == [0, 1]
     assert int(day_curve[-1]["Day"]) == (DAY - FIRST_DAY).days
     (heatmap,) = section_tables(markdown, "Week cohorts")
     assert [r["Cohort week"] for r in heatmap] == ["2026-02-23", "2026-03-02", "2026-03-09"]
     assert heatmap[0]["W1"] == f"{55 / 80:.2%}"
-    assert heatmap[2]["W0"] == "100.00%"
+    # Weeks still running on the report day carry no value, in the table as in the chart.
+    assert heatmap[0]["W2"] == heatmap[1]["W1"] == heatmap[2]["W0"] == "running"
 
 
 def test_a_section_appears_only_for_tables_that_exist(tmp_path, settings):
@@ -367,7 +389,7 @@ def test_a_section_appears_only_for_tables_that_exist(tmp_path, settings):
     assert "## Headline metrics" in markdown
     for heading in ("Funnels", "Retention", "Week cohorts", "Anomalies"):
         assert f"## {heading}" not in markdown
-    assert paths.figures == ()
+    assert [p.name for p in paths.figures] == ["trends.png"]  # from daily_metrics alone
 
 
 def test_no_warehouse_tables_at_all_says_so(tmp_path, settings):

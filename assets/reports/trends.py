@@ -1,0 +1,239 @@
+"""What a product manager looks for first (issue 16, item 9): the headline metrics over the last
+six weeks against their expected band, and the period broken down by platform and channel.
+
+Both read `daily_metrics` only. The expected band of a day is the mean of the 28 days before it
+plus or minus two standard deviations (population), from at least 7 of those days: a plain,
+stated rule a reader can check by hand, not the anomaly model (whose flags the anomaly section
+shows).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import matplotlib.dates as mdates
+
+from assets.reports.headline import METRIC_LABELS, value_text
+from assets.reports.layout import MISSING, ReportFigure, Section, Table
+from pipelines.charts import new_figure, save_png
+from pipelines.formatting import percent
+
+if TYPE_CHECKING:  # build.py imports this module; Period is only read here
+    from assets.reports.build import Period
+
+TREND_DAYS = 42  # six weeks drawn
+BAND_DAYS = 28  # days before a day that give its expected band
+BAND_MIN_DAYS = 7  # fewer days of history: no band
+BAND_WIDTH = 2.0  # standard deviations either side of the mean
+TREND_METRICS = (
+    "active_users",
+    "new_users",
+    "sessions",
+    "purchasers",
+    "revenue",
+    "conversion_rate",
+)
+BREAKDOWN_DIMENSIONS = ("platform", "channel")
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    day: dt.date
+    value: float | None
+    low: float | None  # the expected band; None without enough history
+    high: float | None
+
+
+def expected_band(history: list[float]) -> tuple[float | None, float | None]:
+    """Mean ± BAND_WIDTH population standard deviations of the days before (None when fewer
+    than BAND_MIN_DAYS)."""
+    if len(history) < BAND_MIN_DAYS:
+        return None, None
+    mean = statistics.fmean(history)
+    spread = BAND_WIDTH * statistics.pstdev(history)
+    return mean - spread, mean + spread
+
+
+def metric_trends(conn: duckdb.DuckDBPyConnection, end: dt.date) -> dict[str, list[TrendPoint]]:
+    """Per metric, the TREND_DAYS days ending on `end` with each day's expected band."""
+    first = end - dt.timedelta(days=TREND_DAYS + BAND_DAYS - 1)
+    result = conn.execute(
+        f"select metric_date, {', '.join(TREND_METRICS)} from daily_metrics "
+        "where dimension = 'all' and segment = 'all' and metric_date between $first and $end "
+        "order by metric_date",
+        {"first": first, "end": end},
+    )
+    rows = {row[0]: row[1:] for row in result.fetchall()}
+    shown = [end - dt.timedelta(days=n) for n in range(TREND_DAYS - 1, -1, -1)]
+    trends: dict[str, list[TrendPoint]] = {}
+    for position, metric in enumerate(TREND_METRICS):
+        points = []
+        for day in shown:
+            before = [day - dt.timedelta(days=n) for n in range(BAND_DAYS, 0, -1)]
+            history = [
+                float(rows[d][position])
+                for d in before
+                if d in rows and rows[d][position] is not None
+            ]
+            value = rows[day][position] if day in rows else None
+            low, high = expected_band(history)
+            points.append(TrendPoint(day, None if value is None else float(value), low, high))
+        trends[metric] = points
+    return trends
+
+
+def trend_section(
+    conn: duckdb.DuckDBPyConnection, period: Period, currency: str, figures_dir: Path
+) -> Section:
+    section = Section("trends", "Six-week trends")
+    trends = metric_trends(conn, period.end)
+    section.notes.append(
+        f"The headline metrics over the {TREND_DAYS} days to {period.end.isoformat()} (all "
+        f"users). The shaded band is what was expected: the mean of the {BAND_DAYS} days before "
+        f"each day, ± {BAND_WIDTH:g} standard deviations; a point outside it is unusual."
+    )
+    path = figures_dir / "trends.png"
+    _trend_chart(trends, path)
+    table = Table(columns=["Day", *(METRIC_LABELS[m] for m in TREND_METRICS)])
+    for index, day in enumerate(p.day for p in trends[TREND_METRICS[0]]):
+        table.rows.append(
+            [
+                f"{day.isoformat()} ({day:%a})",
+                *(_with_band(m, trends[m][index], currency) for m in TREND_METRICS),
+            ]
+        )
+    section.figures.append(
+        ReportFigure(f"{figures_dir.name}/{path.name}", "Headline metrics and expected band", table)
+    )
+    return section
+
+
+def _with_band(metric: str, point: TrendPoint, currency: str) -> str:
+    value = value_text(metric, point.value, currency)
+    if point.low is None or point.high is None:
+        return value
+    low = value_text(metric, max(point.low, 0.0), currency)
+    return f"{value} (expected {low} – {value_text(metric, point.high, currency)})"
+
+
+def _trend_chart(trends: dict[str, list[TrendPoint]], path: Path) -> None:
+    figure = new_figure(9, 4.4)
+    axes_grid = figure.subplots(3, 2, sharex=True)
+    for axes, metric in zip(axes_grid.flat, TREND_METRICS, strict=True):
+        points = trends[metric]
+        scale = 100.0 if metric == "conversion_rate" else 1.0
+        days = [p.day for p in points]
+        banded = [p for p in points if p.low is not None and p.high is not None]
+        if banded:
+            axes.fill_between(
+                [p.day for p in banded],
+                [max(p.low or 0.0, 0.0) * scale for p in banded],
+                [(p.high or 0.0) * scale for p in banded],
+                color="#c6dbef",
+                linewidth=0,
+                label="expected",
+            )
+        axes.plot(
+            days,
+            [float("nan") if p.value is None else p.value * scale for p in points],
+            color="#1f77b4",
+            linewidth=1.4,
+            marker="o",
+            markersize=2,
+        )
+        unit = " (%)" if metric == "conversion_rate" else ""
+        axes.set_title(METRIC_LABELS[metric] + unit, fontsize=9)
+        axes.tick_params(labelsize=7)
+        axes.grid(alpha=0.3)
+        axes.set_ylim(bottom=0)
+    for axes in axes_grid[-1]:
+        # Weekly ticks on Mondays: six weeks of days would otherwise crowd the axis.
+        locator = mdates.WeekdayLocator(byweekday=mdates.MO)
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    figure.tight_layout()
+    save_png(figure, path)
+
+
+# --- platform and channel --------------------------------------------------------------------
+
+
+def breakdown_section(conn: duckdb.DuckDBPyConnection, period: Period, currency: str) -> Section:
+    section = Section("breakdown", "By platform and channel")
+    scope = (
+        f"on {period.start.isoformat()}"
+        if period.days == 1
+        else f"during {period.span} (users: daily average; revenue: total)"
+    )
+    section.notes.append(
+        f"Each platform and channel {scope} (daily_metrics; a user's segment is the value on "
+        "their own events that day, 'unknown' when none was sent). The change compares with "
+        "the same days a week earlier."
+    )
+    week = dt.timedelta(days=7)
+    for dimension in BREAKDOWN_DIMENSIONS:
+        now = _segments(conn, dimension, period.start, period.end)
+        before = _segments(conn, dimension, period.start - week, period.end - week)
+        if not now:
+            continue
+        total_active = sum(row["active_users"] for row in now.values()) or None
+        table = Table(
+            columns=[
+                dimension.title(),
+                "Active users",
+                "Share of active",
+                "Change vs week before",
+                "Purchasers",
+                "Conversion",
+                "Revenue",
+            ]
+        )
+        ordered = sorted(now.items(), key=lambda item: (-item[1]["active_users"], item[0]))
+        for segment, row in ordered:
+            earlier = before.get(segment, {}).get("active_users")
+            change = f"{(row['active_users'] - earlier) / earlier:+.1%}" if earlier else MISSING
+            table.rows.append(
+                [
+                    segment,
+                    value_text("active_users", row["active_users"], currency),
+                    percent(
+                        row["active_users"] / total_active if total_active else None, 1, MISSING
+                    ),
+                    change,
+                    value_text("purchasers", row["purchasers"], currency),
+                    percent(row["conversion_rate"], 2, MISSING),
+                    value_text("revenue", row["revenue"], currency),
+                ]
+            )
+        section.tables.append(table)
+    if not section.tables:
+        section.notes.append("No platform or channel rows in daily_metrics for this period.")
+    return section
+
+
+def _segments(
+    conn: duckdb.DuckDBPyConnection, dimension: str, start: dt.date, end: dt.date
+) -> dict[str, dict[str, float]]:
+    """Per segment: daily-average active users and purchasers, total revenue, and conversion as
+    purchasers / active users over the days."""
+    rows = conn.execute(
+        "select segment, avg(active_users), avg(purchasers), sum(revenue), "
+        "sum(purchasers) / nullif(sum(active_users), 0) from daily_metrics "
+        "where dimension = $dimension and metric_date between $start and $end "
+        "group by segment",
+        {"dimension": dimension, "start": start, "end": end},
+    ).fetchall()
+    return {
+        segment: {
+            "active_users": float(active),
+            "purchasers": float(purchasers),
+            "revenue": float(revenue or 0.0),
+            "conversion_rate": None if conversion is None else float(conversion),
+        }
+        for segment, active, purchasers, revenue, conversion in rows
+    }
