@@ -140,9 +140,11 @@ def test_random_load_sequences_update_every_mart_to_the_full_rebuild(
     conn = warehouse.connect(path)
     try:
         update_marts(conn)  # no events yet: the first build is a full one
-        for step in range(10):
+        for _ in range(10):
             action = rng.choice(["load", "load", "load", "reload", "forget", "nothing"])
             day = rng.choice(DAYS)  # any order: late days and earlier days after later ones
+            if action == "reload" and loaded:
+                day = rng.choice(sorted(loaded))  # other content for a day loaded before
             if action == "forget" and loaded:
                 day = rng.choice(sorted(loaded))
                 shutil.rmtree(landing / f"date={day.isoformat()}", ignore_errors=True)
@@ -170,3 +172,45 @@ def test_random_load_sequences_update_every_mart_to_the_full_rebuild(
             assert_same_rows(table, fetch(conn, table), wanted)
     finally:
         conn.close()
+
+
+def test_a_load_records_exactly_the_user_days_it_changes(tmp_path: Path) -> None:
+    landing = tmp_path / "landing" / "events"
+    day, next_day = DAYS[1], DAYS[2]
+    first = [
+        {"event_id": "a", "user_id": "u1", "event": "page_view", "timestamp": f"{day}T10:00:00Z"},
+        {"event_id": "b", "user_id": "u2", "event": "page_view", "timestamp": f"{day}T11:00:00Z"},
+        {"anonymous_id": "d1", "event": "page_view", "timestamp": f"{day}T12:00:00Z"},
+    ]
+    conn = warehouse.connect(tmp_path / "warehouse.duckdb")
+    try:
+        write_day(landing, day, first)
+        load_partition(conn, landing, day)
+        update_marts(conn)
+        assert changes(conn) == []  # every mart applied them
+        load_partition(conn, landing, day)  # the same files again: nothing changes
+        assert changes(conn) == []
+        late = {
+            "event_id": "c",
+            "user_id": "u2",
+            "event": "purchase",
+            "timestamp": f"{day}T23:00:00Z",
+        }
+        resent = {**first[0], "platform": "ios"}  # a later copy of event a: not the kept one
+        sign_up = {  # links d1 to u3: d1's visit on `day` becomes u3's
+            "anonymous_id": "d1",
+            "user_id": "u3",
+            "event": "signup",
+            "timestamp": f"{next_day}T09:00:00Z",
+        }
+        write_day(landing, next_day, [late, resent, sign_up])
+        load_partition(conn, landing, next_day)
+        assert changes(conn) == [("d1", day), ("u2", day), ("u3", day), ("u3", next_day)]
+    finally:
+        conn.close()
+
+
+def changes(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    return conn.execute(
+        "select distinct user_id, event_date from mart_changes where source = 'events' order by all"
+    ).fetchall()
