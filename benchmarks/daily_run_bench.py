@@ -122,10 +122,10 @@ def run_held_day(home: Path, folder: str) -> dict:
 
 
 def cli(home: Path, *args: str) -> None:
+    # No eventpulse.yaml in the home, which is the working directory: the built-in defaults.
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "EVENTPULSE_CONFIG"},
         "EVENTPULSE_HOME": str(home),
-        "EVENTPULSE_CONFIG": str(home / "eventpulse.yaml"),  # none: the built-in defaults
         "DAGSTER_HOME": str(home / "dagster"),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
