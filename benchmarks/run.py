@@ -13,6 +13,7 @@ BENCHMARKS = [
     "funnel_bench",
     "anomaly_bench",
     "rag_bench",
+    "daily_run_bench",
 ]
 
 
