@@ -8,9 +8,9 @@ arrivals over `--days`, and returning visitors pile up, so the daily volume depe
 1. History (cached under $EVENTPULSE_BENCH_CACHE, default the temp folder; the first time it
    takes minutes, most of it the first run's reports and corpus): generate, hold back the last
    two arrival days, `eventpulse run` over the rest.
-2. On a copy: the first held day is run as a warm-up (the marts' first run with incremental
-   state rebuilds them in full), then the last day is run and timed: the CLI's wall time and
-   every step's time from the Dagster event log. "Without anomalies" is the run minus the
+2. On a copy: the marts are brought up to date (a history prepared by older code gets its
+   first full mart build here), then the first held day is run and timed: the CLI's wall time
+   and every step's time from the Dagster event log. "Without anomalies" is the run minus the
    anomaly steps (the anomaly issue works on that step).
 3. The mart step alone on the warehouse before the timed day, after loading that day: each
    mart updated from the recorded changes, and rebuilt in full, on two copies.
@@ -69,8 +69,8 @@ def bench_history(cache: Path, days: int, users: int) -> dict:
     with tempfile.TemporaryDirectory(dir=cache) as scratch:
         home = Path(scratch) / "home"
         shutil.copytree(history, home)
-        warm_day, timed_day = sorted(p.name for p in (home / "held").iterdir())
-        warm = run_held_day(home, warm_day)
+        timed_day = sorted(p.name for p in (home / "held").iterdir())[0]
+        primed = prime_marts(home / "warehouse.duckdb")
         before = Path(scratch) / "before.duckdb"
         shutil.copy(home / "warehouse.duckdb", before)
         load = os.getloadavg()[0]
@@ -87,7 +87,7 @@ def bench_history(cache: Path, days: int, users: int) -> dict:
         "timed_day": timed_day.split("=")[1],
         "day_records": records,
         "load_average_1min": round(load, 2),
-        "warm_up_run": warm,
+        "primed_marts": primed,
         "one_day_run": timed,
         "mart_step": marts,
     }
@@ -109,6 +109,24 @@ def prepared_history(cache: Path, days: int, users: int) -> Path:
     cli(history, "run")
     (history / "prepared").write_text(f"{time.perf_counter() - started:.1f} s\n")
     return history
+
+
+def prime_marts(path: Path) -> str:
+    """Bring the history's marts up to date before the timed day: a history prepared by
+    code without incremental state gets its first (full) mart build here, not in the timed
+    run; one prepared with it has nothing left to apply."""
+    conn = warehouse.connect(path)
+    try:
+        modes = [
+            update_sessions(conn, SETTINGS).mode,
+            update_users(conn, SETTINGS).mode,
+            update_daily_metrics(conn, SETTINGS).mode,
+            update_cohorts(conn).mode,
+        ]
+        conn.execute("checkpoint")
+    finally:
+        conn.close()
+    return "full" if "full" in modes else "incremental"
 
 
 def run_held_day(home: Path, folder: str) -> dict:
@@ -236,8 +254,8 @@ def markdown(runs: list[dict], machine: dict) -> str:
         "| without the anomaly steps | "
         + " | ".join(f"{r['one_day_run']['without_anomalies_seconds']:.1f} s" for r in runs)
         + " |",
-        "| warm-up day (marts rebuilt in full: first run with incremental state) | "
-        + " | ".join(f"{r['warm_up_run']['seconds']:.1f} s" for r in runs)
+        "| marts before the timed day (history's own run, or primed in full) | "
+        + " | ".join(r["primed_marts"] for r in runs)
         + " |",
         "| 1-min load average before the timed run | "
         + " | ".join(f"{r['load_average_1min']:.1f}" for r in runs)
