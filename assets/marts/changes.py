@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from pipelines.sql import run_sql_file, sql_text
+from pipelines.sql import model_files, run_sql_file, sql_text
 from pipelines.warehouse import prepare_base_schema
 
 # Which marts are built from which (directly or not): a full rebuild of one makes those after
@@ -90,26 +90,12 @@ def model_fingerprint(models: MartModels, params: Mapping[str, Any]) -> str:
     """A hash of the mart's SQL (with what it needs) and settings: an update is only valid on
     a table built by the same code with the same settings."""
     digest = hashlib.sha256()
-    for name in sorted(_with_needs(models.full + models.update)):
+    files = {file for name in models.full + models.update for file in model_files(name)}
+    for name in sorted(files):
         digest.update(name.encode())
         digest.update(sql_text(name).encode())
     digest.update(json.dumps(dict(params), sort_keys=True, default=str).encode())
     return digest.hexdigest()
-
-
-def _with_needs(names: Sequence[str]) -> set[str]:
-    seen: set[str] = set()
-    pending = list(names)
-    while pending:
-        name = pending.pop()
-        if name not in seen:
-            seen.add(name)
-            pending.extend(
-                line.split("needs:", 1)[1].strip()
-                for line in sql_text(name).splitlines()
-                if line.startswith("-- needs:")
-            )
-    return seen
 
 
 def _applied_change(

@@ -214,3 +214,22 @@ def changes(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
     return conn.execute(
         "select distinct user_id, event_date from mart_changes where source = 'events' order by all"
     ).fetchall()
+
+
+def test_other_settings_rebuild_the_marts_in_full(tmp_path: Path) -> None:
+    landing = tmp_path / "landing" / "events"
+    rng = random.Random(1)
+    conn = warehouse.connect(tmp_path / "warehouse.duckdb")
+    try:
+        write_day(landing, DAYS[0], [random_record(rng, DAYS[0], []) for _ in range(30)])
+        load_partition(conn, landing, DAYS[0])
+        assert {r.mode for r in update_marts(conn)} == {"full"}  # no prior state
+        assert {r.mode for r in update_marts(conn)} == {"incremental"}
+        shorter_gap = Settings(home=Path("."), session_gap_seconds=60)
+        # Sessions rebuilt with another gap: the marts built from them cannot be updated.
+        assert update_sessions(conn, shorter_gap).mode == "full"
+        assert update_users(conn, SETTINGS).mode == "full"
+        assert update_daily_metrics(conn, SETTINGS).mode == "full"
+        assert update_cohorts(conn).mode == "full"
+    finally:
+        conn.close()
