@@ -16,6 +16,7 @@ BENCHMARKS = [
     "rag_bench",
     "ask_bench",
     "report_bench",
+    "daily_run_bench",
 ]
 
 

@@ -25,6 +25,14 @@ def sql_text(name: str) -> str:
     return (SQL_DIR / name).read_text()
 
 
+def model_files(name: str) -> list[str]:
+    """`name` and every file it needs (`-- needs:`, recursively), each once."""
+    files = [name]
+    for needed in _NEEDS.findall(sql_text(name)):
+        files += [f for f in model_files(needed) if f not in files]
+    return files
+
+
 def run_sql(
     conn: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None
 ) -> None:

@@ -173,6 +173,8 @@ def _replace_day(
         identity_started = time.perf_counter()
         run_sql_file(conn, "staging/resolve_identities.sql")
         identity_seconds = time.perf_counter() - identity_started
+        # What the marts must update (their incremental builds read it).
+        run_sql_file(conn, "staging/record_changes.sql")
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")

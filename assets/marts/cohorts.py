@@ -9,15 +9,29 @@ from __future__ import annotations
 import dagster as dg
 import duckdb
 
+from assets.marts.changes import MartModels, Refresh, refresh_mart
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
-from pipelines.sql import run_sql_file
+
+COHORTS = MartModels(
+    "cohorts",
+    ("intermediate/cohort_user_days.sql", "marts/cohorts.sql"),
+    ("intermediate/cohort_user_days_update.sql", "marts/cohorts.sql"),
+    ("cohort_user_days", "cohorts"),
+)
 
 
 def build_cohorts(conn: duckdb.DuckDBPyConnection) -> int:
-    """Rebuild `cohorts` (needs `users`); returns its row count."""
-    run_sql_file(conn, "marts/cohorts.sql")
+    """Rebuild `cohorts` (the reference; needs `users`); returns its row count."""
+    refresh_mart(conn, COHORTS, {}, full=True)
     return conn.execute("select count(*) from cohorts").fetchall()[0][0]
+
+
+def update_cohorts(conn: duckdb.DuckDBPyConnection) -> Refresh:
+    """Bring `cohorts` up to date (update users first): each user's revenue per day is updated
+    for the changed (user, day) pairs only, then the cohort table is aggregated from it and
+    `users` (small tables: no event is read again)."""
+    return refresh_mart(conn, COHORTS, {})
 
 
 def cohort_size_mismatches(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
@@ -57,7 +71,8 @@ def cohorts(warehouse: Warehouse) -> dg.MaterializeResult:
     channel: active users, retention and churn rate, revenue, cumulative revenue and LTV per
     period 0..12 (CONTRACT §3 cohorts)."""
     with warehouse.writer() as conn:
-        rows = build_cohorts(conn)
+        refresh = update_cohorts(conn)
+        rows = conn.execute("select count(*) from cohorts").fetchall()[0][0]
         latest = conn.sql(
             """
             select cohort_start, cohort_users,
@@ -75,6 +90,7 @@ def cohorts(warehouse: Warehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            **refresh.metadata(),
             "preview": dg.MetadataValue.md(markdown_table(latest)),
         }
     )

@@ -9,16 +9,34 @@ from __future__ import annotations
 import dagster as dg
 import duckdb
 
+from assets.marts.changes import MartModels, Refresh, refresh_mart
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
-from pipelines.sql import run_sql_file
+
+DAILY_METRICS = MartModels(
+    "daily_metrics",
+    ("marts/daily_metrics.sql",),
+    ("marts/daily_metrics_update.sql",),
+    ("daily_metrics",),
+)
 
 
 def build_daily_metrics(conn: duckdb.DuckDBPyConnection, settings: Settings) -> int:
-    """Rebuild `daily_metrics` (needs `users` and `sessions`); returns its row count."""
-    run_sql_file(conn, "marts/daily_metrics.sql", {"conversion_event": settings.conversion_event})
+    """Rebuild `daily_metrics` (the reference; needs `users` and `sessions`); returns its row
+    count."""
+    refresh_mart(conn, DAILY_METRICS, _params(settings), full=True)
     return conn.execute("select count(*) from daily_metrics").fetchall()[0][0]
+
+
+def update_daily_metrics(conn: duckdb.DuckDBPyConnection, settings: Settings) -> Refresh:
+    """Bring `daily_metrics` up to date (update users and sessions first): only the days whose
+    events, new users or sessions changed, and the days the event range gained or lost."""
+    return refresh_mart(conn, DAILY_METRICS, _params(settings))
+
+
+def _params(settings: Settings) -> dict:
+    return {"conversion_event": settings.conversion_event}
 
 
 def active_user_mismatches(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
@@ -51,7 +69,8 @@ def daily_metrics(warehouse: Warehouse) -> dg.MaterializeResult:
     events, purchasers, revenue and conversion rate; every day of the range has an
     ('all', 'all') row, zeros included (CONTRACT §3 daily_metrics)."""
     with warehouse.writer() as conn:
-        rows = build_daily_metrics(conn, warehouse.settings())
+        refresh = update_daily_metrics(conn, warehouse.settings())
+        rows = conn.execute("select count(*) from daily_metrics").fetchall()[0][0]
         latest = conn.sql(
             """
             select metric_date, active_users, new_users, sessions, events, purchasers,
@@ -66,6 +85,7 @@ def daily_metrics(warehouse: Warehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            **refresh.metadata(),
             "days": days,
             "preview": dg.MetadataValue.md(markdown_table(latest)),
         }

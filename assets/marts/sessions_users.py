@@ -9,22 +9,48 @@ from __future__ import annotations
 import dagster as dg
 import duckdb
 
+from assets.marts.changes import MartModels, Refresh, refresh_mart
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
-from pipelines.sql import run_sql_file
+
+SESSIONS = MartModels(
+    "sessions", ("marts/sessions.sql",), ("marts/sessions_update.sql",), ("sessions",)
+)
+USERS = MartModels("users", ("marts/users.sql",), ("marts/users_update.sql",), ("users",))
 
 
 def build_sessions(conn: duckdb.DuckDBPyConnection, settings: Settings) -> int:
-    """Rebuild `sessions` from `events`; returns its row count."""
-    run_sql_file(conn, "marts/sessions.sql", {"session_gap_seconds": settings.session_gap_seconds})
+    """Rebuild `sessions` from `events` (the reference); returns its row count."""
+    refresh_mart(conn, SESSIONS, _session_params(settings), full=True)
     return conn.execute("select count(*) from sessions").fetchall()[0][0]
 
 
+def update_sessions(conn: duckdb.DuckDBPyConnection, settings: Settings) -> Refresh:
+    """Bring `sessions` up to date: only the sessions of the users whose events changed since
+    the last build, from their first changed day on (a rebuild when there is no prior state)."""
+    return refresh_mart(conn, SESSIONS, _session_params(settings))
+
+
 def build_users(conn: duckdb.DuckDBPyConnection, settings: Settings) -> int:
-    """Rebuild `users` from `events` and `sessions` (build sessions first); returns its row count."""
-    run_sql_file(conn, "marts/users.sql", {"conversion_event": settings.conversion_event})
+    """Rebuild `users` from `events` and `sessions` (build sessions first); returns its row
+    count."""
+    refresh_mart(conn, USERS, _user_params(settings), full=True)
     return conn.execute("select count(*) from users").fetchall()[0][0]
+
+
+def update_users(conn: duckdb.DuckDBPyConnection, settings: Settings) -> Refresh:
+    """Bring `users` up to date (update sessions first): only the rows of the users whose
+    events or sessions changed."""
+    return refresh_mart(conn, USERS, _user_params(settings))
+
+
+def _session_params(settings: Settings) -> dict:
+    return {"session_gap_seconds": settings.session_gap_seconds}
+
+
+def _user_params(settings: Settings) -> dict:
+    return {"conversion_event": settings.conversion_event}
 
 
 @dg.asset(group_name="marts", kinds={"duckdb"}, deps=["events"], pool="warehouse")
@@ -33,7 +59,8 @@ def sessions(warehouse: Warehouse) -> dg.MaterializeResult:
     user's events starts a new one; platform and channel of the session's first event
     (CONTRACT §3 sessions)."""
     with warehouse.writer() as conn:
-        rows = build_sessions(conn, warehouse.settings())
+        refresh = update_sessions(conn, warehouse.settings())
+        rows = conn.execute("select count(*) from sessions").fetchall()[0][0]
         stats = conn.execute(
             """
             select
@@ -53,6 +80,7 @@ def sessions(warehouse: Warehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            **refresh.metadata(),
             "median_duration_seconds": float(stats[0]),
             "avg_events_per_session": float(stats[1]),
             "users": stats[2],
@@ -66,7 +94,8 @@ def users(warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per user: first and last seen, acquisition platform/channel/campaign (of the first
     event), events, sessions, purchases (conversion events) and revenue (CONTRACT §3 users)."""
     with warehouse.writer() as conn:
-        rows = build_users(conn, warehouse.settings())
+        refresh = update_users(conn, warehouse.settings())
+        rows = conn.execute("select count(*) from users").fetchall()[0][0]
         by_platform = conn.sql(
             """
             select acquisition_platform, count(*) as users, sum(purchases > 0) as purchasers,
@@ -77,6 +106,7 @@ def users(warehouse: Warehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            **refresh.metadata(),
             "preview": dg.MetadataValue.md(markdown_table(by_platform)),
         }
     )

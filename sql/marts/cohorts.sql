@@ -28,13 +28,10 @@ members as (
 ),
 user_days as (
     -- Each day on which a user has an event, with its revenue and the user's first day.
+    -- cohort_user_days holds them, kept up to date with the changed (user, day) pairs
+    -- (sql/intermediate/cohort_user_days*.sql), so this model does not group every event again.
     select d.user_id, d.event_date, d.revenue, u.first_seen_date
-    from (
-        -- DECIMAL: a parallel sum of doubles is not deterministic in its last bits.
-        select user_id, event_date, sum(revenue::decimal(38, 9)) as revenue
-        from events
-        group by user_id, event_date
-    ) as d
+    from cohort_user_days as d
     join users as u using (user_id)
 ),
 user_periods as (

@@ -1,112 +1,13 @@
--- sql/marts/daily_metrics.sql: one row per day and segment (CONTRACT §3 daily_metrics).
--- Built from events, users and sessions (segment rows: sql/macros/segments.sql). Activity,
--- events, purchasers and revenue use each event's own platform/channel; new users use their
--- first event's (users.acquisition_*); sessions use their first event's (sessions.platform/
--- channel).
--- A NULL platform or channel is counted in the segment 'unknown', so segment rows always add up
--- to the 'all' row. Segment rows exist for (day, segment) pairs with at least one event; every
--- day from the first to the last event date has an ('all', 'all') row, zeros included.
--- needs: macros/segments.sql
+-- sql/marts/daily_metrics.sql: one row per day and segment (CONTRACT §3 daily_metrics), rebuilt
+-- from every event, user and session (build users and sessions first); the reference that
+-- daily_metrics_update.sql must equal. Every day from the first to the last event date has an
+-- ('all', 'all') row, zeros included.
+-- needs: macros/daily_metric_rows.sql
+create or replace temp view metric_days as
+select day::date as metric_date
+from (select min(event_date) as first_day, max(event_date) as last_day from events),
+    generate_series(first_day, last_day, interval 1 day) as days(day);
+
 create or replace table daily_metrics as
-with user_days as (
-    -- Shrink events once to one row per day, user, platform and channel; the three dimensions
-    -- are then counted from this much smaller set.
-    select
-        event_date as metric_date,
-        user_id,
-        coalesce(platform, 'unknown') as platform,
-        coalesce(channel, 'unknown') as channel,
-        count(*) as events,
-        -- DECIMAL: a parallel sum of doubles is not deterministic in its last bits.
-        sum(revenue::decimal(38, 9)) as revenue,
-        bool_or(event = $conversion_event) as purchased
-    from events
-    group by all
-),
-user_segments as (
-    -- One row per day, user and segment of each dimension ('all' included).
-    select
-        metric_date,
-        user_id,
-        segment_dimension(grouping(platform) = 0, grouping(channel) = 0) as dimension,
-        -- The column not grouped on is NULL, and platform/channel are never NULL here.
-        coalesce(platform, channel, 'all') as segment,
-        sum(events) as events,
-        sum(revenue) as revenue,
-        bool_or(purchased) as purchased
-    from user_days
-    group by grouping sets (
-        (metric_date, user_id), (metric_date, user_id, platform), (metric_date, user_id, channel)
-    )
-),
-activity as (
-    select
-        metric_date,
-        dimension,
-        segment,
-        count(*) as active_users,
-        count(*) filter (where purchased) as purchasers,
-        sum(events) as events,
-        sum(revenue) as revenue
-    from user_segments
-    group by metric_date, dimension, segment
-),
-new_users as (
-    select
-        first_seen_date as metric_date,
-        segment_dimension(grouping(platform) = 0, grouping(channel) = 0) as dimension,
-        coalesce(platform, channel, 'all') as segment,
-        count(*) as new_users
-    from (
-        select
-            first_seen_date,
-            coalesce(acquisition_platform, 'unknown') as platform,
-            coalesce(acquisition_channel, 'unknown') as channel
-        from users
-    )
-    group by grouping sets (
-        (first_seen_date), (first_seen_date, platform), (first_seen_date, channel)
-    )
-),
-session_starts as (
-    select
-        metric_date,
-        segment_dimension(grouping(platform) = 0, grouping(channel) = 0) as dimension,
-        coalesce(platform, channel, 'all') as segment,
-        count(*) as sessions
-    from (
-        select
-            started_at::date as metric_date,
-            coalesce(platform, 'unknown') as platform,
-            coalesce(channel, 'unknown') as channel
-        from sessions
-    )
-    group by grouping sets ((metric_date), (metric_date, platform), (metric_date, channel))
-),
-all_days as (
-    -- The ('all', 'all') row of every day in the range, even a day without events.
-    select day::date as metric_date, 'all' as dimension, 'all' as segment
-    from (select min(event_date) as first_day, max(event_date) as last_day from events),
-        generate_series(first_day, last_day, interval 1 day) as days(day)
-),
-combined as (
-    select * from activity
-    union all by name select * from new_users
-    union all by name select * from session_starts
-    union all by name select * from all_days
-)
-select
-    metric_date,
-    dimension,
-    segment,
-    coalesce(sum(active_users), 0)::bigint as active_users,
-    coalesce(sum(new_users), 0)::bigint as new_users,
-    coalesce(sum(sessions), 0)::bigint as sessions,
-    coalesce(sum(events), 0)::bigint as events,
-    coalesce(sum(purchasers), 0)::bigint as purchasers,
-    coalesce(sum(revenue), 0)::double as revenue,
-    -- purchasers / active_users; 0 on a day without active users rather than NULL.
-    coalesce(sum(purchasers) / nullif(sum(active_users), 0), 0)::double as conversion_rate
-from combined
-group by metric_date, dimension, segment
+select * from daily_metric_rows('events', 'users', 'sessions', 'metric_days', $conversion_event)
 order by metric_date, dimension, segment;

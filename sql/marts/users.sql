@@ -1,46 +1,5 @@
--- sql/marts/users.sql: one row per user (CONTRACT §3 users). Needs `sessions` built first.
--- `purchases` counts the user's conversion events ($conversion_event); `revenue` sums the
--- revenue of all their events (0 when none has revenue).
+-- sql/marts/users.sql: one row per user (CONTRACT §3 users), rebuilt from every event and
+-- session (build sessions first); the reference that users_update.sql must equal.
+-- needs: macros/user_rows.sql
 create or replace table users as
-with per_user as (
-    select
-        user_id,
-        min(ts) as first_seen_at,
-        max(ts) as last_seen_at,
-        count(*) as events,
-        count(*) filter (where event = $conversion_event) as purchases,
-        -- DECIMAL: a parallel sum of doubles is not deterministic in its last bits.
-        coalesce(sum(revenue::decimal(38, 9)), 0)::double as revenue
-    from events
-    group by user_id
-),
-per_user_sessions as (
-    -- Acquisition fields are the platform/channel/campaign of the user's first event, which is
-    -- the first event of their first session: `sessions` has already ordered each user's events
-    -- by (ts, event_id), so equal timestamps are resolved the same way there. A user's sessions
-    -- start at distinct times, so the first one is unique. (Taking them from events here would
-    -- re-sort every event by (ts, event_id) a second time.)
-    select
-        user_id,
-        count(*) as sessions,
-        -- In a struct because arg_min skips NULL values: a NULL platform on the first event
-        -- must stay NULL rather than borrow a later session's platform.
-        arg_min({'platform': platform, 'channel': channel, 'campaign': campaign}, started_at)
-            as first_event
-    from sessions
-    group by user_id
-)
-select
-    p.user_id,
-    p.first_seen_at,
-    p.first_seen_at::date as first_seen_date,
-    s.first_event.platform as acquisition_platform,
-    s.first_event.channel as acquisition_channel,
-    s.first_event.campaign as acquisition_campaign,
-    p.last_seen_at,
-    p.events,
-    s.sessions,
-    p.purchases,
-    p.revenue
-from per_user as p
-join per_user_sessions as s using (user_id);
+select * from user_rows('events', 'sessions', $conversion_event);

@@ -9,6 +9,13 @@ select event_id from event_copies where arrival_date = $arrival_date
 union
 select event_id from parsed_records where reason is null;
 
+-- What `events` held for those ids before the load, to record what it changed
+-- (record_changes.sql, after resolve_identities.sql).
+create or replace temp table events_before as
+select event_id, user_id, event, ts, event_date, platform, channel, campaign, revenue
+from event_copies
+where kept and event_id in (select event_id from affected_ids);
+
 -- Anonymous ids this load may re-link: those of the day's copies before it (CONTRACT §2
 -- Identity). The day's new copies and every copy whose fate it changes join them below.
 create or replace temp table touched_anonymous as

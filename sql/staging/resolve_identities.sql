@@ -32,6 +32,19 @@ where c.anonymous_id in (select anonymous_id from touched_anonymous)
   and c.identified = false
   and c.user_id <> coalesce(l.user_id, c.distinct_id);
 
+-- The persons and days whose events the re-attribution moves, old and new person (kept copies
+-- only: the others are not in `events`), for record_changes.sql.
+create or replace temp table reattributed_events as
+select c.user_id, c.event_date
+from event_copies as c
+join reattributed as r on r.copy_row = c.rowid
+where c.kept
+union
+select r.person, c.event_date
+from event_copies as c
+join reattributed as r on r.copy_row = c.rowid
+where c.kept;
+
 -- Every person already has a key: a linked user from its identified copies, the id as sent from
 -- the copy's own load.
 update event_copies as c

@@ -10,3 +10,15 @@ from query_table($staged) as s
 left join user_keys as k using (user_id)
 -- The generated order, so that the file's layout does not depend on the join.
 order by s.line_no;
+
+-- Their (person, day) pairs are new to `events`: the marts' incremental builds update them.
+insert into mart_changes
+select
+    greatest(
+        coalesce((select max(change_no) from mart_changes), 0),
+        coalesce((select max(applied_change_no) from mart_state), 0)
+    ) + 1,
+    'events',
+    user_id,
+    event_date
+from (select distinct user_id, event_date from query_table($staged));

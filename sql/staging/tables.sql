@@ -107,3 +107,24 @@ create table if not exists ingest_log (
     finished_at timestamp not null,
     unreadable_files integer not null default 0
 );
+
+-- Internal: what the loads changed in `events` since the marts last used it, so that sessions,
+-- users, daily_metrics and cohorts update only what changed (assets/marts/changes.py). One row
+-- per (person, event date) whose events a load added, removed or altered (a new event, a
+-- re-sent copy that became the kept one, a re-attributed person, `eventpulse forget`);
+-- `change_no` numbers the loads, `source` says who wrote the row: 'events' (a load), or
+-- 'sessions' / 'users' (the dates their own update changed, for the marts built from them).
+create table if not exists mart_changes (
+    change_no bigint not null,
+    source varchar not null,
+    user_id varchar not null,
+    event_date date not null
+);
+
+-- Internal: per mart, the last change_no it has applied and the fingerprint (model SQL and
+-- settings) it was built with; no row, or another fingerprint, means a full rebuild.
+create table if not exists mart_state (
+    mart varchar not null,
+    applied_change_no bigint not null,
+    fingerprint varchar not null
+);
