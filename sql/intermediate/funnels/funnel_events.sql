@@ -1,0 +1,42 @@
+-- sql/intermediate/funnels/funnel_events.sql: temp view funnel_events, the events each matcher
+-- (a step's event with its `where`, or an exclusion event) matches (CONTRACT §3 Funnel
+-- semantics). Needs funnel_config and funnel_exclusions. One row per matcher and event of the
+-- user it matches; an event matching several matchers (page_view and page_view[path=/pricing])
+-- is a row for each, with the same copy_row (its rowid in event_copies: the occurrence's
+-- identity, so that one occurrence fills at most one step).
+-- A `where` matches when every key matches; a key matches when the event's value, as text, is
+-- one of the listed values. Lifted columns (platform, channel, campaign, country) are read from
+-- their column, any other key from `properties` (json_extract_string by JSON pointer: a number
+-- 3 and a string "3" are both '3'). The values are bound data in funnel_config, never SQL text.
+create or replace temp view funnel_events as
+with matchers as (
+    select distinct matcher, event, filters from funnel_config
+    union
+    select distinct matcher, event, [] from funnel_exclusions
+)
+select m.matcher, e.user_key, e.event_id, e.ts, e.platform, e.channel, e.rowid as copy_row
+from event_copies as e
+join matchers as m on m.event = e.event
+where
+    e.kept
+    and (
+        len(m.filters) = 0
+        or list_bool_and(
+            list_transform(
+                m.filters,
+                lambda f: coalesce(
+                    list_contains(
+                        f.vals,
+                        case f.key
+                            when 'platform' then e.platform
+                            when 'channel' then e.channel
+                            when 'campaign' then e.campaign
+                            when 'country' then e.country
+                            else json_extract_string(e.properties, f.path)
+                        end
+                    ),
+                    false
+                )
+            )
+        )
+    );
