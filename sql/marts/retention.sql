@@ -18,32 +18,43 @@ with grains(granularity, max_period) as (
     values ('day', 30), ('week', 12), ('month', 12)
 ),
 definitions as (
-    select unnest(
-        $definitions::struct(definition varchar, start_event varchar, return_event varchar)[],
-        recursive := true
+    select
+        *,
+        -- First event, then any event (the default `any`): read from users, as ever.
+        start_event is null and return_event is null as plain
+    from (
+        select unnest(
+            $definitions::struct(definition varchar, start_event varchar, return_event varchar)[],
+            recursive := true
+        )
     )
 ),
 last_event as (
     select max(event_date) as last_date from events
 ),
 starts as (
-    -- Each user's start per definition.
-    select d.definition, u.user_id, u.first_seen_at as start_ts
+    -- Each user's start per definition: its time, and its day (event_date, as every day here).
+    select d.definition, u.user_id, u.first_seen_at as start_ts, u.first_seen_date as start_date
     from users as u
     cross join definitions as d
     where d.start_event is null
     union all
-    select d.definition, e.user_id, min(e.ts) as start_ts
+    select
+        d.definition,
+        e.user_id,
+        min(e.ts) as start_ts,
+        arg_min(e.event_date, e.ts) as start_date
     from events as e
     join definitions as d on d.start_event = e.event
     group by d.definition, e.user_id
 ),
 activity as (
-    -- A user's days with their last time that day: of any event (returning = any event), and
-    -- of each named return event. Only a start day can hold events before the start.
+    -- For the other definitions, a user's days with their last time that day: of any event
+    -- (returning = any event), and of each named return event. Only a start day can hold
+    -- events before the start.
     select user_id, event_date, null::varchar as event, max(ts) as last_ts
     from events
-    where exists (select 1 from definitions where return_event is null)
+    where exists (select 1 from definitions where not plain and return_event is null)
     group by user_id, event_date
     union all
     select user_id, event_date, event, max(ts) as last_ts
@@ -52,14 +63,36 @@ activity as (
     group by user_id, event_date, event
 ),
 user_days as (
-    -- Each day on which a user has a returning event, with the user's start day.
-    select s.definition, a.user_id, a.event_date, s.start_ts::date as first_seen_date
+    -- Each day on which a user has a returning event, with the user's start day. Plain
+    -- definitions: every day with an event (none comes before the first).
+    select d.definition, a.user_id, a.event_date, u.first_seen_date
+    from (
+        select distinct user_id, event_date
+        from events
+        where exists (select 1 from definitions where plain)
+    ) as a
+    join users as u using (user_id)
+    cross join (select definition from definitions where plain) as d
+    union all
+    select s.definition, a.user_id, a.event_date, s.start_date
     from activity as a
     join starts as s using (user_id)
     join definitions as d
         on d.definition = s.definition
+        and not d.plain
         and a.event is not distinct from d.return_event
     where a.last_ts >= s.start_ts
+),
+last_days as (
+    -- Each user's last returning day per definition (plain: their last event's).
+    select d.definition, u.user_id, u.last_seen_at::date as last_date
+    from users as u
+    cross join (select definition from definitions where plain) as d
+    union all
+    select definition, user_id, max(event_date) as last_date
+    from user_days
+    where definition in (select definition from definitions where not plain)
+    group by definition, user_id
 ),
 cohort_users as (
     -- One row per definition, user and granularity: cohort and the period of the user's last
@@ -68,14 +101,10 @@ cohort_users as (
         s.definition,
         g.granularity,
         g.max_period,
-        calendar_period_start(g.granularity, s.start_ts::date) as cohort_start,
-        calendar_period_index(g.granularity, s.start_ts::date, l.last_date) as last_period
+        calendar_period_start(g.granularity, s.start_date) as cohort_start,
+        calendar_period_index(g.granularity, s.start_date, l.last_date) as last_period
     from starts as s
-    left join (
-        select definition, user_id, max(event_date) as last_date
-        from user_days
-        group by definition, user_id
-    ) as l using (definition, user_id)
+    left join last_days as l using (definition, user_id)
     cross join grains as g
 ),
 cohort_sizes as (
