@@ -121,7 +121,7 @@ reached as (
         -- One comparison, not an OR, so that the join evaluates it as a join condition.
         and e.ts > coalesce(c.previous_t2, '-infinity'::timestamp)
 ),
-judged as (
+judged as materialized (
     -- Excluded: an exclusion event strictly between the from_step and to_step times of an
     -- attempt that reached to_step.
     select

@@ -8,35 +8,46 @@
 -- one of the listed values. Lifted columns (platform, channel, campaign, country) are read from
 -- their column, any other key from `properties` (json_extract_string by JSON pointer: a number
 -- 3 and a string "3" are both '3'). The values are bound data in funnel_config, never SQL text.
-create or replace temp view funnel_events as
+-- Filtered matchers are evaluated once, into funnel_filtered_events: reading JSON is the cost
+-- of a filter, and the models read a step's events more than once. Bare event names stay a
+-- view over event_copies (the models scan it more cheaply than they would read a copy).
+create or replace temp table funnel_filtered_events as
 with matchers as (
-    select distinct matcher, event, filters from funnel_config
-    union
-    select distinct matcher, event, [] from funnel_exclusions
+    select distinct matcher, event, filters from funnel_config where len(filters) > 0
 )
 select m.matcher, e.user_key, e.event_id, e.ts, e.platform, e.channel, e.rowid as copy_row
 from event_copies as e
 join matchers as m on m.event = e.event
 where
     e.kept
-    and (
-        len(m.filters) = 0
-        or list_bool_and(
-            list_transform(
-                m.filters,
-                lambda f: coalesce(
-                    list_contains(
-                        f.vals,
-                        case f.key
-                            when 'platform' then e.platform
-                            when 'channel' then e.channel
-                            when 'campaign' then e.campaign
-                            when 'country' then e.country
-                            else json_extract_string(e.properties, f.path)
-                        end
-                    ),
-                    false
-                )
+    and list_bool_and(
+        list_transform(
+            m.filters,
+            lambda f: coalesce(
+                list_contains(
+                    f.vals,
+                    case f.key
+                        when 'platform' then e.platform
+                        when 'channel' then e.channel
+                        when 'campaign' then e.campaign
+                        when 'country' then e.country
+                        else json_extract_string(e.properties, f.path)
+                    end
+                ),
+                false
             )
         )
     );
+
+create or replace temp view funnel_events as
+with matchers as (
+    select distinct matcher, event from funnel_config where len(filters) = 0
+    union
+    select distinct matcher, event from funnel_exclusions
+)
+select m.matcher, e.user_key, e.event_id, e.ts, e.platform, e.channel, e.rowid as copy_row
+from event_copies as e
+join matchers as m on m.event = e.event
+where e.kept
+union all
+select * from funnel_filtered_events;
