@@ -51,7 +51,7 @@ def report_sections(
     if {"funnel_steps", "funnel_daily"} & tables:
         sections.append(_funnels(conn, settings.funnels, period, tables, figures_dir))
     if "retention" in tables:
-        sections.append(_retention(conn, period, figures_dir))
+        sections.append(_retention(conn, settings.retention[0].name, period, figures_dir))
     if "cohorts" in tables:
         sections.append(_cohorts(conn, period, figures_dir))
     if "anomalies" in tables:
@@ -116,7 +116,9 @@ def _funnels(
         scope = (
             _in_period(period) if entered else "over the whole history (none entered this period)"
         )
-        funnel_chart(funnel.steps, shown, f'Funnel "{funnel.name}": users entering {scope}', path)
+        funnel_chart(
+            funnel.step_names, shown, f'Funnel "{funnel.name}": users entering {scope}', path
+        )
         section.figures.append(
             ReportFigure(f"{figures_dir.name}/{path.name}", f'Funnel "{funnel.name}"', table)
         )
@@ -166,7 +168,7 @@ def _funnel_table(
         ]
     )
     first = period_rows.get(1, 0)
-    for index, step in enumerate(funnel.steps, start=1):
+    for index, step in enumerate(funnel.step_names, start=1):
         users = period_rows.get(index, 0)
         period_rate = users / first if first else None
         past = history.get(index, {})
@@ -188,10 +190,13 @@ def _funnel_table(
 # --- retention and cohorts ---------------------------------------------------------------------
 
 
-def _retention(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path) -> Section:
+def _retention(
+    conn: duckdb.DuckDBPyConnection, definition: str, period: Period, figures_dir: Path
+) -> Section:
     section = Section("retention", "Retention")
     section.notes.append(
-        f"Exact-period retention (retention, mode 'exact') of every cohort that started by "
+        f"Exact-period retention (retention, definition '{definition}', mode 'exact') of every "
+        f"cohort that started by "
         f"{period.end.isoformat()}, counting only periods begun by then: retained users / cohort "
         "users, summed over cohorts."
     )
@@ -199,6 +204,7 @@ def _retention(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Pat
         rows = conn.execute(
             "select period, count(*), sum(cohort_users), sum(retained_users) from retention "
             "where granularity = $granularity and mode = 'exact' and period <= $max_period "
+            "and definition = $definition "
             "and cohort_start + to_days(cast($days * period as integer)) <= $as_of "
             "group by period order by period",
             {
@@ -206,6 +212,7 @@ def _retention(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Pat
                 "max_period": RETENTION_PERIODS[granularity],
                 "days": RETENTION_PERIOD_DAYS[granularity],
                 "as_of": period.end,
+                "definition": definition,
             },
         ).fetchall()
         if not rows:
