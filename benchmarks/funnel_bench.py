@@ -374,7 +374,7 @@ def markdown(runs: list[dict], machine: dict) -> str:
             lambda r: f"{min(r['plain_alternating_seconds']):.2f} s",
         ),
         _row(
-            "**checkout with `page_view[path=/pricing|/plans]` and an exclusion**, best of 3",
+            "**checkout with `page_view[path=/pricing\\|/plans]` and an exclusion**, best of 3",
             runs,
             lambda r: f"**{min(r['filtered_seconds']):.2f} s**",
         ),

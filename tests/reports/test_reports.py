@@ -32,7 +32,8 @@ create table funnel_steps (funnel varchar, dimension varchar, segment varchar, s
 create table funnel_daily (funnel varchar, entry_date date, step_index integer, step varchar,
     users bigint);
 create table retention (granularity varchar, mode varchar, cohort_start date,
-    cohort_users bigint, period integer, retained_users bigint, retention_rate double);
+    cohort_users bigint, period integer, retained_users bigint, retention_rate double,
+    definition varchar);
 create table cohorts (cohort_granularity varchar, cohort_start date, dimension varchar,
     segment varchar, cohort_users bigint, period_index integer, active_users bigint,
     retention_rate double, churn_rate double, revenue double, cumulative_revenue double,
@@ -100,7 +101,7 @@ def fill_marts(conn: duckdb.DuckDBPyConnection, tables: set[str] | None = None) 
                 retained = 50 if period == 0 else max(50 - 9 * period - cohort, 0)
                 for mode in ("exact", "on_or_after"):
                     conn.execute(
-                        "insert into retention values (?, ?, ?, 50, ?, ?, ?)",
+                        "insert into retention values (?, ?, ?, 50, ?, ?, ?, 'any')",
                         [granularity, mode, start, period, retained, retained / 50],
                     )
     for cohort in range(3):
