@@ -86,22 +86,27 @@ path_counted as (
     group by funnel, user_key
 ),
 tied_entries as materialized (
-    -- Entry events at the times of simultaneous chained entries. Filtering on the time alone
-    -- first is several times cheaper than joining every entry event on user and time.
-    select user_key, matcher, ts, event_id, platform, channel
-    from funnel_events
-    where matcher in (select matcher from funnel_config where step_index = 1)
+    -- Events of step-1 names at the times of simultaneous chained entries. Filtering the events
+    -- on the time alone first is several times cheaper than joining every entry event on user
+    -- and time (or reading funnel_events, whose union the filter does not pass).
+    select user_key, ts, event, event_id, platform, channel, rowid as copy_row
+    from event_copies
+    where kept
+        and event in (select event from funnel_config where step_index = 1)
         and ts in (select entry.ts from funnel_chained where tied)
 ),
 untied as (
-    -- Rare: simultaneous entry events. Look them up and keep the smallest event id.
+    -- Rare: simultaneous entry events. Look them up (those step 1's `where` matches) and keep
+    -- the smallest event id.
     select
         c.funnel,
         c.user_key,
         min({'event_id': e.event_id, 'platform': e.platform, 'channel': e.channel}) as entry
     from tied_entries as e
     join funnel_chained as c on c.tied and c.user_key = e.user_key and c.entry.ts = e.ts
-    join funnel_config as k on k.funnel = c.funnel and k.step_index = 1 and k.matcher = e.matcher
+    join funnel_config as k on k.funnel = c.funnel and k.step_index = 1 and k.event = e.event
+    left join funnel_filtered_events as f on f.matcher = k.matcher and f.copy_row = e.copy_row
+    where len(k.filters) = 0 or f.copy_row is not null
     group by c.funnel, c.user_key
 ),
 chained_counted as (
