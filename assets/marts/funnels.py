@@ -1,7 +1,8 @@
 """Stage: funnels. `events` -> `funnel_steps`, `funnel_daily` (CONTRACT §3 Funnel semantics).
 
-The models read `events` through the internal `keyed_events` (with each user's integer key,
-`sql/staging/tables.sql`) and name users again through `user_keys` in `funnel_attempts`.
+The models read `events` through the internal `event_copies` and `keyed_events` (with each
+user's integer key, `sql/staging/tables.sql`) and name users again through `user_keys` in
+`funnel_attempts`.
 
 `build_funnels` runs the SQL models and is what the CLI, the benchmark and the tests call; the
 multi-asset and its checks wrap it for Dagster. Funnel definitions reach SQL by one route: the
@@ -15,15 +16,16 @@ Models, in graph order (temp ones in `sql/intermediate/funnels/<name>.sql`, the 
 in `sql/marts/<name>.sql`):
 - `funnel_config`, `funnel_exclusions`: one row per funnel and step, per funnel and exclusion
   (temp);
-- `funnel_events`: the events of each matcher, filters applied (temp view);
+- `funnel_events`: the events of each matcher, filters applied (temp view; the filtered
+  matchers are evaluated once, into the temp table `funnel_filtered_events`);
 - `funnel_marks`: per-timestamp bookkeeping of matchers whose event another step of the funnel
   shares, or matched by a strict funnel (temp);
 - `funnel_entries`: the events that start attempts (temp view);
 - `funnel_occurrences`: the events a step can match (temp view);
 - `funnel_match_tables`: the empty tables the next models fill (temp);
-- `funnel_paths`, `funnel_advance`: ordered funnels with a repeated event and strict funnels,
-  their attempts through step 2, then one more step per run (into funnel_paths; each step's
-  occurrences through the `step_occurrences` macro, `sql/macros/step_occurrences.sql`);
+- `funnel_paths`, `funnel_advance`: ordered funnels with an event in two steps and strict
+  funnels, their attempts through step 2, then one more step per run (into funnel_paths; each
+  step's occurrences through the `step_occurrences` macro, `sql/macros/step_occurrences.sql`);
 - `funnel_chain`: ordered funnels whose steps are all different events, the common case (into
   funnel_chained);
 - `funnel_unordered`: unordered funnels (into funnel_unordered);
