@@ -62,9 +62,9 @@ activity as (
     where event in (select return_event from definitions)
     group by user_id, event_date, event
 ),
-user_days as (
-    -- Each day on which a user has a returning event, with the user's start day. Plain
-    -- definitions: every day with an event (none comes before the first).
+plain_days as (
+    -- Plain definitions: every day with an event (none comes before the first), with the
+    -- user's first day.
     select d.definition, a.user_id, a.event_date, u.first_seen_date
     from (
         select distinct user_id, event_date
@@ -73,8 +73,11 @@ user_days as (
     ) as a
     join users as u using (user_id)
     cross join (select definition from definitions where plain) as d
-    union all
-    select s.definition, a.user_id, a.event_date, s.start_date
+),
+other_days as (
+    -- Other definitions: each day with a returning event at or after the start, with the
+    -- user's start day.
+    select s.definition, a.user_id, a.event_date, s.start_date as first_seen_date
     from activity as a
     join starts as s using (user_id)
     join definitions as d
@@ -83,6 +86,12 @@ user_days as (
         and a.event is not distinct from d.return_event
     where a.last_ts >= s.start_ts
 ),
+user_days as (
+    -- Each day on which a user has a returning event, with the user's start day.
+    select * from plain_days
+    union all
+    select * from other_days
+),
 last_days as (
     -- Each user's last returning day per definition (plain: their last event's).
     select d.definition, u.user_id, u.last_seen_at::date as last_date
@@ -90,8 +99,7 @@ last_days as (
     cross join (select definition from definitions where plain) as d
     union all
     select definition, user_id, max(event_date) as last_date
-    from user_days
-    where definition in (select definition from definitions where not plain)
+    from other_days
     group by definition, user_id
 ),
 cohort_users as (
