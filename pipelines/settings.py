@@ -62,14 +62,63 @@ ALIAS_FIELDS = (
 )
 ANOMALY_DIRECTIONS = ("both", "spike", "dip")
 DEFAULT_FUNNEL_WINDOW_SECONDS = 7 * 86400
+# Event columns a step's `where` compares directly (CONTRACT §2 lifted properties, all text);
+# any other key is a key of the event's `properties` JSON (CONTRACT §3 Funnel semantics).
+LIFTED_FILTER_COLUMNS = ("platform", "channel", "campaign", "country")
+
+# A step's `where`: (key, accepted values as text) in the order written; () = no filter.
+StepFilter = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """An exclusion event of a funnel: an attempt with this event strictly between its matched
+    `from_step` and `to_step` events (1-based) is not counted (CONTRACT §3)."""
+
+    event: str
+    from_step: int
+    to_step: int
 
 
 @dataclass(frozen=True)
 class Funnel:
     name: str
-    steps: tuple[str, ...]
+    steps: tuple[str, ...]  # the event name of each step
     window_seconds: int = DEFAULT_FUNNEL_WINDOW_SECONDS
     order: str = "ordered"
+    where: tuple[StepFilter, ...] = ()  # per step, or () when no step has a filter
+    exclusions: tuple[Exclusion, ...] = ()
+
+    @property
+    def filters(self) -> tuple[StepFilter, ...]:
+        """Each step's filter (() for a bare event name)."""
+        return self.where or tuple(() for _ in self.steps)
+
+    @property
+    def step_names(self) -> tuple[str, ...]:
+        """Each step as `funnel_steps.step` names it: `event[key=value|value,key=value]`."""
+        return tuple(
+            step_name(event, where) for event, where in zip(self.steps, self.filters, strict=True)
+        )
+
+
+def step_name(event: str, where: StepFilter) -> str:
+    """`page_view[path=/pricing|/plans,plan=pro]`: keys in the order written (CONTRACT §3)."""
+    if not where:
+        return event
+    conditions = ",".join(f"{key}={'|'.join(values)}" for key, values in where)
+    return f"{event}[{conditions}]"
+
+
+@dataclass(frozen=True)
+class RetentionDefinition:
+    """A retention definition (CONTRACT §3 retention): the cohort is the period of the user's
+    first `start_event` (first event of any kind when None); returning means a `return_event`
+    (any event when None)."""
+
+    name: str
+    start_event: str | None = None
+    return_event: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +147,7 @@ class LlmSettings:
 
 
 DEFAULT_FUNNELS = (Funnel("checkout", ("page_view", "signup", "add_to_cart", "purchase")),)
+DEFAULT_RETENTION = (RetentionDefinition("any"),)
 
 
 @dataclass(frozen=True)
@@ -108,6 +158,7 @@ class Settings:
     conversion_event: str = "purchase"
     session_gap_seconds: int = 1800
     funnels: tuple[Funnel, ...] = DEFAULT_FUNNELS
+    retention: tuple[RetentionDefinition, ...] = DEFAULT_RETENTION
     anomalies: AnomalySettings = field(default_factory=AnomalySettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
@@ -218,6 +269,7 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
             "conversion_event",
             "session_gap_seconds",
             "funnels",
+            "retention",
             "anomalies",
             "llm",
             "aliases",
@@ -241,6 +293,7 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
             "session_gap_seconds",
         ),
         funnels=_funnels(mapping.get("funnels", None), where),
+        retention=_retention(mapping.get("retention", None), where),
         anomalies=_anomalies(mapping.get("anomalies") or {}, where),
         llm=_llm(mapping.get("llm") or {}, where),
         aliases=_aliases(mapping.get("aliases") or {}, where),
@@ -266,7 +319,7 @@ def _mapping(value: Any, where: str, key: str) -> dict:
 
 # Keys the contract names that this version does not build yet: refused, and said so, rather
 # than silently ignored (a misspelt key would be refused too, as unknown).
-NOT_BUILT_YET = ("timezone", "dimensions", "dimension_limit", "retention")
+NOT_BUILT_YET = ("timezone", "dimensions", "dimension_limit")
 
 
 def _no_unknown_keys(mapping: dict, allowed: set[str], where: str, key: str) -> None:
@@ -315,12 +368,19 @@ def _funnels(value: Any, where: str) -> tuple[Funnel, ...]:
         key = f"funnels[{position}]"
         item = _mapping(item, where, key)
         _no_unknown_keys(
-            item, {"name", "steps", "window_seconds", "window_days", "order"}, where, key
+            item,
+            {"name", "steps", "window_seconds", "window_days", "order", "exclusions"},
+            where,
+            key,
         )
         name = _name(item.get("name"), where, f"{key}.name")
         steps = item.get("steps")
-        if not isinstance(steps, list) or not all(isinstance(s, str) and s for s in steps):
-            raise EventpulseError(f'{where}: funnel "{name}" steps must be a list of event names.')
+        if not isinstance(steps, list):
+            raise EventpulseError(
+                f'{where}: funnel "{name}" steps must be a list of event names or '
+                "{event: ..., where: {...}} steps."
+            )
+        parsed = [_step(step, where, name, n) for n, step in enumerate(steps, start=1)]
         if len(steps) < 2:
             raise EventpulseError(
                 f'{where}: funnel "{name}" has {len(steps)} step; a funnel needs at least 2.'
@@ -341,12 +401,158 @@ def _funnels(value: Any, where: str) -> tuple[Funnel, ...]:
             raise EventpulseError(
                 f'{where}: funnel "{name}" order {order!r} is not one of {", ".join(FUNNEL_ORDERS)}.'
             )
-        funnels.append(Funnel(name=name, steps=tuple(steps), window_seconds=window, order=order))
+        filters = tuple(f for _, f in parsed)
+        funnel = Funnel(
+            name=name,
+            steps=tuple(event for event, _ in parsed),
+            window_seconds=window,
+            order=order,
+            where=filters if any(filters) else (),
+            exclusions=_exclusions(item.get("exclusions"), where, name, len(steps), order),
+        )
+        if order == "unordered":
+            _unordered_steps_do_not_overlap(funnel, where)
+        funnels.append(funnel)
     names = [f.name for f in funnels]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise EventpulseError(f"{where}: funnel name {duplicates[0]!r} is used twice; rename one.")
     return tuple(funnels)
+
+
+def _step(value: Any, where: str, funnel: str, position: int) -> tuple[str, StepFilter]:
+    """A step: an event name, or {event: name, where: {key: value or [values]}}."""
+    label = f'{where}: funnel "{funnel}" step {position}'
+    if isinstance(value, str) and value.strip():
+        return value, ()
+    if not isinstance(value, dict):
+        raise EventpulseError(
+            f"{label} must be an event name or {{event: ..., where: {{key: value}}}}, "
+            f"got {value!r}."
+        )
+    _no_unknown_keys(value, {"event", "where"}, where, f'funnel "{funnel}" step {position}')
+    event = _name(value.get("event"), where, f'funnel "{funnel}" step {position} event')
+    filters = value.get("where")
+    if filters is None:
+        return event, ()
+    if not isinstance(filters, dict) or not filters:
+        raise EventpulseError(
+            f"{label} where must be a mapping of property keys to values, e.g. {{path: /pricing}}."
+        )
+    parsed = []
+    for key, values in filters.items():
+        if not isinstance(key, str) or not key.strip():
+            raise EventpulseError(f"{label} where has the key {key!r}; a key is non-empty text.")
+        values = values if isinstance(values, list) else [values]
+        if not values or not all(_is_scalar(v) for v in values):
+            raise EventpulseError(
+                f"{label} where.{key} must be a value (text, a number or true/false) or a "
+                "non-empty list of them."
+            )
+        # Compared as text (CONTRACT §3): each value as JSON would write it, so that 3 matches
+        # both 3 and "3" in the records, and true matches true.
+        parsed.append((key, tuple(dict.fromkeys(_as_text(v) for v in values))))
+    return event, tuple(parsed)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | dt.date) and value == value
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _exclusions(
+    value: Any, where: str, funnel: str, n_steps: int, order: str
+) -> tuple[Exclusion, ...]:
+    if value is None:
+        return ()
+    label = f'{where}: funnel "{funnel}" exclusions'
+    if order == "unordered":
+        raise EventpulseError(
+            f"{label} are not allowed in an unordered funnel (its steps have no between); "
+            "remove them or make the funnel ordered or strict."
+        )
+    if not isinstance(value, list):
+        raise EventpulseError(
+            f"{label} must be a list of {{event: ..., from_step: N, to_step: M}} entries."
+        )
+    exclusions = []
+    for position, item in enumerate(value, start=1):
+        item = _mapping(item, where, f'funnel "{funnel}" exclusions[{position}]')
+        _no_unknown_keys(
+            item, {"event", "from_step", "to_step"}, where, f'funnel "{funnel}" exclusions'
+        )
+        event = _name(item.get("event"), where, f'funnel "{funnel}" exclusions[{position}].event')
+        from_step = item.get("from_step", 1)
+        to_step = item.get("to_step", n_steps)
+        for step in (from_step, to_step):
+            if isinstance(step, bool) or not isinstance(step, int) or not 1 <= step <= n_steps:
+                raise EventpulseError(
+                    f"{label}[{position}] step {step!r} is not a step of the funnel; "
+                    f"steps are numbered 1 to {n_steps}."
+                )
+        if from_step >= to_step:
+            raise EventpulseError(
+                f"{label}[{position}] from_step {from_step} must come before to_step {to_step}."
+            )
+        exclusions.append(Exclusion(event, from_step, to_step))
+    return tuple(exclusions)
+
+
+def _unordered_steps_do_not_overlap(funnel: Funnel, where: str) -> None:
+    """Unordered steps of one event must have the same `where` or exclusive ones: steps whose
+    events only partly overlap would make 'steps filled by distinct events' a matching problem
+    with no obvious answer (README: funnels)."""
+    steps = list(zip(funnel.steps, funnel.filters, strict=True))
+    for i, (event, mine) in enumerate(steps):
+        for other_event, other in steps[i + 1 :]:
+            if event != other_event or mine == other or _exclusive(mine, other):
+                continue
+            raise EventpulseError(
+                f'{where}: unordered funnel "{funnel.name}" has steps '
+                f"{step_name(event, mine)} and {step_name(event, other)}, which one event can "
+                "both match; give them the same where or make them exclusive (one key with no "
+                "value in common)."
+            )
+
+
+def _exclusive(a: StepFilter, b: StepFilter) -> bool:
+    """No event can match both filters: some key is in both with no value in common."""
+    values = dict(a)
+    return any(key in values and not set(values[key]) & set(other) for key, other in b)
+
+
+def _retention(value: Any, where: str) -> tuple[RetentionDefinition, ...]:
+    if value is None:
+        return DEFAULT_RETENTION
+    if not isinstance(value, list) or not value:
+        raise EventpulseError(
+            f"{where}: retention must be a non-empty list of definitions, e.g. [{{name: any}}]."
+        )
+    definitions = []
+    for position, item in enumerate(value, start=1):
+        key = f"retention[{position}]"
+        item = _mapping(item, where, key)
+        _no_unknown_keys(item, {"name", "start_event", "return_event"}, where, key)
+        name = _name(item.get("name"), where, f"{key}.name")
+        events = {}
+        for field_name in ("start_event", "return_event"):
+            if item.get(field_name) is not None:
+                events[field_name] = _name(item[field_name], where, f"{key}.{field_name}")
+        definitions.append(RetentionDefinition(name, **events))
+    names = [d.name for d in definitions]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise EventpulseError(
+            f"{where}: retention definition name {duplicates[0]!r} is used twice; rename one."
+        )
+    return tuple(definitions)
 
 
 def _anomalies(value: Any, where: str) -> AnomalySettings:

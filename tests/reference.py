@@ -13,6 +13,8 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
+from pipelines.settings import DEFAULT_RETENTION, RetentionDefinition
+
 Event = dict[str, Any]
 Row = dict[str, Any]
 
@@ -190,45 +192,62 @@ def period_is_complete(granularity: str, cohort_start: dt.date, n: int, last_dat
 # --- retention ------------------------------------------------------------------------------
 
 
-def retention(events: list[Event]) -> list[Row]:
-    """Cohort = period of the first event; `exact` and `on_or_after` retention for periods
-    0..30 (day) / 0..12 (week, month) that started on or before the last event date."""
+def retention(
+    events: list[Event], definitions: tuple[RetentionDefinition, ...] = DEFAULT_RETENTION
+) -> list[Row]:
+    """Per definition: cohort = period of the user's first event (or first `start_event`);
+    returning = the user's events (or `return_event` events) at or after that start; `exact`
+    and `on_or_after` retention for periods 0..30 (day) / 0..12 (week, month) that started on
+    or before the last event date (of all events)."""
     if not events:
         return []
     last_date = max(e["ts"].date() for e in events)
     by_user = events_by_user(events)
     rows = []
-    for granularity, max_period in RETENTION_PERIODS.items():
-        cohorts: dict[dt.date, list[str]] = defaultdict(list)
+    for definition in definitions:
+        starts = {}
         for user, evs in by_user.items():
-            cohorts[period_start(granularity, evs[0]["ts"].date())].append(user)
-        for cohort_start, members in sorted(cohorts.items()):
-            active = {
-                user: {
-                    period_index(granularity, cohort_start, e["ts"].date()) for e in by_user[user]
+            eligible = [e for e in evs if definition.start_event in (None, e["event"])]
+            if eligible:
+                starts[user] = eligible[0]["ts"]
+        returning = {
+            user: [
+                e["ts"].date()
+                for e in by_user[user]
+                if e["ts"] >= start and definition.return_event in (None, e["event"])
+            ]
+            for user, start in starts.items()
+        }
+        for granularity, max_period in RETENTION_PERIODS.items():
+            cohorts: dict[dt.date, list[str]] = defaultdict(list)
+            for user, start in starts.items():
+                cohorts[period_start(granularity, start.date())].append(user)
+            for cohort_start, members in sorted(cohorts.items()):
+                active = {
+                    user: {period_index(granularity, cohort_start, day) for day in returning[user]}
+                    for user in members
                 }
-                for user in members
-            }
-            for n in range(max_period + 1):
-                if nth_period_start(granularity, cohort_start, n) > last_date:
-                    break
-                exact = sum(n in periods for periods in active.values())
-                later = sum(any(p >= n for p in periods) for periods in active.values())
-                for mode, retained in (("exact", exact), ("on_or_after", later)):
-                    rows.append(
-                        {
-                            "granularity": granularity,
-                            "mode": mode,
-                            "cohort_start": cohort_start,
-                            "cohort_users": len(members),
-                            "period": n,
-                            "retained_users": retained,
-                            "retention_rate": retained / len(members),
-                            "is_complete": period_is_complete(
-                                granularity, cohort_start, n, last_date
-                            ),
-                        }
-                    )
+                for n in range(max_period + 1):
+                    if nth_period_start(granularity, cohort_start, n) > last_date:
+                        break
+                    exact = sum(n in periods for periods in active.values())
+                    later = sum(any(p >= n for p in periods) for periods in active.values())
+                    for mode, retained in (("exact", exact), ("on_or_after", later)):
+                        rows.append(
+                            {
+                                "definition": definition.name,
+                                "granularity": granularity,
+                                "mode": mode,
+                                "cohort_start": cohort_start,
+                                "cohort_users": len(members),
+                                "period": n,
+                                "retained_users": retained,
+                                "retention_rate": retained / len(members),
+                                "is_complete": period_is_complete(
+                                    granularity, cohort_start, n, last_date
+                                ),
+                            }
+                        )
     return rows
 
 

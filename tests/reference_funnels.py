@@ -8,18 +8,24 @@ the SQL: every attempt is enumerated and matched by brute force.
 - strict: as ordered, and an event of the user strictly between two matched steps (in time)
   ends the attempt.
 - unordered: an attempt starts at every event of any step; the steps are filled by distinct
-  events inside [t0, t0 + window] (a name listed m times needs m of them, earliest first); the
+  events inside [t0, t0 + window] (a step listed m times needs m of them, earliest first); the
   attempt reaches the number of filled steps, its times are the filled times, sorted.
-A user's furthest step is the best attempt's; the counted attempt is the earliest (t0, event id)
-attempt reaching it. Segments are the counted entry event's platform/channel (NULL = 'unknown').
+- a step with `where` matches the events of its name whose value of every key, as text (a
+  lifted column, else the `properties` value as JSON writes it), is one of the listed values.
+- exclusions: an attempt that matched `to_step` with an exclusion event strictly between (in
+  time) its `from_step` and `to_step` events is dropped, whole.
+A user's furthest step is the best remaining attempt's; the counted attempt is the earliest
+(t0, event id) attempt reaching it; a user with no attempt left is not in the funnel. Segments
+are the counted entry event's platform/channel (NULL = 'unknown').
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import statistics
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.settings import Funnel
@@ -35,6 +41,9 @@ class Event:
     ts: dt.datetime
     platform: str | None = "web"
     channel: str | None = "organic"
+    properties: dict[str, Any] = field(default_factory=dict)
+    campaign: str | None = None
+    country: str | None = None
 
     @property
     def order(self) -> tuple[dt.datetime, str]:
@@ -45,6 +54,31 @@ class Event:
 class Attempt:
     entry: Event
     times: tuple[dt.datetime, ...]
+
+
+def matches(event: Event, name: str, where: tuple) -> bool:
+    """The event is of that name and every key's value, as text, is one of the listed ones."""
+    return event.event == name and all(_text(event, key) in values for key, values in where)
+
+
+def _text(event: Event, key: str) -> str | None:
+    if key in ("platform", "channel", "campaign", "country"):
+        return getattr(event, key)
+    value = event.properties.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def _excluded(own: list[Event], funnel: Funnel, attempt: Attempt) -> bool:
+    times = attempt.times
+    return any(
+        x.to_step <= len(times)
+        and any(
+            e.event == x.event and times[x.from_step - 1] < e.ts < times[x.to_step - 1] for e in own
+        )
+        for x in funnel.exclusions
+    )
 
 
 def funnel_tables(events: list[Event], funnels: tuple[Funnel, ...]) -> dict[str, list[Row]]:
@@ -61,7 +95,7 @@ def counted_attempts(events: list[Event], funnel: Funnel) -> dict[str, Attempt]:
     """Per user: the earliest attempt that reaches the user's furthest step."""
     result = {}
     for user, own in _by_user(events).items():
-        attempts = list(_attempts(own, funnel))
+        attempts = [a for a in _attempts(own, funnel) if not _excluded(own, funnel, a)]
         if not attempts:
             continue
         furthest = max(len(a.times) for a in attempts)
@@ -73,26 +107,27 @@ def counted_attempts(events: list[Event], funnel: Funnel) -> dict[str, Attempt]:
 
 def _attempts(own: list[Event], funnel: Funnel):
     window = dt.timedelta(seconds=funnel.window_seconds)
+    steps = list(zip(funnel.steps, funnel.filters, strict=True))
     if funnel.order == "unordered":
         for entry in own:
-            if entry.event in funnel.steps:
-                yield _unordered_attempt(own, funnel, entry, window)
+            if any(matches(entry, *step) for step in steps):
+                yield _unordered_attempt(own, steps, entry, window)
         return
     for entry in own:
-        if entry.event == funnel.steps[0]:
-            yield _sequential_attempt(own, funnel, entry, window)
+        if matches(entry, *steps[0]):
+            yield _sequential_attempt(own, funnel, steps, entry, window)
 
 
 def _sequential_attempt(
-    own: list[Event], funnel: Funnel, entry: Event, window: dt.timedelta
+    own: list[Event], funnel: Funnel, steps: list, entry: Event, window: dt.timedelta
 ) -> Attempt:
     matched = [entry]
-    for step in funnel.steps[1:]:
+    for step in steps[1:]:
         previous = matched[-1]
         candidates = [
             e
             for e in own
-            if e.event == step
+            if matches(e, *step)
             and e.ts >= previous.ts
             and e.ts <= entry.ts + window
             and all(e.event_id != m.event_id for m in matched)
@@ -107,14 +142,14 @@ def _sequential_attempt(
 
 
 def _unordered_attempt(
-    own: list[Event], funnel: Funnel, entry: Event, window: dt.timedelta
+    own: list[Event], steps: list, entry: Event, window: dt.timedelta
 ) -> Attempt:
     inside = sorted(
         (e for e in own if entry.ts <= e.ts <= entry.ts + window), key=lambda e: e.order
     )
     times = []
-    for name, wanted in Counter(funnel.steps).items():
-        times += [e.ts for e in inside if e.event == name][:wanted]
+    for (name, where), wanted in Counter(steps).items():
+        times += [e.ts for e in inside if matches(e, name, where)][:wanted]
     return Attempt(entry, tuple(sorted(times)))
 
 
@@ -123,7 +158,7 @@ def steps_rows(events: list[Event], funnel: Funnel, counted: dict[str, Attempt])
     for dimension, segment in _segments(events):
         members = [a for a in counted.values() if _segment(a.entry, dimension) == segment]
         users = [sum(1 for a in members if len(a.times) >= k) for k in _indexes(funnel)]
-        for k, step in zip(_indexes(funnel), funnel.steps, strict=True):
+        for k, step in zip(_indexes(funnel), funnel.step_names, strict=True):
             gaps = [
                 (a.times[k - 1] - a.times[k - 2]).total_seconds()
                 for a in members
@@ -163,7 +198,7 @@ def daily_rows(funnel: Funnel, counted: dict[str, Attempt], last_date: dt.date |
             "is_complete": _whole_window_seen(day, window, last_date),
         }
         for day in days
-        for k, step in zip(_indexes(funnel), funnel.steps, strict=True)
+        for k, step in zip(_indexes(funnel), funnel.step_names, strict=True)
     ]
 
 

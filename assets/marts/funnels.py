@@ -1,25 +1,31 @@
 """Stage: funnels. `events` -> `funnel_steps`, `funnel_daily` (CONTRACT §3 Funnel semantics).
 
-The models read `events` through the internal `keyed_events` (with each user's integer key,
-`sql/staging/tables.sql`) and name users again through `user_keys` in `funnel_attempts`.
+The models read `events` through the internal `event_copies` and `keyed_events` (with each
+user's integer key, `sql/staging/tables.sql`) and name users again through `user_keys` in
+`funnel_attempts`.
 
 `build_funnels` runs the SQL models and is what the CLI, the benchmark and the tests call; the
 multi-asset and its checks wrap it for Dagster. Funnel definitions reach SQL by one route: the
-`$funnels` parameter of `funnel_config.sql`, so step names are data, never SQL text. Every other
-model reads the definitions from that table; the per-funnel models are only told which funnel
-(`$funnel`) and, per step, which step (`$step_index`).
+`$funnels` parameter of `funnel_config.sql` and `funnel_exclusions.sql`, so event names and
+filter values are data, never SQL text. Every other model reads the definitions from those
+tables; the per-funnel models are only told which funnel (`$funnel`) and, per step, which step
+(`$step_index`). A step is a *matcher*: its event name with its `where` (CONTRACT §3), numbered
+here so that equal definitions share one number.
 
 Models, in graph order (temp ones in `sql/intermediate/funnels/<name>.sql`, the contract tables
 in `sql/marts/<name>.sql`):
-- `funnel_config`: one row per funnel and step (temp);
-- `funnel_marks`: per-timestamp bookkeeping of event names repeated in a funnel or matched by a
-  strict one (temp);
+- `funnel_config`, `funnel_exclusions`: one row per funnel and step, per funnel and exclusion
+  (temp);
+- `funnel_events`: the events of each matcher, filters applied (temp view; the filtered
+  matchers are evaluated once, into the temp table `funnel_filtered_events`);
+- `funnel_marks`: per-timestamp bookkeeping of matchers whose event another step of the funnel
+  shares, or matched by a strict funnel (temp);
 - `funnel_entries`: the events that start attempts (temp view);
 - `funnel_occurrences`: the events a step can match (temp view);
 - `funnel_match_tables`: the empty tables the next models fill (temp);
-- `funnel_paths`, `funnel_advance`: ordered funnels with a repeated event and strict funnels,
-  their attempts through step 2, then one more step per run (into funnel_paths; each step's
-  occurrences through the `step_occurrences` macro, `sql/macros/step_occurrences.sql`);
+- `funnel_paths`, `funnel_advance`: ordered funnels with an event in two steps and strict
+  funnels, their attempts through step 2, then one more step per run (into funnel_paths; each
+  step's occurrences through the `step_occurrences` macro, `sql/macros/step_occurrences.sql`);
 - `funnel_chain`: ordered funnels whose steps are all different events, the common case (into
   funnel_chained);
 - `funnel_unordered`: unordered funnels (into funnel_unordered);
@@ -41,7 +47,7 @@ from pipelines.charts import new_figure, png_base64, save_png
 from pipelines.formatting import duration, file_name, percent
 from pipelines.previews import markdown_rows
 from pipelines.resources import Warehouse
-from pipelines.settings import Funnel, Settings
+from pipelines.settings import LIFTED_FILTER_COLUMNS, Funnel, Settings, StepFilter
 from pipelines.sql import run_sql_file
 from pipelines.warehouse import prepare_base_schema
 
@@ -53,12 +59,16 @@ def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
     returns their row counts and the number of counted users (`funnel_attempts`)."""
     # The user keys and keyed_events, also on a warehouse no load has brought up to date yet.
     prepare_base_schema(conn)
-    run_sql_file(
-        conn,
-        "intermediate/funnels/funnel_config.sql",
-        {"funnels": funnel_parameters(settings.funnels)},
-    )
-    for model in ("funnel_marks", "funnel_entries", "funnel_occurrences", "funnel_match_tables"):
+    parameters = {"funnels": funnel_parameters(settings.funnels)}
+    for model in ("funnel_config", "funnel_exclusions"):
+        run_sql_file(conn, f"intermediate/funnels/{model}.sql", parameters)
+    for model in (
+        "funnel_events",
+        "funnel_marks",
+        "funnel_entries",
+        "funnel_occurrences",
+        "funnel_match_tables",
+    ):
         run_sql_file(conn, f"intermediate/funnels/{model}.sql")
     followed = [f for f in settings.funnels if f.order != "unordered" and not is_chainable(f)]
     for funnel in followed:
@@ -81,21 +91,57 @@ def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
 
 def is_chainable(funnel: Funnel) -> bool:
     """Whether `funnel_chain.sql` computes this funnel: ordered, with every step a different
-    event."""
+    event (so no event can fill two steps, whatever their filters)."""
     return funnel.order == "ordered" and len(set(funnel.steps)) == len(funnel.steps)
 
 
 def funnel_parameters(funnels: tuple[Funnel, ...]) -> list[dict[str, Any]]:
-    """The funnels as the `$funnels` parameter of `funnel_config.sql`."""
+    """The funnels as the `$funnels` parameter of `funnel_config.sql` and
+    `funnel_exclusions.sql`: each step with its name, its matcher number and its filters."""
+    matchers: dict[tuple, int] = {}
+
+    def matcher(event: str, where: StepFilter) -> int:
+        # Keys and values sorted: the same condition written in another order is one matcher.
+        key = (event, tuple(sorted((k, tuple(sorted(v))) for k, v in where)))
+        return matchers.setdefault(key, len(matchers) + 1)
+
     return [
         {
             "funnel": f.name,
-            "steps": list(f.steps),
+            "steps": [
+                {
+                    "event": event,
+                    "name": name,
+                    "matcher": matcher(event, where),
+                    "filters": [
+                        {"key": key, "path": _json_pointer(key), "vals": list(values)}
+                        for key, values in where
+                    ],
+                }
+                for event, where, name in zip(f.steps, f.filters, f.step_names, strict=True)
+            ],
             "window_seconds": f.window_seconds,
             "order_mode": f.order,
+            "exclusions": [
+                {
+                    "event": x.event,
+                    "matcher": matcher(x.event, ()),
+                    "from_step": x.from_step,
+                    "to_step": x.to_step,
+                }
+                for x in f.exclusions
+            ],
         }
         for f in funnels
     ]
+
+
+def _json_pointer(key: str) -> str | None:
+    """Where a `where` key is read: a lifted column (None), else the `properties` key as a JSON
+    pointer (RFC 6901: `~` and `/` escaped, so any key is read literally)."""
+    if key in LIFTED_FILTER_COLUMNS:
+        return None
+    return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
 def increasing_step_rows(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:

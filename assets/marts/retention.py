@@ -1,7 +1,8 @@
-"""Stage: retention. `events`, `users` -> `retention` (CONTRACT §3).
+"""Stage: retention. `events`, `users` -> `retention` (CONTRACT §3), one set of rows per
+retention definition of eventpulse.yaml (default: `any`, first event then any event).
 
 `build_retention` runs the SQL model and is what the CLI and the tests call; the asset, its
-chart and its check wrap it for Dagster.
+chart and its check wrap it for Dagster. The chart and the preview show the first definition.
 """
 
 from __future__ import annotations
@@ -14,30 +15,63 @@ from matplotlib.ticker import MaxNLocator
 
 from pipelines.charts import new_figure, png_base64, save_png
 from pipelines.resources import Warehouse
+from pipelines.settings import DEFAULT_RETENTION, RetentionDefinition
 from pipelines.sql import run_sql_file
 
 CHART_PERIODS = 12  # weekly periods drawn in the chart and the preview
 
 
-def build_retention(conn: duckdb.DuckDBPyConnection) -> int:
-    """Rebuild `retention` (needs `users`); returns its row count."""
-    run_sql_file(conn, "marts/retention.sql")
+def build_retention(
+    conn: duckdb.DuckDBPyConnection,
+    definitions: tuple[RetentionDefinition, ...] = DEFAULT_RETENTION,
+) -> int:
+    """Rebuild `retention` (needs `users`) for each definition; returns its row count."""
+    run_sql_file(conn, "marts/retention.sql", {"definitions": definition_parameters(definitions)})
     return conn.execute("select count(*) from retention").fetchall()[0][0]
 
 
-def period_zero_failures(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """Period-0 rows whose retention_rate is not 1.0 (it is 1.0 by construction, CONTRACT §3)."""
+def definition_parameters(definitions: tuple[RetentionDefinition, ...]) -> list[dict]:
+    """The definitions as the `$definitions` parameter of `retention.sql`."""
+    return [
+        {"definition": d.name, "start_event": d.start_event, "return_event": d.return_event}
+        for d in definitions
+    ]
+
+
+def period_zero_failures(
+    conn: duckdb.DuckDBPyConnection,
+    definitions: tuple[RetentionDefinition, ...] = DEFAULT_RETENTION,
+) -> list[tuple]:
+    """Period-0 rows whose retention_rate is not 1.0, in the definitions whose returning event
+    is any event (there it is 1.0 by construction, CONTRACT §3; with a return_event, period 0
+    counts who returned)."""
+    any_return = [d.name for d in definitions if d.return_event is None]
     return conn.execute(
         """
         select granularity, mode, cohort_start, retention_rate
         from retention
         where period = 0 and abs(retention_rate - 1.0) > 1e-9
+            and list_contains($definitions, definition)
         order by all
-        """
+        """,
+        {"definitions": any_return},
     ).fetchall()
 
 
-def weekly_curve(conn: duckdb.DuckDBPyConnection) -> list[tuple[int, float, float]]:
+def definitions_without_rows(
+    conn: duckdb.DuckDBPyConnection, definitions: tuple[RetentionDefinition, ...]
+) -> list[str]:
+    """Definitions with no cohort at all: their start_event never occurs (a misspelt event name
+    shows up here, since event names are open)."""
+    built = {
+        name for (name,) in conn.execute("select distinct definition from retention").fetchall()
+    }
+    return [d.name for d in definitions if d.name not in built]
+
+
+def weekly_curve(
+    conn: duckdb.DuckDBPyConnection, definition: str = "any"
+) -> list[tuple[int, float, float]]:
     """(period, exact, on_or_after): weekly retention over all cohorts, weighted by cohort size."""
     return conn.execute(
         """
@@ -48,27 +82,32 @@ def weekly_curve(conn: duckdb.DuckDBPyConnection) -> list[tuple[int, float, floa
             sum(retained_users) filter (where mode = 'on_or_after')
                 / sum(cohort_users) filter (where mode = 'on_or_after')
         from retention
-        where granularity = 'week' and period <= $max_period and is_complete
+        where granularity = 'week' and period <= $max_period and definition = $definition
+            and is_complete
         group by period order by period
         """,
-        {"max_period": CHART_PERIODS},
+        {"max_period": CHART_PERIODS, "definition": definition},
     ).fetchall()
 
 
-def weekly_cohort_table(conn: duckdb.DuckDBPyConnection, cohorts: int = 8) -> str:
+def weekly_cohort_table(
+    conn: duckdb.DuckDBPyConnection, cohorts: int = 8, definition: str = "any"
+) -> str:
     """The latest weekly cohorts as a Markdown table of exact retention (%) by period."""
     rows = conn.execute(
         """
         select cohort_start, cohort_users, period, if(is_complete, retention_rate, null)
         from retention
         where granularity = 'week' and mode = 'exact' and period <= $max_period
+            and definition = $definition
             and cohort_start in (
-                select distinct cohort_start from retention where granularity = 'week'
+                select distinct cohort_start from retention
+                where granularity = 'week' and definition = $definition
                 order by cohort_start desc limit $cohorts
             )
         order by cohort_start, period
         """,
-        {"max_period": CHART_PERIODS, "cohorts": cohorts},
+        {"max_period": CHART_PERIODS, "cohorts": cohorts, "definition": definition},
     ).fetchall()
     table: dict[tuple, dict[int, float | None]] = {}
     for cohort_start, size, period, rate in rows:
@@ -109,18 +148,25 @@ def draw_weekly_curve(curve: list[tuple[int, float, float]], path: Path) -> byte
 
 @dg.asset(group_name="marts", kinds={"duckdb"}, deps=["events", "users"], pool="warehouse")
 def retention(warehouse: Warehouse) -> dg.MaterializeResult:
-    """Retention by calendar cohort of the first event: day (periods 0..30), week (Monday weeks,
-    0..12) and month (0..12), modes `exact` and `on_or_after`, only periods started by the last
-    event date (CONTRACT §3 retention). Attaches the weekly retention curve."""
+    """Retention by calendar cohort of the first event (or of a definition's start_event): day
+    (periods 0..30), week (Monday weeks, 0..12) and month (0..12), modes `exact` and
+    `on_or_after`, only periods started by the last event date, one set per definition
+    (CONTRACT §3 retention). Attaches the weekly retention curve of the first definition."""
+    definitions = warehouse.settings().retention
+    shown = definitions[0].name
     with warehouse.writer() as conn:
-        rows = build_retention(conn)
-        curve = weekly_curve(conn)
-        table = weekly_cohort_table(conn)
+        rows = build_retention(conn, definitions)
+        curve = weekly_curve(conn, shown)
+        table = weekly_cohort_table(conn, definition=shown)
+        empty = definitions_without_rows(conn, definitions)
     chart_path = warehouse.settings().reports_dir / "assets" / "retention.png"
     png = draw_weekly_curve(curve, chart_path)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            "definitions": ", ".join(d.name for d in definitions),
+            # A start_event that never occurs (misspelt?) gives a definition no rows at all.
+            "definitions_without_rows": ", ".join(empty) or "none",
             "chart": dg.MetadataValue.path(str(chart_path)),
             "retention_curve": dg.MetadataValue.md(
                 f"![weekly retention](data:image/png;base64,{png_base64(png)})"
@@ -132,9 +178,11 @@ def retention(warehouse: Warehouse) -> dg.MaterializeResult:
 
 @dg.asset_check(asset=retention, blocking=True)
 def retention_period_zero_is_one(warehouse: Warehouse) -> dg.AssetCheckResult:
-    """Period 0 retains every user of its cohort: retention_rate is 1.0 in both modes."""
+    """Period 0 retains every user of its cohort: retention_rate is 1.0 in both modes (in the
+    definitions whose returning event is any event)."""
+    definitions = warehouse.settings().retention
     with warehouse.reader() as conn:
-        failures = period_zero_failures(conn)
+        failures = period_zero_failures(conn, definitions)
     return dg.AssetCheckResult(
         passed=not failures,
         metadata={

@@ -58,7 +58,7 @@ def report_sections(
     if {"funnel_steps", "funnel_daily"} & tables:
         sections.append(_funnels(conn, settings.funnels, period, tables, figures_dir))
     if "retention" in tables:
-        sections.append(_retention(conn, period, figures_dir))
+        sections.append(_retention(conn, settings.retention[0].name, period, figures_dir))
     if "cohorts" in tables:
         sections.append(_cohorts(conn, period, figures_dir))
     if "anomalies" in tables:
@@ -138,7 +138,7 @@ def _funnels(
                 "users and rates of the period are counts so far, not a drop."
             )
         funnel_chart(
-            funnel.steps,
+            funnel.step_names,
             shown,
             f'Funnel "{funnel.name}": users entering {scope}',
             path,
@@ -203,7 +203,7 @@ def _funnel_table(
         ]
     )
     first = period_rows.get(1, 0)
-    for index, step in enumerate(funnel.steps, start=1):
+    for index, step in enumerate(funnel.step_names, start=1):
         users = period_rows.get(index, 0)
         period_rate = users / first if first else None
         past = history.get(index, {})
@@ -225,13 +225,16 @@ def _funnel_table(
 # --- retention and cohorts ---------------------------------------------------------------------
 
 
-def _retention(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path) -> Section:
+def _retention(
+    conn: duckdb.DuckDBPyConnection, definition: str, period: Period, figures_dir: Path
+) -> Section:
     section = Section("retention", "Retention", columns=2)
     section.notes.append(
-        f"Exact-period retention (retention, mode 'exact') of every cohort that started by "
-        f"{period.end.isoformat()}, counting only periods that had ended by then: retained users "
-        "/ cohort users, summed over cohorts. A period still running is left out, so the "
-        "curve's last points are never a partial period read as a drop."
+        f"Exact-period retention (retention, definition '{definition}', mode 'exact') of "
+        f"every cohort that started by {period.end.isoformat()}, counting only periods that "
+        "had ended by then: retained users / cohort users, summed over cohorts. A period "
+        "still running is left out, so the curve's last points are never a partial period "
+        "read as a drop."
     )
     for granularity in ("day", "week"):
         # Only periods that have ended by the report's day: a period still running would read as
@@ -241,12 +244,14 @@ def _retention(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Pat
             "where granularity = $granularity and mode = 'exact' and period <= $max_period "
             "and is_complete "
             "and cohort_start + to_days(cast($days * (period + 1) as integer)) <= $as_of + 1 "
+            "and definition = $definition "
             "group by period order by period",
             {
                 "granularity": granularity,
                 "max_period": RETENTION_PERIODS[granularity],
                 "days": RETENTION_PERIOD_DAYS[granularity],
                 "as_of": period.end,
+                "definition": definition,
             },
         ).fetchall()
         if not rows:

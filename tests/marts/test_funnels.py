@@ -145,6 +145,9 @@ def load(conn: duckdb.DuckDBPyConnection, events: list[ref.Event]) -> None:
                 "ts": e.ts,
                 "platform": e.platform,
                 "channel": e.channel,
+                "campaign": e.campaign,
+                "country": e.country,
+                "properties": e.properties,
             }
             for e in events
         ],

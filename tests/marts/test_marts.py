@@ -51,7 +51,7 @@ KEYS = {
     "sessions": ("session_id",),
     "users": ("user_id",),
     "daily_metrics": ("metric_date", "dimension", "segment"),
-    "retention": ("granularity", "mode", "cohort_start", "period"),
+    "retention": ("definition", "granularity", "mode", "cohort_start", "period"),
     "cohorts": ("cohort_granularity", "cohort_start", "dimension", "segment", "period_index"),
 }
 
@@ -120,16 +120,18 @@ def build_marts(conn: duckdb.DuckDBPyConnection, settings: Settings = SETTINGS) 
     build_sessions(conn, settings)
     build_users(conn, settings)
     build_daily_metrics(conn, settings)
-    build_retention(conn)
+    build_retention(conn, settings.retention)
     build_cohorts(conn)
 
 
-def expected_tables(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def expected_tables(
+    events: list[dict[str, Any]], settings: Settings = SETTINGS
+) -> dict[str, list[dict[str, Any]]]:
     return {
         "sessions": reference.sessions(events, GAP),
         "users": reference.users(events, CONVERSION, GAP),
         "daily_metrics": reference.daily_metrics(events, CONVERSION, GAP),
-        "retention": reference.retention(events),
+        "retention": reference.retention(events, settings.retention),
         "cohorts": reference.cohorts(events),
     }
 
@@ -160,9 +162,12 @@ def assert_same_rows(
 
 
 def assert_marts_match_reference(
-    conn: duckdb.DuckDBPyConnection, events: list[dict[str, Any]], tables: tuple[str, ...]
+    conn: duckdb.DuckDBPyConnection,
+    events: list[dict[str, Any]],
+    tables: tuple[str, ...],
+    settings: Settings = SETTINGS,
 ) -> None:
-    expected = expected_tables(events)
+    expected = expected_tables(events, settings)
     for table in tables:
         assert_same_rows(table, fetch(conn, table), expected[table])
 

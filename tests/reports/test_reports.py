@@ -35,7 +35,7 @@ create table funnel_daily (funnel varchar, entry_date date, step_index integer, 
     users bigint, is_complete boolean);
 create table retention (granularity varchar, mode varchar, cohort_start date,
     cohort_users bigint, period integer, retained_users bigint, retention_rate double,
-    is_complete boolean);
+    is_complete boolean, definition varchar);
 create table cohorts (cohort_granularity varchar, cohort_start date, dimension varchar,
     segment varchar, cohort_users bigint, period_index integer, active_users bigint,
     retention_rate double, churn_rate double, revenue double, cumulative_revenue double,
@@ -103,7 +103,7 @@ def fill_marts(conn: duckdb.DuckDBPyConnection, tables: set[str] | None = None) 
                 retained = 50 if period == 0 else max(50 - 9 * period - cohort, 0)
                 for mode in ("exact", "on_or_after"):
                     conn.execute(
-                        "insert into retention values (?, ?, ?, 50, ?, ?, ?, ?)",
+                        "insert into retention values (?, ?, ?, 50, ?, ?, ?, ?, 'any')",
                         [
                             granularity,
                             mode,

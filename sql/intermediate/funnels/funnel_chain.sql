@@ -16,23 +16,28 @@
 -- 2. Each entry T1 matches the T2 of the chain whose range (previous T2, T2] holds T1 - one
 --    hash join on user_key with a range condition, no sorting of the entries - and reaches step
 --    1 + (chain times <= T1 + window): 1 if no chain starts within the window.
--- 3. Per user, the counted attempt: the furthest reach, then the earliest entry; the first entry
---    when no entry reaches step 2. Simultaneous entries are flagged `tied`;
---    funnel_attempts.sql orders them by event id.
+-- 3. Exclusions (funnel_exclusions): per chain and exclusion whose to_step it reaches, the
+--    latest exclusion event strictly before the to_step time; an entry whose attempt reaches
+--    to_step is excluded when that event lies after its from_step time (its own T1 when
+--    from_step is 1). Chains are few, so this costs one comparison per entry.
+-- 4. Per user, the counted attempt: the furthest reach, then the earliest entry, among the
+--    attempts not excluded; the first entry not excluded when none reaches step 2.
+--    Simultaneous entries are flagged `tied`; funnel_attempts.sql orders them by event id.
+-- Steps match their matcher's events (funnel_events.sql: an event name with its `where`).
 insert into funnel_chained
 with recursive funnel as materialized (
     -- The funnel's definition as this model needs it: one row.
-    select step as entry_step, window_interval
+    select matcher as entry_matcher, window_interval
     from funnel_config
     where funnel = $funnel and step_index = 1
 ),
 later_steps as materialized (
     -- Simultaneous occurrences are alike here: one row per user, step and time.
     select e.user_key, c.step_index, e.ts
-    from keyed_events as e
-    join (select step, step_index from funnel_config where funnel = $funnel and step_index > 1)
+    from funnel_events as e
+    join (select matcher, step_index from funnel_config where funnel = $funnel and step_index > 1)
         as c
-        on c.step = e.event
+        on c.matcher = e.matcher
     group by all
 ),
 linked as materialized (
@@ -67,15 +72,78 @@ chains as materialized (
     cross join funnel as f
     group by c.user_key, c.t2, c.previous_t2, f.window_interval
 ),
+exclusion_marks as (
+    -- Per chain, each exclusion whose to_step it reaches with the latest exclusion event
+    -- strictly before the to_step time (none: NULL), and the from_step time (NULL when
+    -- from_step is 1: that is each entry's own time).
+    select
+        b.user_key,
+        b.t2,
+        list({
+            'to_step': b.to_step,
+            'from_ts': b.from_ts,
+            'last_ts': o.ts
+        }) as marks
+    from (
+        select
+            c.user_key,
+            c.t2,
+            x.matcher,
+            x.to_step,
+            c.step_ts[x.to_step - 1] as to_ts,
+            if(x.from_step > 1, c.step_ts[x.from_step - 1], null) as from_ts
+        from chains as c
+        join funnel_exclusions as x
+            on x.funnel = $funnel and x.to_step <= len(c.step_ts) + 1
+    ) as b
+    asof left join funnel_events as o
+        on o.matcher = b.matcher and o.user_key = b.user_key and o.ts < b.to_ts
+    group by b.user_key, b.t2
+),
 entries as not materialized (
-    -- Read twice (first entries, the join): scanning again is cheaper than keeping it. The
-    -- events with their row in event_copies (a rowid is only valid within one statement).
-    select user_key, rowid as copy_row, ts, platform, channel
-    from event_copies
-    where kept and event in (select entry_step from funnel)
+    -- Read more than once: scanning again is cheaper than keeping it. The events with their
+    -- row in event_copies (a rowid is only valid within one statement).
+    select user_key, copy_row, ts, platform, channel
+    from funnel_events
+    where matcher = (select entry_matcher from funnel)
+),
+reached as (
+    -- Entries that reach step 2 at least, with the chain they match and how far they get.
+    select
+        e.*,
+        c.t2,
+        1 + len(list_filter(c.step_ts, lambda t: t <= e.ts + c.window_interval)) as reach
+    from entries as e
+    join chains as c
+        on c.user_key = e.user_key
+        and e.ts <= c.t2
+        and e.ts >= c.first_entry_ts
+        -- One comparison, not an OR, so that the join evaluates it as a join condition.
+        and e.ts > coalesce(c.previous_t2, '-infinity'::timestamp)
+),
+judged as materialized (
+    -- Excluded: an exclusion event strictly between the from_step and to_step times of an
+    -- attempt that reached to_step.
+    select
+        r.*,
+        coalesce(
+            list_bool_or(
+                list_transform(
+                    m.marks,
+                    lambda k: k.to_step <= r.reach and k.last_ts > coalesce(k.from_ts, r.ts)
+                )
+            ),
+            false
+        ) as excluded
+    from reached as r
+    left join exclusion_marks as m on m.user_key = r.user_key and m.t2 = r.t2
+),
+reaches as (
+    select * exclude (excluded) from judged where not excluded
 ),
 firsts as (
-    -- Every user's first entry, the counted attempt when none reaches step 2. Two scalar
+    -- Every user's first entry (not excluded), the counted attempt when none reaches step 2
+    -- (with no exclusion: the first entry). Two scalar
     -- minimums find it (several times faster than arg_min with a row and min(ts, 2)): the
     -- earliest time with the smallest copy_row (first_key), and with the largest (last_key).
     -- They name different rows exactly when another entry has the same time. The low 64 bits
@@ -91,23 +159,11 @@ firsts as (
             min(epoch_us(ts)::hugeint * 18446744073709551616 + copy_row) as first_key,
             min(epoch_us(ts)::hugeint * 18446744073709551616 - copy_row) as last_key
         from entries
+        -- An excluded attempt is not counted, not even as step 1.
+        where copy_row not in (select copy_row from judged where excluded)
         group by user_key
     ) as f
     join event_copies as e on e.rowid = (f.first_key & 18446744073709551615)::bigint
-),
-reaches as (
-    -- Entries that reach step 2 at least, with the chain they match and how far they get.
-    select
-        e.*,
-        c.t2,
-        1 + len(list_filter(c.step_ts, lambda t: t <= e.ts + c.window_interval)) as reach
-    from entries as e
-    join chains as c
-        on c.user_key = e.user_key
-        and e.ts <= c.t2
-        and e.ts >= c.first_entry_ts
-        -- One comparison, not an OR, so that the join evaluates it as a join condition.
-        and e.ts > coalesce(c.previous_t2, '-infinity'::timestamp)
 ),
 furthest as (
     -- The furthest reach, then the earliest entry. arg_min on a scalar key is several times

@@ -1,40 +1,46 @@
 -- sql/intermediate/funnels/funnel_marks.sql: temp table funnel_marks, the per-timestamp
--- bookkeeping of the "marked" event names (CONTRACT §3 Funnel semantics). Needs funnel_config
--- (its `marked` names: repeated inside a funnel, or matched after step 1 by a strict funnel).
--- One row per user, marked event name and distinct timestamp:
---   n_at             occurrences of that event at exactly that time;
---   first_pos        position of the first of them among the user's occurrences of the event
---                    in time order (1-based), so the next one is first_pos + n_at;
---   next_ts          the next distinct time of that event;
+-- bookkeeping of the "marked" matchers (CONTRACT §3 Funnel semantics). Needs funnel_config (its
+-- `marked` matchers: sharing their event name with another step of a funnel, or matched after
+-- step 1 by a strict funnel) and funnel_events. One row per user, marked matcher and distinct
+-- timestamp:
+--   ids              the occurrences at exactly that time (copy_row), by event id: the first
+--                    one the attempt has not used yet is the one a step takes;
+--   n_at             how many (len(ids));
+--   first_pos        position of the first of them among the user's occurrences of the
+--                    matcher in time order (1-based), so the next one is first_pos + n_at;
+--   next_ts, next_id the next distinct time of that matcher and its first occurrence;
 --   prev_any_ts      the latest time of ANY event of the user strictly before ts (strict mode:
 --                    an event strictly between two matched steps breaks the attempt);
 --   next_prev_any_ts prev_any_ts of the next_ts row.
--- Events at the same time are interchangeable for matching, so counting them is enough; the
--- event id only decides which entry event gives the segment (funnel_attempts.sql,
--- funnel_unordered.sql). Read by funnel_occurrences.sql and funnel_unordered.sql.
+-- Only occurrences at the time of the previous matched step can have been used by the attempt
+-- (every earlier step matched at or before it), so the ids of one timestamp are all the
+-- bookkeeping needed. Read by funnel_occurrences.sql and funnel_unordered.sql.
 -- Users are matched on user_key (keyed_events, sql/staging/tables.sql): grouping and joining
 -- millions of rows on a dense integer is faster than on the id string.
 -- funnel_attempts.sql turns the keys back into user ids.
 create or replace temp table funnel_marks as
-with marked_names as (
-    select distinct step as event from funnel_config where marked
-),
-strict_wanted as (
+with strict_wanted as (
     select count(*) > 0 as wanted from funnel_config where order_mode = 'strict'
 ),
 occurrences as (
-    select user_key, event, ts, count(*)::bigint as n_at
-    from keyed_events
-    where event in (select event from marked_names)
-    group by user_key, event, ts
+    select
+        user_key,
+        matcher,
+        ts,
+        list(copy_row order by event_id) as ids,
+        count(*)::bigint as n_at
+    from funnel_events
+    where matcher in (select matcher from funnel_config where marked)
+    group by user_key, matcher, ts
 ),
 positioned as (
     select
         *,
-        sum(n_at) over by_event - n_at + 1 as first_pos,
-        lead(ts) over by_event as next_ts
+        sum(n_at) over by_matcher - n_at + 1 as first_pos,
+        lead(ts) over by_matcher as next_ts,
+        lead(ids[1]) over by_matcher as next_id
     from occurrences
-    window by_event as (partition by user_key, event order by ts)
+    window by_matcher as (partition by user_key, matcher order by ts)
 ),
 gaps as (
     select p.*, a.ts as prev_any_ts
@@ -47,11 +53,13 @@ gaps as (
 )
 select
     user_key,
-    event,
+    matcher,
     ts,
+    ids,
     n_at,
     first_pos::bigint as first_pos,
     next_ts,
+    next_id,
     prev_any_ts,
-    lead(prev_any_ts) over (partition by user_key, event order by ts) as next_prev_any_ts
+    lead(prev_any_ts) over (partition by user_key, matcher order by ts) as next_prev_any_ts
 from gaps;

@@ -24,8 +24,11 @@ create or replace temp table funnel_unordered (
 create or replace temp table funnel_paths (
     funnel varchar,
     user_key integer,
+    -- One attempt's rows, one per step it reached, share a path_id (excluded together).
+    path_id bigint,
     anchor_ts timestamp,
     step_ts timestamp[],
-    entries struct(ts timestamp, platform varchar, channel varchar)[],
-    first_tied boolean
+    -- The occurrences (copy_row) the attempt used at its last matched time.
+    used bigint[],
+    entries struct(ts timestamp, event_id varchar, platform varchar, channel varchar)[]
 );
