@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
-import urllib.parse
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
