@@ -20,8 +20,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from assets.anomalies.assets import read_daily_metrics, write_anomalies
-from assets.anomalies.scoring import score_anomalies
+from assets.anomalies.assets import write_anomalies
+from assets.anomalies.incremental import score_changed_days
 from assets.corpus.answer import INSTRUCTION_LIKE, Answer, answer_json, ask
 from assets.corpus.periods import find_period
 from assets.corpus.structured import structured_answer
@@ -56,7 +56,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         build_funnels(conn, settings)
         build_retention(conn)
         build_cohorts(conn)
-        write_anomalies(conn, score_anomalies(read_daily_metrics(conn), settings.anomalies))
+        write_anomalies(conn, score_changed_days(conn, settings.anomalies), settings.anomalies)
     # A report for one day, so its citation can be checked (reports are another stage's work).
     report = home / "reports" / "daily" / f"{LAST_DAY - dt.timedelta(days=1)}.md"
     report.parent.mkdir(parents=True)
