@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from assets.corpus.documents import KINDS
+from assets.corpus.periods import MONTHS
 from assets.corpus.store import TABLE_NAME, open_table
 from pipelines import onnx_embedding
 from pipelines.errors import EventpulseError
@@ -257,28 +258,7 @@ def _per_document(ranked: list[dict[str, Any]], k: int, max_per_doc: int) -> lis
 
 # --- dates named in a question ------------------------------------------------------------
 
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ],
-        start=1,
-    )
-    for name in names
-}
-_MONTH = "(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_MONTH = "(" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
 _ORDINAL = r"(\d{1,2})(?:st|nd|rd|th)?"
 _YEAR = r"(?:,?\s+(\d{4}))?"
 _ISO_DAY = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
@@ -314,7 +294,7 @@ def question_dates(
     for pattern, month_group, day_group in ((_MONTH_DAY, 1, 2), (_DAY_MONTH, 2, 1)):
         match = pattern.search(question)
         if match:
-            month = _MONTHS[match.group(month_group).lower().rstrip(".")]
+            month = MONTHS[match.group(month_group).lower().rstrip(".")]
             day_of_month = int(match.group(day_group))
             year = int(match.group(3)) if match.group(3) else None
             day = _with_year(month, day_of_month, year, corpus_range)
