@@ -19,6 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from test_anomalies import _daily_metrics, _with_rates
 
 from assets.anomalies.alerts import deliver, payload, pending_incidents, post, record_deliveries
 from assets.anomalies.incidents import group_incidents
@@ -27,7 +28,6 @@ from pipelines import warehouse
 from pipelines.demo import generate
 from pipelines.errors import EventpulseError
 from pipelines.settings import parse_settings
-from tests.anomalies.test_anomalies import _daily_metrics, _with_rates
 
 HANG_SECONDS = 3.0  # how long the hanging receiver holds a request; the client gives up first
 CLIENT_TIMEOUT = 0.5

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_anomalies import _daily_metrics, _with_rates
 
 from assets.anomalies.assets import write_anomalies
 from assets.anomalies.incremental import LOOKBACK_DAYS, score_changed_days
 from assets.anomalies.scoring import score_anomalies
 from pipelines import warehouse
 from pipelines.settings import AnomalySettings
-from tests.anomalies.test_anomalies import _daily_metrics, _with_rates
 
 KEY = ["metric_date", "metric", "dimension", "segment"]
 DAYS = 126  # longer than LOOKBACK_DAYS, so the daily runs read only the recent days
