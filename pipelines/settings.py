@@ -12,6 +12,7 @@ import functools
 import os
 import re
 import urllib.parse
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -326,10 +327,10 @@ def _timezone(value: Any, where: str) -> str:
 
 @functools.cache
 def known_timezones() -> frozenset[str]:
-    return frozenset(
-        name
-        for (name,) in duckdb.connect().execute("select name from pg_timezone_names()").fetchall()
-    )
+    """Zones both DuckDB (whose SQL cuts the days) and Python's zoneinfo (reports) know: this
+    leaves out ambiguous legacy abbreviations such as IST or CST that only ICU accepts."""
+    in_sql = duckdb.connect().execute("select name from pg_timezone_names()").fetchall()
+    return frozenset(name for (name,) in in_sql) & zoneinfo.available_timezones()
 
 
 def _currency(value: Any, where: str) -> str:
