@@ -71,7 +71,7 @@ def as_of_warehouse(
         prepare_base_schema(memory)
         build_sessions(memory, settings)
         build_users(memory, settings)
-        build_retention(memory)
+        build_retention(memory, settings.retention, settings.timezone)
         build_cohorts(memory)
         build_funnels(memory, settings)
         for table in sorted(tables - NOT_COPIED - _tables(memory)):

@@ -210,7 +210,7 @@ def forget(
             "of landing/events first."
         )
     with warehouse.writer(settings.home) as conn:
-        forget_partition(conn, day)
+        forget_partition(conn, day, settings.timezone)
     console.print(f"Removed arrival day {day} from the warehouse; refreshing the tables.")
     _run_pipeline(settings, day, day)
 

@@ -1,4 +1,5 @@
-"""Partitions: ingest by arrival day (CONTRACT §2), weekly reports by Monday weeks."""
+"""Partitions: ingest by arrival day (CONTRACT §2), weekly reports by Monday weeks, both cut in
+the project's `timezone` (a day's partition ends at the zone's midnight)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pipelines.settings import Settings, project_settings
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(
-        start_date=settings.partition_start().isoformat(), timezone="UTC", end_offset=1
+        start_date=settings.partition_start().isoformat(),
+        timezone=settings.timezone,
+        end_offset=1,
     )
 
 
@@ -20,7 +23,7 @@ def weekly_partitions(settings: Settings) -> dg.WeeklyPartitionsDefinition:
     start = settings.partition_start()
     monday = start - dt.timedelta(days=start.weekday())
     return dg.WeeklyPartitionsDefinition(
-        start_date=monday.isoformat(), day_offset=1, timezone="UTC"
+        start_date=monday.isoformat(), day_offset=1, timezone=settings.timezone
     )
 
 

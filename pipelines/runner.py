@@ -186,7 +186,7 @@ def _execute(
         asset_selection=selection,
         raise_on_error=False,
         # The step count lets the progress lines say "[5/20] sessions done".
-        run_config={"loggers": {"progress": {"config": {"steps": len(selection)}}}},
+        run_config={"loggers": {"progress": {"config": {"steps": _step_count(job, selection)}}}},
     )
     if not result.success:
         failure = _failure(result)
@@ -194,6 +194,16 @@ def _execute(
             raise EventpulseError(_disk_full_sentence(job_name, failure))
         raise EventpulseError(f"The {job_name} run failed: {failure}")
     return result
+
+
+def _step_count(job: dg.JobDefinition, selection: list[dg.AssetKey]) -> int:
+    """The steps a run of `selection` executes: one per asset definition (a multi-asset such as
+    the funnels is one step for its tables) and one per check defined apart from its asset."""
+    graph = job.asset_layer.asset_graph
+    definitions = {id(d): d for d in (graph.get(key).assets_def for key in selection)}
+    inside = {check for d in definitions.values() for check in d.check_keys}
+    checks = [c for c in graph.asset_check_keys if c.asset_key in selection and c not in inside]
+    return len(definitions) + len(checks)
 
 
 def _disk_full_sentence(job_name: str, failure: str) -> str:

@@ -1,4 +1,5 @@
-"""Schedules: the morning pipeline run and the Monday weekly report (times in UTC).
+"""Schedules: the morning pipeline run and the Monday weekly report (times in the project's
+`timezone`, UTC by default, as the partitions they pick).
 
 - `daily_pipeline_schedule`, 00:30 every day: `pipeline_job` for yesterday's arrival partition,
   i.e. ingest of `landing/events/date=<yesterday>/` and everything downstream, the daily report
@@ -20,8 +21,11 @@ import dagster as dg
 
 from pipelines.jobs import pipeline_job
 from pipelines.partitions import DAILY, WEEKLY
+from pipelines.settings import project_settings
 
 AUTOMATION_ENV = "EVENTPULSE_AUTOMATION"
+# "Yesterday" and "Monday" are the project's: schedules tick in the zone its partitions are cut in.
+ZONE = project_settings().timezone
 
 
 def automation_running() -> bool:
@@ -47,9 +51,9 @@ weekly_report_job = dg.define_asset_job(
 @dg.schedule(
     job=pipeline_job,
     cron_schedule="30 0 * * *",
-    execution_timezone="UTC",
+    execution_timezone=ZONE,
     default_status=_default_status(),
-    description="Every day at 00:30 UTC: ingest yesterday's arrival folder and refresh "
+    description=f"Every day at 00:30 {ZONE}: ingest yesterday's arrival folder and refresh "
     "everything downstream, the daily report included.",
 )
 def daily_pipeline_schedule(
@@ -65,9 +69,9 @@ def daily_pipeline_schedule(
 @dg.schedule(
     job=weekly_report_job,
     cron_schedule="0 2 * * 1",
-    execution_timezone="UTC",
+    execution_timezone=ZONE,
     default_status=_default_status(),
-    description="Mondays at 02:00 UTC: the weekly report for the week that just ended.",
+    description=f"Mondays at 02:00 {ZONE}: the weekly report for the week that just ended.",
 )
 def weekly_report_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     monday = context.scheduled_execution_time.date()

@@ -7,14 +7,17 @@ because a misspelt key silently falling back to a default would hide the problem
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import functools
 import os
 import re
 import urllib.parse
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import yaml
 
 from pipelines.errors import EventpulseError
@@ -165,6 +168,8 @@ class Settings:
     # Record field -> more source names, tried before the built-in ones (dotted: nested JSON).
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     currency: str = "USD"  # ISO 4217 code of `revenue`: how reports write money
+    # IANA zone of every date, day, week and month (CONTRACT §3); `ts` stays UTC.
+    timezone: str = "UTC"
 
     @property
     def landing_dir(self) -> Path:
@@ -275,6 +280,7 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
             "aliases",
             "alerts",
             "currency",
+            "timezone",
         },
         where,
         "the top level",
@@ -299,7 +305,32 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
         aliases=_aliases(mapping.get("aliases") or {}, where),
         alerts=_alerts(mapping.get("alerts") or {}, where),
         currency=_currency(mapping.get("currency", defaults.currency), where),
+        timezone=_timezone(mapping.get("timezone", defaults.timezone), where),
     )
+
+
+def _timezone(value: Any, where: str) -> str:
+    """An IANA zone name as DuckDB's time zone database (ICU) spells it: the SQL that cuts days
+    in the zone is what must accept it."""
+    if isinstance(value, str) and value in known_timezones():
+        return value
+    hint = ""
+    if isinstance(value, str):
+        same_letters = [name for name in known_timezones() if name.lower() == value.lower()]
+        close = same_letters or difflib.get_close_matches(value, known_timezones(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise EventpulseError(
+        f"{where}: timezone {value!r} is not an IANA time zone{hint}; write a name such as "
+        "UTC, Europe/Paris or America/Los_Angeles."
+    )
+
+
+@functools.cache
+def known_timezones() -> frozenset[str]:
+    """Zones both DuckDB (whose SQL cuts the days) and Python's zoneinfo (reports) know: this
+    leaves out ambiguous legacy abbreviations such as IST or CST that only ICU accepts."""
+    in_sql = duckdb.connect().execute("select name from pg_timezone_names()").fetchall()
+    return frozenset(name for (name,) in in_sql) & zoneinfo.available_timezones()
 
 
 def _currency(value: Any, where: str) -> str:
@@ -319,7 +350,7 @@ def _mapping(value: Any, where: str, key: str) -> dict:
 
 # Keys the contract names that this version does not build yet: refused, and said so, rather
 # than silently ignored (a misspelt key would be refused too, as unknown).
-NOT_BUILT_YET = ("timezone", "dimensions", "dimension_limit")
+NOT_BUILT_YET = ("dimensions", "dimension_limit")
 
 
 def _no_unknown_keys(mapping: dict, allowed: set[str], where: str, key: str) -> None:

@@ -4,7 +4,8 @@ Written straight from CONTRACT §3, one definition at a time, with no shared cod
 models: the tests compare every row of each table with these functions. Clarity over speed.
 
 An event is a dict with at least `event_id`, `user_id`, `event`, `ts` (naive UTC datetime),
-`platform`, `channel`, `campaign` and `revenue` (None when absent).
+`platform`, `channel`, `campaign` and `revenue` (None when absent). Days are cut in the
+project's `timezone` (CONTRACT §3), with the standard library's zoneinfo.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pipelines.settings import DEFAULT_RETENTION, RetentionDefinition
 
@@ -22,6 +24,11 @@ DIMENSIONS = ("platform", "channel")
 RETENTION_PERIODS = {"day": 30, "week": 12, "month": 12}
 COHORT_PERIODS = 12
 UNKNOWN = "unknown"  # the segment of a NULL platform/channel (daily_metrics, cohorts)
+
+
+def day_of(ts: dt.datetime, timezone: str = "UTC") -> dt.date:
+    """The calendar day of a UTC time in `timezone`."""
+    return ts.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone)).date()
 
 
 def event_order(event: Event) -> tuple[dt.datetime, str]:
@@ -75,7 +82,9 @@ def sessions(events: list[Event], gap_seconds: int) -> list[Row]:
 # --- users ----------------------------------------------------------------------------------
 
 
-def users(events: list[Event], conversion_event: str, gap_seconds: int) -> list[Row]:
+def users(
+    events: list[Event], conversion_event: str, gap_seconds: int, timezone: str = "UTC"
+) -> list[Row]:
     """One row per user; acquisition fields from the first event."""
     session_counts: dict[str, int] = defaultdict(int)
     for session in sessions(events, gap_seconds):
@@ -87,7 +96,7 @@ def users(events: list[Event], conversion_event: str, gap_seconds: int) -> list[
             {
                 "user_id": user,
                 "first_seen_at": first["ts"],
-                "first_seen_date": first["ts"].date(),
+                "first_seen_date": day_of(first["ts"], timezone),
                 "acquisition_platform": first["platform"],
                 "acquisition_channel": first["channel"],
                 "acquisition_campaign": first["campaign"],
@@ -104,7 +113,9 @@ def users(events: list[Event], conversion_event: str, gap_seconds: int) -> list[
 # --- daily_metrics --------------------------------------------------------------------------
 
 
-def daily_metrics(events: list[Event], conversion_event: str, gap_seconds: int) -> list[Row]:
+def daily_metrics(
+    events: list[Event], conversion_event: str, gap_seconds: int, timezone: str = "UTC"
+) -> list[Row]:
     """One row per day and segment: ('all', 'all') on every day of the range, and a segment row
     for each (day, platform/channel) that has events."""
     if not events:
@@ -114,8 +125,8 @@ def daily_metrics(events: list[Event], conversion_event: str, gap_seconds: int) 
         {"ts": s["started_at"], "platform": s["platform"], "channel": s["channel"]}
         for s in sessions(events, gap_seconds)
     ]
-    first_day = min(e["ts"].date() for e in events)
-    last_day = max(e["ts"].date() for e in events)
+    first_day = min(day_of(e["ts"], timezone) for e in events)
+    last_day = max(day_of(e["ts"], timezone) for e in events)
     rows = []
     for offset in range((last_day - first_day).days + 1):
         day = first_day + dt.timedelta(days=offset)
@@ -123,11 +134,11 @@ def daily_metrics(events: list[Event], conversion_event: str, gap_seconds: int) 
             (dimension, segment)
             for dimension in DIMENSIONS
             for segment in sorted(
-                {segment_of(e, dimension) for e in events if e["ts"].date() == day}
+                {segment_of(e, dimension) for e in events if day_of(e["ts"], timezone) == day}
             )
         ]
         for dimension, segment in keys:
-            todays = [e for e in events if counted(e, day, dimension, segment)]
+            todays = [e for e in events if counted(e, day, dimension, segment, timezone)]
             active = {e["user_id"] for e in todays}
             purchasers = {e["user_id"] for e in todays if e["event"] == conversion_event}
             rows.append(
@@ -136,8 +147,12 @@ def daily_metrics(events: list[Event], conversion_event: str, gap_seconds: int) 
                     "dimension": dimension,
                     "segment": segment,
                     "active_users": len(active),
-                    "new_users": sum(counted(e, day, dimension, segment) for e in first_events),
-                    "sessions": sum(counted(s, day, dimension, segment) for s in session_firsts),
+                    "new_users": sum(
+                        counted(e, day, dimension, segment, timezone) for e in first_events
+                    ),
+                    "sessions": sum(
+                        counted(s, day, dimension, segment, timezone) for s in session_firsts
+                    ),
                     "events": len(todays),
                     "purchasers": len(purchasers),
                     "revenue": sum(e["revenue"] or 0.0 for e in todays),
@@ -147,10 +162,12 @@ def daily_metrics(events: list[Event], conversion_event: str, gap_seconds: int) 
     return rows
 
 
-def counted(event: Event, day: dt.date, dimension: str, segment: str) -> bool:
+def counted(
+    event: Event, day: dt.date, dimension: str, segment: str, timezone: str = "UTC"
+) -> bool:
     """On `day` and, unless the dimension is 'all', in `segment` by the event's own value."""
     in_segment = dimension == "all" or segment_of(event, dimension) == segment
-    return event["ts"].date() == day and in_segment
+    return day_of(event["ts"], timezone) == day and in_segment
 
 
 # --- calendar periods (weeks start on Monday) -----------------------------------------------
@@ -193,7 +210,9 @@ def period_is_complete(granularity: str, cohort_start: dt.date, n: int, last_dat
 
 
 def retention(
-    events: list[Event], definitions: tuple[RetentionDefinition, ...] = DEFAULT_RETENTION
+    events: list[Event],
+    definitions: tuple[RetentionDefinition, ...] = DEFAULT_RETENTION,
+    timezone: str = "UTC",
 ) -> list[Row]:
     """Per definition: cohort = period of the user's first event (or first `start_event`);
     returning = the user's events (or `return_event` events) at or after that start; `exact`
@@ -201,7 +220,7 @@ def retention(
     or before the last event date (of all events)."""
     if not events:
         return []
-    last_date = max(e["ts"].date() for e in events)
+    last_date = max(day_of(e["ts"], timezone) for e in events)
     by_user = events_by_user(events)
     rows = []
     for definition in definitions:
@@ -212,7 +231,7 @@ def retention(
                 starts[user] = eligible[0]["ts"]
         returning = {
             user: [
-                e["ts"].date()
+                day_of(e["ts"], timezone)
                 for e in by_user[user]
                 if e["ts"] >= start and definition.return_event in (None, e["event"])
             ]
@@ -221,7 +240,7 @@ def retention(
         for granularity, max_period in RETENTION_PERIODS.items():
             cohorts: dict[dt.date, list[str]] = defaultdict(list)
             for user, start in starts.items():
-                cohorts[period_start(granularity, start.date())].append(user)
+                cohorts[period_start(granularity, day_of(start, timezone))].append(user)
             for cohort_start, members in sorted(cohorts.items()):
                 active = {
                     user: {period_index(granularity, cohort_start, day) for day in returning[user]}
@@ -254,18 +273,18 @@ def retention(
 # --- cohorts --------------------------------------------------------------------------------
 
 
-def cohorts(events: list[Event]) -> list[Row]:
+def cohorts(events: list[Event], timezone: str = "UTC") -> list[Row]:
     """Acquisition cohorts by week/month × all/platform/channel (segment of the first event),
     periods 0..12 that started on or before the last event date."""
     if not events:
         return []
-    last_date = max(e["ts"].date() for e in events)
+    last_date = max(day_of(e["ts"], timezone) for e in events)
     by_user = events_by_user(events)
     rows = []
     for granularity in ("week", "month"):
         groups: dict[tuple[dt.date, str, str], list[str]] = defaultdict(list)
         for user, evs in by_user.items():
-            cohort_start = period_start(granularity, evs[0]["ts"].date())
+            cohort_start = period_start(granularity, day_of(evs[0]["ts"], timezone))
             groups[(cohort_start, "all", "all")].append(user)
             for dimension in DIMENSIONS:
                 groups[(cohort_start, dimension, segment_of(evs[0], dimension))].append(user)
@@ -278,7 +297,7 @@ def cohorts(events: list[Event]) -> list[Row]:
                     e
                     for user in members
                     for e in by_user[user]
-                    if period_index(granularity, cohort_start, e["ts"].date()) == n
+                    if period_index(granularity, cohort_start, day_of(e["ts"], timezone)) == n
                 ]
                 active = len({e["user_id"] for e in in_period})
                 revenue = sum(e["revenue"] or 0.0 for e in in_period)

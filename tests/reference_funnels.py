@@ -28,6 +28,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from reference import day_of
+
 from pipelines.settings import Funnel
 
 Row = dict[str, Any]
@@ -81,13 +83,17 @@ def _excluded(own: list[Event], funnel: Funnel, attempt: Attempt) -> bool:
     )
 
 
-def funnel_tables(events: list[Event], funnels: tuple[Funnel, ...]) -> dict[str, list[Row]]:
-    """The expected `funnel_steps` and `funnel_daily` rows."""
+def funnel_tables(
+    events: list[Event], funnels: tuple[Funnel, ...], timezone: str = "UTC"
+) -> dict[str, list[Row]]:
+    """The expected `funnel_steps` and `funnel_daily` rows, days cut in `timezone`."""
     counted = {f.name: counted_attempts(events, f) for f in funnels}
-    last_date = max((e.ts.date() for e in events), default=None)
+    last_date = max((day_of(e.ts, timezone) for e in events), default=None)
     return {
         "funnel_steps": [row for f in funnels for row in steps_rows(events, f, counted[f.name])],
-        "funnel_daily": [row for f in funnels for row in daily_rows(f, counted[f.name], last_date)],
+        "funnel_daily": [
+            row for f in funnels for row in daily_rows(f, counted[f.name], last_date, timezone)
+        ],
     }
 
 
@@ -183,8 +189,10 @@ def steps_rows(events: list[Event], funnel: Funnel, counted: dict[str, Attempt])
     return rows
 
 
-def daily_rows(funnel: Funnel, counted: dict[str, Attempt], last_date: dt.date | None) -> list[Row]:
-    days = sorted({a.entry.ts.date() for a in counted.values()})
+def daily_rows(
+    funnel: Funnel, counted: dict[str, Attempt], last_date: dt.date | None, timezone: str = "UTC"
+) -> list[Row]:
+    days = sorted({day_of(a.entry.ts, timezone) for a in counted.values()})
     window = dt.timedelta(seconds=funnel.window_seconds)
     return [
         {
@@ -193,7 +201,9 @@ def daily_rows(funnel: Funnel, counted: dict[str, Attempt], last_date: dt.date |
             "step_index": k,
             "step": step,
             "users": sum(
-                1 for a in counted.values() if a.entry.ts.date() == day and len(a.times) >= k
+                1
+                for a in counted.values()
+                if day_of(a.entry.ts, timezone) == day and len(a.times) >= k
             ),
             "is_complete": _whole_window_seen(day, window, last_date),
         }

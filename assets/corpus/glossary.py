@@ -28,7 +28,7 @@ GLOSSARY: dict[str, tuple[str, str]] = {
     "events": (
         "events (table and metric)",
         "The events table holds clean, deduplicated events: event_id, user_id, event, ts (UTC "
-        "timestamp), event_date, platform, channel, campaign, country, revenue (NULL when "
+        "timestamp), event_date (the day in the project's time zone), platform, channel, campaign, country, revenue (NULL when "
         "absent), properties (JSON), arrival_date and source_file. Every input record ends in "
         "exactly one place: the events table or the quarantine table with a reason. As a "
         "metric in daily_metrics, events counts the day's events in a segment.",

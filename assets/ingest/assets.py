@@ -33,7 +33,9 @@ def events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
     results: list[IngestResult] = []
     with warehouse.writer() as conn:
         for day in days:
-            result = load_partition(conn, settings.landing_dir, day, settings.aliases)
+            result = load_partition(
+                conn, settings.landing_dir, day, settings.aliases, settings.timezone
+            )
             context.log.info(result.summary())
             results.append(result)
         for stray in stray_folders(settings.landing_dir):

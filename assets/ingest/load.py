@@ -96,9 +96,12 @@ def load_partition(
     landing_dir: Path,
     day: dt.date,
     aliases: Mapping[str, Sequence[str]] | None = None,
+    timezone: str = "UTC",
 ) -> IngestResult:
     """Load (or re-load) one arrival day; the day's rows are replaced atomically. `aliases`:
-    more source names per record field (eventpulse.yaml `aliases`), tried first.
+    more source names per record field (eventpulse.yaml `aliases`), tried first; `timezone`:
+    the project zone that events' `event_date` is cut in (stored events are dated again when
+    it changed).
 
     A day whose folder is missing or empty is "nothing arrived" (CONTRACT §2): what earlier
     loads of it put in the warehouse stays (teams clean up landing files once ingested);
@@ -106,18 +109,41 @@ def load_partition(
     """
     folder = arrival_folder(landing_dir, day)
     files = arrival_files(folder)
+    prepare_base_schema(conn)
+    date_events_in(conn, timezone)
     if not files:
-        prepare_base_schema(conn)
         return _kept_result(conn, day)
     named = [(path, path.relative_to(folder).as_posix()) for path in files]
-    return _replace_day(conn, day, named, aliases, folder)
+    return _replace_day(conn, day, named, aliases, folder, timezone)
 
 
-def forget_partition(conn: duckdb.DuckDBPyConnection, day: dt.date) -> IngestResult:
+def forget_partition(
+    conn: duckdb.DuckDBPyConnection, day: dt.date, timezone: str = "UTC"
+) -> IngestResult:
     """Remove everything the loads of one arrival day put in the warehouse (`eventpulse
     forget`): its events and quarantine rows; copies of its event ids that other days hold are
     decided again, and identities are resolved again without it."""
-    return _replace_day(conn, day, [], None, None)
+    prepare_base_schema(conn)
+    date_events_in(conn, timezone)
+    return _replace_day(conn, day, [], None, None, timezone)
+
+
+def date_events_in(conn: duckdb.DuckDBPyConnection, timezone: str) -> bool:
+    """Make every stored event's `event_date` a day in `timezone`: when the project's zone
+    changed since they were dated, date them all again (one transaction). True when it did."""
+    stored = conn.execute("select timezone from event_date_zone").fetchall()
+    dated_in = stored[0][0] if stored else None
+    if dated_in == timezone:
+        return False
+    conn.execute("begin transaction")
+    try:
+        run_sql_file(conn, "staging/redate_events.sql", {"timezone": timezone})
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    # No row: a new warehouse, or one from before `timezone` existed; both were dated in UTC.
+    return (dated_in or "UTC") != timezone
 
 
 def _replace_day(
@@ -126,6 +152,7 @@ def _replace_day(
     files: list[tuple[Path, str]],
     aliases: Mapping[str, Sequence[str]] | None,
     folder: Path | None,
+    timezone: str,
 ) -> IngestResult:
     """Replace the day's rows with those of `files` (path, name as stored in source_file), all
     under `folder`."""
@@ -153,6 +180,7 @@ def _replace_day(
             "arrival_date": day,
             "earliest_event_time": EARLIEST_EVENT_TIME,
             "largest_revenue": LARGEST_REVENUE,
+            "timezone": timezone,
             **sources.parameters(),
         },
     )

@@ -127,11 +127,8 @@ def _pending_pairs(conn: duckdb.DuckDBPyConnection, applied: int | None) -> int:
 
 def _next_change_no(conn: duckdb.DuckDBPyConnection) -> int:
     """Above every number recorded or applied: an update files the days it changed under it."""
-    return conn.execute(
-        "select greatest("
-        "coalesce((select max(change_no) from mart_changes), 0), "
-        "coalesce((select max(applied_change_no) from mart_state), 0)) + 1"
-    ).fetchall()[0][0]
+    run_sql_file(conn, "macros/change_numbers.sql")
+    return conn.execute("select next_change_no()").fetchall()[0][0]
 
 
 def _built_from(mart: str) -> list[str]:

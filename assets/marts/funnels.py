@@ -83,7 +83,7 @@ def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
         run_sql_file(conn, "intermediate/funnels/funnel_chain.sql", {"funnel": funnel.name})
     if any(f.order == "unordered" for f in settings.funnels):
         run_sql_file(conn, "intermediate/funnels/funnel_unordered.sql")
-    run_sql_file(conn, "intermediate/funnels/funnel_attempts.sql")
+    run_sql_file(conn, "intermediate/funnels/funnel_attempts.sql", {"timezone": settings.timezone})
     for model in ("funnel_steps", "funnel_daily"):
         run_sql_file(conn, f"marts/{model}.sql")
     return {table: _row_count(conn, table) for table in TABLES}

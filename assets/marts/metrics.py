@@ -36,7 +36,7 @@ def update_daily_metrics(conn: duckdb.DuckDBPyConnection, settings: Settings) ->
 
 
 def _params(settings: Settings) -> dict:
-    return {"conversion_event": settings.conversion_event}
+    return {"conversion_event": settings.conversion_event, "timezone": settings.timezone}
 
 
 def active_user_mismatches(conn: duckdb.DuckDBPyConnection) -> list[tuple]:

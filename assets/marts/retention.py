@@ -24,9 +24,15 @@ CHART_PERIODS = 12  # weekly periods drawn in the chart and the preview
 def build_retention(
     conn: duckdb.DuckDBPyConnection,
     definitions: tuple[RetentionDefinition, ...] = DEFAULT_RETENTION,
+    timezone: str = "UTC",
 ) -> int:
-    """Rebuild `retention` (needs `users`) for each definition; returns its row count."""
-    run_sql_file(conn, "marts/retention.sql", {"definitions": definition_parameters(definitions)})
+    """Rebuild `retention` (needs `users`) for each definition, with days in the project's
+    `timezone`; returns its row count."""
+    run_sql_file(
+        conn,
+        "marts/retention.sql",
+        {"definitions": definition_parameters(definitions), "timezone": timezone},
+    )
     return conn.execute("select count(*) from retention").fetchall()[0][0]
 
 
@@ -155,7 +161,7 @@ def retention(warehouse: Warehouse) -> dg.MaterializeResult:
     definitions = warehouse.settings().retention
     shown = definitions[0].name
     with warehouse.writer() as conn:
-        rows = build_retention(conn, definitions)
+        rows = build_retention(conn, definitions, warehouse.settings().timezone)
         curve = weekly_curve(conn, shown)
         table = weekly_cohort_table(conn, definition=shown)
         empty = definitions_without_rows(conn, definitions)

@@ -46,7 +46,7 @@ def update_users(conn: duckdb.DuckDBPyConnection, settings: Settings) -> Refresh
 
 
 def _session_params(settings: Settings) -> dict:
-    return {"session_gap_seconds": settings.session_gap_seconds}
+    return {"session_gap_seconds": settings.session_gap_seconds, "timezone": settings.timezone}
 
 
 def _user_params(settings: Settings) -> dict:

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 
@@ -56,7 +57,9 @@ def report_sections(
     sections.append(trend_section(conn, period, currency, figures_dir))
     sections.append(breakdown_section(conn, period, currency))
     if {"funnel_steps", "funnel_daily"} & tables:
-        sections.append(_funnels(conn, settings.funnels, period, tables, figures_dir))
+        sections.append(
+            _funnels(conn, settings.funnels, period, tables, figures_dir, settings.timezone)
+        )
     if "retention" in tables:
         sections.append(_retention(conn, settings.retention[0].name, period, figures_dir))
     if "cohorts" in tables:
@@ -100,6 +103,7 @@ def _funnels(
     period: Period,
     tables: set[str],
     figures_dir: Path,
+    timezone: str,
 ) -> Section:
     section = Section("funnels", "Funnels")
     section.notes.append(
@@ -133,7 +137,7 @@ def _funnels(
             scope += " (window still open)"
             section.notes.append(
                 f'Funnel "{funnel.name}": users who entered {_in_period(period)} have until '
-                f"{_window_end(funnel, period)} to finish (a {duration(funnel.window_seconds, days=True)} "
+                f"{_window_end(funnel, period, timezone)} to finish (a {duration(funnel.window_seconds, days=True)} "
                 "window), so the later steps are still growing: the bars are hatched and the "
                 "users and rates of the period are counts so far, not a drop."
             )
@@ -169,11 +173,14 @@ def _funnel_period(
     return users, all(done for *_, done in rows)
 
 
-def _window_end(funnel: Funnel, period: Period) -> str:
+def _window_end(funnel: Funnel, period: Period, timezone: str) -> str:
     """The last moment an attempt entered in the period may reach a step (end of its last day
-    plus the window)."""
-    end = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time())
-    return f"{end + dt.timedelta(seconds=funnel.window_seconds):%Y-%m-%d %H:%M} UTC"
+    plus the window), on the project zone's clock."""
+    zone = ZoneInfo(timezone)
+    end = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(), tzinfo=zone)
+    # Windows are absolute time: added in UTC, shown on the zone's clock (DST included).
+    closes = (end.astimezone(dt.UTC) + dt.timedelta(seconds=funnel.window_seconds)).astimezone(zone)
+    return f"{closes:%Y-%m-%d %H:%M} {timezone}"
 
 
 def _funnel_history(conn: duckdb.DuckDBPyConnection, funnel: Funnel) -> dict[int, dict[str, Any]]:

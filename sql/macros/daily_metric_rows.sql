@@ -9,8 +9,9 @@
 -- so segment rows always add up to the 'all' row. Segment rows exist for (day, segment) pairs
 -- with at least one event.
 -- needs: macros/segments.sql
+-- needs: macros/local_time.sql
 create or replace temp macro daily_metric_rows(
-    scoped_events, scoped_users, scoped_sessions, scoped_days, conversion_event
+    scoped_events, scoped_users, scoped_sessions, scoped_days, conversion_event, zone
 ) as table
 with user_days as (
     -- Shrink events once to one row per day, user, platform and channel; the three dimensions
@@ -80,7 +81,7 @@ session_starts as (
         count(*) as sessions
     from (
         select
-            started_at::date as metric_date,
+            local_date(started_at, zone) as metric_date,
             coalesce(platform, 'unknown') as platform,
             coalesce(channel, 'unknown') as channel
         from query_table(scoped_sessions)

@@ -8,6 +8,8 @@ with per_user as (
     select
         user_id,
         min(ts) as first_seen_at,
+        -- The project-zone day of the first event: days only grow with time.
+        min(event_date) as first_seen_date,
         max(ts) as last_seen_at,
         count(*) as events,
         count(*) filter (where event = conversion_event) as purchases,
@@ -35,7 +37,7 @@ per_user_sessions as (
 select
     p.user_id,
     p.first_seen_at,
-    p.first_seen_at::date as first_seen_date,
+    p.first_seen_date,
     s.first_event.platform as acquisition_platform,
     s.first_event.channel as acquisition_channel,
     s.first_event.campaign as acquisition_campaign,

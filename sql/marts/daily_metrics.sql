@@ -9,5 +9,5 @@ from (select min(event_date) as first_day, max(event_date) as last_day from even
     generate_series(first_day, last_day, interval 1 day) as days(day);
 
 create or replace table daily_metrics as
-select * from daily_metric_rows('events', 'users', 'sessions', 'metric_days', $conversion_event)
+select * from daily_metric_rows('events', 'users', 'sessions', 'metric_days', $conversion_event, $timezone)
 order by metric_date, dimension, segment;

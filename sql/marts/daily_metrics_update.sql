@@ -5,6 +5,7 @@
 -- days in mart_changes. Those days are computed again, and so are the days the event range
 -- gained (their ('all', 'all') row); days outside the range (all their events removed) go.
 -- needs: macros/daily_metric_rows.sql
+-- needs: macros/local_time.sql
 
 create or replace temp table metric_range as
 select min(event_date) as first_day, max(event_date) as last_day from events;
@@ -26,8 +27,9 @@ select * from events where event_date in (select metric_date from changed_days);
 create or replace temp view changed_day_users as
 select * from users where first_seen_date in (select metric_date from changed_days);
 
-create or replace temp view changed_day_sessions as
-select * from sessions where started_at::date in (select metric_date from changed_days);
+-- A table, not a view: a view cannot hold the bound $timezone. (The changed days' sessions only.)
+create or replace temp table changed_day_sessions as
+select * from sessions where local_date(started_at, $timezone) in (select metric_date from changed_days);
 
 create or replace temp view changed_range_days as
 select c.metric_date
@@ -48,5 +50,6 @@ select * from daily_metric_rows(
     'changed_day_users',
     'changed_day_sessions',
     'changed_range_days',
-    $conversion_event
+    $conversion_event,
+    $timezone
 );

@@ -12,6 +12,7 @@
 -- event date, zeros included. The definition `any` (no start_event, no return_event) gives the
 -- rows this model gave before definitions existed.
 -- needs: macros/calendar.sql
+-- needs: macros/local_time.sql
 
 create or replace table retention as
 with grains(granularity, max_period) as (
@@ -94,7 +95,7 @@ user_days as (
 ),
 last_days as (
     -- Each user's last returning day per definition (plain: their last event's).
-    select d.definition, u.user_id, u.last_seen_at::date as last_date
+    select d.definition, u.user_id, local_date(u.last_seen_at, $timezone) as last_date
     from users as u
     cross join (select definition from definitions where plain) as d
     union all

@@ -3,6 +3,7 @@
 -- Only the changed users' sessions from their first changed day on are rebuilt; the dates whose
 -- sessions changed are recorded under $change_no for the marts built from sessions.
 -- needs: macros/sessionize.sql
+-- needs: macros/local_time.sql
 
 create or replace temp table session_scope as
 select user_id, min(event_date) as first_changed
@@ -56,7 +57,7 @@ where k.kept_until is null or x.started_at > k.kept_until;
 
 -- The days whose sessions changed (a session started, ended or moved), for daily_metrics.
 insert into mart_changes
-select distinct $change_no, 'sessions', user_id, started_at::date
+select distinct $change_no, 'sessions', user_id, local_date(started_at, $timezone)
 from (
     (select * from sessions_old except select * from sessions_new)
     union all

@@ -3,7 +3,8 @@
 -- (assets/ingest/fields.py: the configured aliases, the contract's, then each vendor's place),
 -- bound as four lists of JSON paths (into the record, then into its properties; the contract's
 -- and configured names, then the vendors') and, per field, the positions of its sources in
--- the list of their values ($<field>_sources).
+-- the list of their values ($<field>_sources). `event_date` is the day in $timezone.
+-- needs: macros/local_time.sql
 
 -- JSON null counts as absent. (json_transform already gives SQL NULL for it; the text test
 -- keeps that true without parsing the value again.)
@@ -389,7 +390,7 @@ select
     coalesce(identified_id, user_text, user_j ->> '$') as user_id,
     event_text as event,
     ts,
-    ts::date as event_date,
+    local_date(ts, $timezone) as event_date,
     scalar_text(platform_j, platform_kind) as platform,
     scalar_text(channel_j, channel_kind) as channel,
     scalar_text(campaign_j, campaign_kind) as campaign,

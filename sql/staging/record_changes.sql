@@ -4,27 +4,26 @@
 -- lookback: the event ids the load re-decided (affected_ids) are compared before and after, on
 -- the columns the incremental marts read, and the copies whose person changed are added
 -- (reattributed_events). A re-sent day that changes nothing records nothing.
+-- needs: macros/change_numbers.sql
 create or replace temp table events_after as
 select event_id, user_id, event, ts, event_date, platform, channel, campaign, revenue
 from event_copies
 where kept and event_id in (select event_id from affected_ids);
 
--- Numbers only grow, also after mart_changes has been emptied of what every mart applied.
 insert into mart_changes
-select
-    greatest(
-        coalesce((select max(change_no) from mart_changes), 0),
-        coalesce((select max(applied_change_no) from mart_state), 0)
-    ) + 1,
-    'events',
-    user_id,
-    event_date
+select next_change_no(), 'events', user_id, event_date
 from (
-    select user_id, event_date from (
-        (select * from events_before except select * from events_after)
-        union all
-        (select * from events_after except select * from events_before)
+    -- Each id's row before and after, compared whole (an id has one kept copy on each side):
+    -- a join on the id instead of two set differences over every column.
+    with differing as (
+        select b, a
+        from events_before as b
+        full join events_after as a on a.event_id = b.event_id
+        where b is distinct from a
     )
+    select b.user_id, b.event_date from differing where b.event_id is not null
+    union
+    select a.user_id, a.event_date from differing where a.event_id is not null
     union
     select user_id, event_date from reattributed_events
 );

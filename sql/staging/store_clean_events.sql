@@ -2,6 +2,7 @@
 -- benchmarks generate them) as ingest stores valid records: their users keyed, each event a
 -- kept copy. $staged names a table with the `events` columns (sql/staging/tables.sql, whose
 -- new_user_keys macro this needs); the event ids must be new.
+-- needs: macros/change_numbers.sql
 insert into user_keys select * from new_user_keys($staged);
 
 insert into event_copies by name
@@ -13,12 +14,5 @@ order by s.line_no;
 
 -- Their (person, day) pairs are new to `events`: the marts' incremental builds update them.
 insert into mart_changes
-select
-    greatest(
-        coalesce((select max(change_no) from mart_changes), 0),
-        coalesce((select max(applied_change_no) from mart_state), 0)
-    ) + 1,
-    'events',
-    user_id,
-    event_date
+select next_change_no(), 'events', user_id, event_date
 from (select distinct user_id, event_date from query_table($staged));

@@ -128,3 +128,10 @@ create table if not exists mart_state (
     applied_change_no bigint not null,
     fingerprint varchar not null
 );
+
+-- Internal: the project time zone that event_copies.event_date was cut in (one row; none in a
+-- warehouse from before `timezone` existed, whose dates are UTC). A changed `timezone` dates
+-- every stored event again (sql/staging/redate_events.sql).
+create table if not exists event_date_zone (
+    timezone varchar not null
+);

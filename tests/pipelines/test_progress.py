@@ -74,3 +74,16 @@ def test_dagster_beta_and_preview_warnings_are_silenced_and_others_are_not() -> 
     assert "BetaWarning" not in result.stderr and "PreviewWarning" not in result.stderr
     assert "currently in beta" not in result.stderr
     assert "something else to say" in result.stderr
+
+
+def test_the_step_count_is_the_number_of_steps_dagster_plans() -> None:
+    """`[n/N]`: N counts a multi-asset once and every separate check, as Dagster's plan does."""
+    from dagster._core.execution.api import create_execution_plan
+
+    from pipelines.definitions import defs
+    from pipelines.runner import _split_published_readers, _step_count
+
+    job = defs.get_job_def("pipeline")
+    for selection in _split_published_readers(job):
+        planned = create_execution_plan(job.get_subset(asset_selection=set(selection)))
+        assert _step_count(job, selection) == len(planned.step_keys_to_execute)

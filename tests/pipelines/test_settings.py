@@ -121,5 +121,5 @@ def test_modules_import_without_reading_settings(tmp_path: Path) -> None:
 
 
 def test_a_contract_key_not_built_yet_is_refused_with_a_sentence_that_says_so() -> None:
-    with pytest.raises(EventpulseError, match="'timezone' is in the contract but"):
-        parse_settings({"timezone": "Europe/Paris"}, home=Path("."))
+    with pytest.raises(EventpulseError, match="'dimensions' is in the contract but"):
+        parse_settings({"dimensions": ["country"]}, home=Path("."))

@@ -2,6 +2,8 @@
 -- of every user in every funnel (CONTRACT §3 Funnel semantics). Needs funnel_config,
 -- funnel_exclusions, funnel_events and the tables of funnel_match_tables.sql, filled by the
 -- matching models (funnel_paths, funnel_chained, funnel_unordered).
+-- entry_date is the day of the entry in the project zone ($timezone).
+-- needs: macros/local_time.sql
 -- One row per funnel and user with at least one counted attempt:
 --   furthest_step   the furthest step any of the user's counted attempts reaches;
 --   entry_ts, entry_date, platform, channel
@@ -134,7 +136,7 @@ select
     k.user_id,
     len(c.step_ts)::integer as furthest_step,
     c.entry.ts as entry_ts,
-    c.entry.ts::date as entry_date,
+    local_date(c.entry.ts, $timezone) as entry_date,
     coalesce(c.entry.platform, 'unknown') as platform,
     coalesce(c.entry.channel, 'unknown') as channel,
     c.step_ts
