@@ -17,7 +17,13 @@ import duckdb
 import pandas as pd
 import polars as pl
 
-from assets.anomalies.alerts import deliver, pending_incidents, record_deliveries
+from assets.anomalies.alerts import (
+    deliver,
+    delivery_journal,
+    pending_incidents,
+    record_deliveries,
+    unrecorded,
+)
 from assets.anomalies.charts import write_anomaly_charts
 from assets.anomalies.evaluation import EVALUATION_COLUMNS, evaluate_anomalies, load_labels
 from assets.anomalies.incidents import INCIDENT_COLUMNS, group_incidents
@@ -194,13 +200,15 @@ def anomaly_alerts(warehouse: Warehouse) -> dg.MaterializeResult:
     url = settings.alerts.webhook_url
     if not url:
         return dg.MaterializeResult(metadata={"alerts": "off: no alerts.webhook_url set"})
+    journal = delivery_journal(settings.home)
     with warehouse.reader() as conn:
-        pending = pending_incidents(conn)
+        pending = pending_incidents(conn, journal)
+        lost_records = unrecorded(conn, journal)
     # Posted outside the write lock: a hanging receiver must not hold up other writers.
-    deliveries = deliver(url, pending, settings.reports_dir)
-    if deliveries:
+    deliveries = deliver(url, pending, settings.reports_dir, journal=journal)
+    if deliveries or lost_records:
         with warehouse.writer() as conn:
-            record_deliveries(conn, deliveries)
+            record_deliveries(conn, lost_records + deliveries)
     failed = [d for d in deliveries if not d.delivered]
     waiting = (pending["incident_id"].nunique() if len(pending) else 0) - sum(
         d.delivered for d in deliveries

@@ -107,7 +107,8 @@ GLOSSARY: dict[str, tuple[str, str]] = {
     "funnel_steps": (
         "funnel_steps (table)",
         "The funnel_steps table has one row per funnel, segment and step over the whole "
-        "history: funnel, dimension, segment, step_index (1-based), step (event name), users, "
+        "history: funnel, dimension, segment, step_index (1-based), step (the event name, with "
+        "its filter when it has one, as page_view[path=/pricing]), users, "
         "conversion_from_first (users at the step / users at step 1), conversion_from_previous "
         "(users at the step / users at the previous step, 1.0 for step 1), "
         "median_seconds_from_previous and avg_seconds_from_previous.",
@@ -125,16 +126,29 @@ GLOSSARY: dict[str, tuple[str, str]] = {
         "user reaches the furthest step any attempt reaches; the counted attempt is the "
         "earliest one reaching it, and its entry event's platform and channel are the user's "
         "segment (first-touch). Strict mode breaks an attempt on any other event between two "
-        "matched steps; unordered mode accepts the steps in any order within the window.",
+        "matched steps; unordered mode accepts the steps in any order within the window. A "
+        "step may filter its event by properties (where: every key must match, a list means "
+        "any of its values). An exclusion drops an attempt that has the exclusion event "
+        "strictly between its matched from_step and to_step events.",
     ),
     "retention": (
         "retention (table)",
-        "The retention table has granularity ('day', 'week' or 'month'), mode ('exact' or "
-        "'on_or_after'), cohort_start, cohort_users, period, retained_users and retention_rate. "
-        "A cohort is the calendar period of the user's first-ever event; period N is the "
-        "calendar difference between the cohort's period and the activity's period. Exact: "
-        "retained in period N when the user has an event in period N. On or after: when the "
-        "user has an event in period N or any later period. Period 0 is 1.0.",
+        "The retention table has definition, granularity ('day', 'week' or 'month'), mode "
+        "('exact' or 'on_or_after'), cohort_start, cohort_users, period, retained_users, "
+        "retention_rate and is_complete. A cohort is the calendar period of the user's "
+        "first-ever event (definition 'any'), or of their first start_event (a definition "
+        "such as 'buyers': start_event signup, return_event purchase); returning means any "
+        "event, or the return_event. Period N is the calendar difference between the "
+        "cohort's period and the activity's period. Exact: retained in period N when the user "
+        "returns in period N. On or after: in period N or any later period. Period 0 is 1.0 "
+        "when returning means any event. is_complete is false while a period is still running.",
+    ),
+    "timezone": (
+        "time zone, dates and days",
+        "Timestamps (ts, started_at, first_seen_at) are UTC. Every date, day, week and month "
+        "(event_date, metric_date, entry_date, cohort_start, report days) is in the project's "
+        "time zone, the timezone key of eventpulse.yaml (default UTC); weeks start on Monday. "
+        "A day with a daylight-saving change has 23 or 25 hours.",
     ),
     "retention_rate": (
         "retention rate (metric)",

@@ -1,5 +1,6 @@
 -- sql/marts/alert_deliveries.sql: the alert deliveries of each incident (assets/anomalies/alerts.py),
--- from this run's attempts registered as `attempts` (incident_id, metric_date, delivered, error).
+-- from this run's attempts registered as `attempts` (incident_id, metric_date, delivered, error,
+-- at: when it was tried, UTC).
 -- A delivered incident is never posted again; a failed one is tried again on the next run.
 -- The webhook URL is never stored.
 create table if not exists alert_deliveries (
@@ -13,8 +14,8 @@ create table if not exists alert_deliveries (
 
 insert into alert_deliveries
 select incident_id, metric_date::date, 1,
-    case when delivered then now()::timestamp end,
-    now()::timestamp,
+    case when delivered then "at" end,
+    "at",
     error
 from attempts
 on conflict (incident_id) do update set

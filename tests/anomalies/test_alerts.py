@@ -21,7 +21,16 @@ import pandas as pd
 import pytest
 from test_anomalies import _daily_metrics, _with_rates
 
-from assets.anomalies.alerts import deliver, payload, pending_incidents, post, record_deliveries
+from assets.anomalies.alerts import (
+    Delivery,
+    deliver,
+    delivery_journal,
+    payload,
+    pending_incidents,
+    post,
+    record_deliveries,
+    unrecorded,
+)
 from assets.anomalies.incidents import group_incidents
 from assets.anomalies.scoring import score_anomalies
 from pipelines import warehouse
@@ -148,23 +157,64 @@ def test_post_to_receivers_that_take_fail_and_hang() -> None:
     assert post(closed, body, CLIENT_TIMEOUT).startswith("connection failed")
 
 
-def test_each_incident_is_delivered_once_and_a_failure_is_retried(home: Path) -> None:
+def _alert_run(home: Path, url: str, publish: bool = True) -> list[Delivery]:
+    """What the anomaly_alerts asset does; `publish=False`: the run fails after posting, so
+    its warehouse changes are never published (a writer block that raises is discarded)."""
+    journal = delivery_journal(home)
+    with warehouse.reader(home) as conn:
+        pending = pending_incidents(conn, journal)
+        lost = unrecorded(conn, journal)
+    deliveries = deliver(url, pending, home / "reports", CLIENT_TIMEOUT, journal)
+    if deliveries or lost:
+        with contextlib.suppress(_RunFailed), warehouse.writer(home) as conn:
+            record_deliveries(conn, lost + deliveries)
+            if not publish:
+                raise _RunFailed
+    return deliveries
+
+
+class _RunFailed(Exception):
+    pass
+
+
+def _store_incidents(home: Path) -> int:
     incidents = group_incidents(_outage_day())
-    count = incidents["incident_id"].nunique()
-    assert count >= 2
     with warehouse.writer(home) as conn:
         conn.register("frame", incidents)
         conn.execute("create table anomaly_incidents as select * from frame")
         conn.unregister("frame")
+    return incidents["incident_id"].nunique()
+
+
+def test_a_run_that_fails_after_posting_never_posts_again(home: Path) -> None:
+    """The run posts every incident, then fails before publishing: the warehouse forgets the
+    deliveries, the journal does not; the next run posts nothing and records them."""
+    count = _store_incidents(home)
+    with receiver() as (url, received):
+        assert len(_alert_run(home, url, publish=False)) == count
+        with warehouse.reader(home) as conn:
+            assert not conn.sql(
+                "select * from duckdb_tables() where table_name = 'alert_deliveries'"
+            ).fetchall()
+        assert _alert_run(home, url) == []
+        assert len(received) == count
+    with warehouse.reader(home) as conn:
+        stored = conn.sql("select incident_id, attempts, delivered_at from alert_deliveries").df()
+    assert len(stored) == count and stored["delivered_at"].notna().all()
+    assert set(stored["attempts"]) == {1}
+    # A line cut short by a crash in the middle of writing it is skipped, not an error.
+    with open(delivery_journal(home), "a") as journal:
+        journal.write('{"incident_id": "cut')
+    with receiver() as (url, received):
+        assert _alert_run(home, url) == [] and received == []
+
+
+def test_each_incident_is_delivered_once_and_a_failure_is_retried(home: Path) -> None:
+    count = _store_incidents(home)
+    assert count >= 2
 
     def run(url: str) -> list:
-        with warehouse.reader(home) as conn:
-            pending = pending_incidents(conn)
-        deliveries = deliver(url, pending, home / "reports", CLIENT_TIMEOUT)
-        if deliveries:
-            with warehouse.writer(home) as conn:
-                record_deliveries(conn, deliveries)
-        return deliveries
+        return _alert_run(home, url)
 
     with receiver(status=500) as (url, _):
         failed = run(url)

@@ -562,6 +562,17 @@ def test_events_asset_materializes_a_range_and_checks_pass(home):
     assert metadata["quarantined"].value == 5
     with warehouse.reader(home) as conn:
         assert conn.execute("select arrival_date from events").fetchall() == [(DAY,)]
+    # One more day: the UI shows that partition's rows, and the warehouse total beside them.
+    later = DAY + dt.timedelta(days=3)
+    write_jsonl(folder(landing, later) / "a.jsonl", [record(user="u7"), record(user="u8")])
+    result = dg.materialize(
+        [events],
+        resources={"warehouse": Warehouse(home=str(home))},
+        partition_key=later.isoformat(),
+    )
+    metadata = result.asset_materializations_for_node("events")[0].metadata
+    assert metadata["dagster/row_count"].value == 2
+    assert metadata["events_in_warehouse"].value == 3
 
 
 def test_conservation_check_fails_when_a_row_goes_missing(home):
