@@ -437,10 +437,10 @@ def search(
 def corpus() -> None:
     """Build or refresh the RAG corpus, embedding only new or changed chunks."""
     from assets.corpus.store import build_corpus
-    from pipelines import embedding
+    from pipelines.onnx_embedding import embed_documents
     from pipelines.progress import embed_with_progress
 
-    stats = build_corpus(_settings(), embed_fn=embed_with_progress(embedding.embed, console.print))
+    stats = build_corpus(_settings(), embed_fn=embed_with_progress(embed_documents, console.print))
     _prepare_query_embedder()
     console.print(stats.summary(), highlight=False)
     for problem in stats.problems:

