@@ -145,8 +145,12 @@ class FunnelCase:
     ours: list[int] | None = None  # our contract's counts when they differ (see `difference`)
     difference: str | None = None
     timezone: str = "UTC"
-    # PostHog's asserted average and median conversion time of the last step, in seconds.
-    conversion_seconds: float | None = None
+    # step index -> PostHog's asserted average conversion time from the previous step, seconds
+    average_seconds: dict[int, float] = field(default_factory=dict)
+    median_seconds: dict[int, float] = field(default_factory=dict)
+    # PostHog's funnel trends: entry date (project zone) -> (users entering, users converting),
+    # our `funnel_daily` users at step 1 and at the last step.
+    daily: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def funnel_events_basic() -> list[Event]:
@@ -501,7 +505,219 @@ FUNNEL_CASES: dict[str, FunnelCase] = {
         funnel("$pageview", "user signed up"),
         posthog=[None, 1],
         timezone="US/Pacific",
-        conversion_seconds=1_207_020,
+        average_seconds={2: 1_207_020},
+        median_seconds={2: 1_207_020},
+        daily={"2024-03-01": (1, 1)},
+    ),
+    "strict_any_event_between_breaks": FunnelCase(
+        # PostHog asserts 7 at step 1 and the people at steps 2 (two) and 3 (one).
+        "funnels/test/test_funnel_strict.py::test_basic_strict_funnel",
+        journey(
+            "2021-05-01T00:00:00",
+            [
+                ("stopped_after_signup1", "user signed up"),
+                ("stopped_after_pageview1", "$pageview"),
+                ("stopped_after_pageview1", "user signed up"),
+                ("stopped_after_insightview", "user signed up"),
+                ("stopped_after_insightview", "$pageview"),
+                ("stopped_after_insightview", "blaah blaa"),
+                ("stopped_after_insightview", "insight viewed"),
+                ("stopped_after_insightview2", "insight viewed"),
+                ("stopped_after_insightview2", "blaah blaa"),
+                ("stopped_after_insightview2", "$pageview"),
+                ("stopped_after_insightview2", "user signed up"),
+                ("stopped_after_insightview3", "$pageview"),
+                ("stopped_after_insightview3", "user signed up"),
+                ("stopped_after_insightview3", "blaah blaa"),
+                ("stopped_after_insightview3", "$pageview"),
+                ("stopped_after_insightview3", "insight viewed"),
+                ("person6", "blaah blaa"),
+                ("person6", "user signed up"),
+                ("person6", "blaah blaa"),
+                ("person6", "$pageview"),
+                ("person7", "blaah blaa"),
+                ("person7", "user signed up"),
+                ("person7", "$pageview"),
+                ("person7", "insight viewed"),
+                ("person7", "blaah blaa"),
+                ("stopped_after_insightview6", "insight viewed"),
+                ("stopped_after_insightview6", "$pageview"),
+            ],
+        ),
+        funnel("user signed up", "$pageview", "insight viewed", order="strict"),
+        posthog=[7, 2, 1],
+    ),
+    "strict_with_filtered_steps": FunnelCase(
+        # Steps 2 and 4 are PostHog actions: "sign up" and "pageview" where key = val.
+        "funnels/test/test_funnel_strict.py::test_advanced_strict_funnel",
+        journey(
+            "2021-05-01T00:00:00",
+            [
+                ("stopped_after_signup1", "user signed up"),
+                ("stopped_after_pageview1", "user signed up"),
+                ("stopped_after_pageview1", "$pageview"),
+                ("stopped_after_insightview", "user signed up"),
+                ("stopped_after_insightview", "sign up", {"key": "val"}),
+                ("stopped_after_insightview", "sign up", {"key": "val2"}),
+                ("stopped_after_insightview", "$pageview"),
+                ("stopped_after_insightview", "blaah blaa"),
+                ("stopped_after_insightview", "insight viewed"),
+                ("person4", "blaah blaa"),
+                ("person4", "user signed up"),
+                ("person4", "sign up", {"key": "val"}),
+                ("person4", "$pageview", {"key": "val"}),
+                ("person4", "blaah blaa"),
+                ("person5", "blaah blaa"),
+                ("person5", "user signed up"),
+                ("person5", "sign up", {"key": "val"}),
+                ("person5", "$pageview"),
+                ("person5", "blaah blaa"),
+                ("person6", "blaah blaa"),
+                ("person6", "user signed up"),
+                ("person6", "sign up", {"key": "val"}),
+                ("person6", "$pageview"),
+                ("person6", "pageview", {"key": "val1"}),
+                ("person7", "blaah blaa"),
+                ("person7", "user signed up"),
+                ("person7", "sign up", {"key": "val"}),
+                ("person7", "$pageview"),
+                ("person7", "user signed up"),
+                ("person7", "pageview", {"key": "val"}),
+                ("person8", "blaah blaa"),
+                ("person8", "user signed up"),
+                ("person8", "user signed up"),
+                ("person8", "sign up", {"key": "val"}),
+                ("person8", "$pageview"),
+                ("person8", "pageview", {"key": "val"}),
+            ],
+        ),
+        funnel(
+            "user signed up",
+            step("sign up", key="val"),
+            "$pageview",
+            step("pageview", key="val"),
+            order="strict",
+        ),
+        posthog=[8, 6, 5, 1],
+    ),
+    "strict_conversion_times": FunnelCase(
+        "funnels/test/test_funnel_strict.py::test_basic_strict_funnel_conversion_times",
+        [
+            at("stopped_after_signup1", "user signed up", "2021-05-02T00:00:00"),
+            at("stopped_after_pageview1", "user signed up", "2021-05-02T00:00:00"),
+            at("stopped_after_pageview1", "$pageview", "2021-05-02T01:00:00"),
+            at("stopped_after_insightview", "user signed up", "2021-05-02T00:00:00"),
+            at("stopped_after_insightview", "$pageview", "2021-05-02T02:00:00"),
+            at("stopped_after_insightview", "insight viewed", "2021-05-02T04:00:00"),
+        ],
+        funnel("user signed up", "$pageview", "insight viewed", order="strict"),
+        posthog=[3, 2, 1],
+        average_seconds={2: 5400, 3: 7200},
+    ),
+    "unordered_any_step_enters": FunnelCase(
+        # PostHog names the rows "Completed n steps": an attempt starts at any step's event.
+        "funnels/test/test_funnel_unordered.py::test_basic_unordered_funnel",
+        journey(
+            "2021-05-01T00:00:00",
+            [
+                ("stopped_after_signup1", "user signed up"),
+                ("stopped_after_pageview1", "$pageview"),
+                ("stopped_after_pageview1", "user signed up"),
+                ("stopped_after_insightview", "user signed up"),
+                ("stopped_after_insightview", "$pageview"),
+                ("stopped_after_insightview", "blaah blaa"),
+                ("stopped_after_insightview", "insight viewed"),
+                ("stopped_after_insightview2", "insight viewed"),
+                ("stopped_after_insightview2", "$pageview"),
+                ("stopped_after_insightview2", "user signed up"),
+                ("stopped_after_insightview3", "$pageview"),
+                ("stopped_after_insightview3", "user signed up"),
+                ("stopped_after_insightview3", "blaah blaa"),
+                ("stopped_after_insightview3", "insight viewed"),
+                ("stopped_after_insightview4", "blaah blaa"),
+                ("stopped_after_insightview4", "insight viewed"),
+                ("stopped_after_insightview5", "$pageview"),
+                ("stopped_after_insightview5", "blaah blaa"),
+                ("stopped_after_insightview6", "insight viewed"),
+                ("stopped_after_insightview6", "$pageview"),
+            ],
+        ),
+        funnel("user signed up", "$pageview", "insight viewed", order="unordered"),
+        posthog=[8, 5, 3],
+    ),
+    "trends_in_the_project_time_zone": FunnelCase(
+        # PostHog's funnel trends by entry day, team zone US/Pacific: user_two and user_three
+        # entered on 04-30 local, user_one (10:00 UTC) on 05-01; all three converted.
+        "funnels/test/test_funnel_trends.py::test_timezones_trends",
+        [
+            at("user_one", "step one", "2021-05-01T10:00:00"),
+            at("user_one", "step two", "2021-05-01T11:00:00"),
+            at("user_one", "step three", "2021-05-01T12:00:00"),
+            at("user_two", "step one", "2021-05-01T01:00:00"),
+            at("user_two", "step two", "2021-05-01T02:00:00"),
+            at("user_two", "step three", "2021-05-01T03:00:00"),
+            at("user_three", "step one", "2021-05-01T01:00:00"),
+            at("user_three", "step two", "2021-05-01T10:00:00"),
+            at("user_three", "step three", "2021-05-01T11:00:00"),
+        ],
+        funnel("step one", "step two", "step three", window_seconds=7 * 86400),
+        posthog=[3, 3, 3],
+        timezone="US/Pacific",
+        daily={"2021-04-30": (2, 2), "2021-05-01": (1, 1)},
+    ),
+    "trends_in_utc": FunnelCase(
+        "funnels/test/test_funnel_trends.py::test_timezones_trends",
+        [
+            at("user_one", "step one", "2021-05-01T10:00:00"),
+            at("user_one", "step two", "2021-05-01T11:00:00"),
+            at("user_one", "step three", "2021-05-01T12:00:00"),
+            at("user_two", "step one", "2021-05-01T01:00:00"),
+            at("user_two", "step two", "2021-05-01T02:00:00"),
+            at("user_two", "step three", "2021-05-01T03:00:00"),
+            at("user_three", "step one", "2021-05-01T01:00:00"),
+            at("user_three", "step two", "2021-05-01T10:00:00"),
+            at("user_three", "step three", "2021-05-01T11:00:00"),
+        ],
+        funnel("step one", "step two", "step three", window_seconds=7 * 86400),
+        posthog=[3, 3, 3],
+        daily={"2021-05-01": (3, 3)},
+    ),
+    "trends_exclusion_then_a_later_conversion": FunnelCase(
+        # The first attempt's step two comes after its 30 s window, so the exclusion in it
+        # does not matter; the second attempt converts: 100 % on 05-01, one user.
+        "funnels/test/test_funnel_trends.py::test_short_exclusions",
+        [
+            at("user_one", "step one", "2021-05-01T00:00:00"),
+            at("user_one", "exclusion", "2021-05-01T00:00:01"),
+            at("user_one", "step two", "2021-05-01T00:00:31"),
+            at("user_one", "step one", "2021-05-01T01:00:00"),
+            at("user_one", "step two", "2021-05-01T01:00:29"),
+        ],
+        funnel(
+            "step one", "step two", window_seconds=30, exclusions=(x_between(1, 2, "exclusion"),)
+        ),
+        posthog=[1, 1],
+        daily={"2021-05-01": (1, 1)},
+    ),
+    "trends_exclusion_without_end_event": FunnelCase(
+        # PostHog: 50 % on 05-01 (person1 of person1 and person4); we also keep person3.
+        "funnels/test/test_funnel_trends.py::test_funnel_exclusion_no_end_event",
+        [
+            at("person1", "user signed up", "2021-05-01T01:00:00"),
+            at("person1", "paid", "2021-05-01T02:00:00"),
+            at("person2", "user signed up", "2021-05-01T03:00:00"),
+            at("person2", "x", "2021-05-01T03:30:00"),
+            at("person2", "paid", "2021-05-01T04:00:00"),
+            at("person3", "user signed up", "2021-05-01T05:00:00"),
+            at("person3", "x", "2021-05-01T06:00:00"),
+            at("person4", "user signed up", "2021-05-01T07:00:00"),
+            at("person4", "x", "2021-05-02T08:00:00"),
+        ],
+        funnel("user signed up", "paid", window_seconds=86400, exclusions=(x_between(1, 2),)),
+        posthog=[2, 1],
+        ours=[3, 1],
+        difference="exclusion_needs_to_step",
+        daily={"2021-05-01": (3, 1)},
     ),
 }
 
@@ -533,15 +749,29 @@ def test_posthog_funnel_case(case_conn, tmp_path: Path, name: str) -> None:
         assert [g if p is not None else None for g, p in zip(got, case.posthog, strict=True)] != (
             case.posthog
         ), f"{name}: documented as a difference, but we now give PostHog's numbers"
-    if case.conversion_seconds is not None:
-        median, average = case_conn.execute(
+    times = dict(
+        case_conn.execute(
             """
-            select median_seconds_from_previous, avg_seconds_from_previous from funnel_steps
-            where funnel = 'posthog' and dimension = 'all' and step_index = $last
-            """,
-            {"last": len(case.funnel.steps)},
-        ).fetchall()[0]
-        assert (median, average) == (case.conversion_seconds, case.conversion_seconds)
+            select step_index, [avg_seconds_from_previous, median_seconds_from_previous]
+            from funnel_steps where funnel = 'posthog' and dimension = 'all'
+            """
+        ).fetchall()
+    )
+    for step_index, seconds in case.average_seconds.items():
+        assert times[step_index][0] == seconds
+    for step_index, seconds in case.median_seconds.items():
+        assert times[step_index][1] == seconds
+    if case.daily:
+        assert funnel_daily(case_conn, len(case.funnel.steps)) == case.daily
+
+
+def funnel_daily(conn: duckdb.DuckDBPyConnection, n_steps: int) -> dict[str, tuple[int, int]]:
+    """Per entry date: users who entered, users who reached the last step."""
+    found = conn.execute(
+        "select entry_date, step_index, users from funnel_daily where funnel = 'posthog'"
+    ).fetchall()
+    by_day = {(str(d), i): users for d, i, users in found}
+    return {d: (by_day.get((d, 1), 0), by_day.get((d, n_steps), 0)) for d, _ in sorted(by_day)}
 
 
 # ---------------------------------------------------------------------------------------------
