@@ -720,6 +720,73 @@ FUNNEL_CASES: dict[str, FunnelCase] = {
         daily={"2021-05-01": (3, 1)},
     ),
 }
+CONVERSION_TIME_FILE = "funnels/test/conversion_time_cases.py"
+
+
+def conversion_time_cases(order: str) -> dict[str, FunnelCase]:
+    """conversion_time_cases.py: PostHog runs each of these for every order mode."""
+    return {
+        f"{order}_incomplete_tries_after_a_conversion": FunnelCase(
+            # One hour to step 2 in the converting attempt; the later, incomplete tries (2 h
+            # and 3 h) are not the counted attempt.
+            f"{CONVERSION_TIME_FILE}::test_funnel_with_multiple_incomplete_tries",
+            [
+                at("person1", "user signed up", "2021-05-01T01:00:00"),
+                at("person1", "$pageview", "2021-05-01T02:00:00"),
+                at("person1", "something else", "2021-05-01T03:00:00"),
+                at("person1", "user signed up", "2021-05-03T04:00:00"),
+                at("person1", "$pageview", "2021-05-03T05:00:00"),
+                at("person1", "user signed up", "2021-05-04T07:00:00"),
+                at("person1", "$pageview", "2021-05-04T10:00:00"),
+            ],
+            funnel(
+                "user signed up", "$pageview", "something else", window_seconds=86400, order=order
+            ),
+            posthog=[1, None, None],
+            average_seconds={2: 3600},
+            median_seconds={2: 3600},
+        ),
+        f"{order}_step_conversion_times": FunnelCase(
+            f"{CONVERSION_TIME_FILE}::test_funnel_step_conversion_times",
+            [
+                at("person1", "sign up", "2020-01-01T12:00:00"),
+                at("person1", "play movie", "2020-01-01T13:00:00"),
+                at("person1", "buy", "2020-01-01T15:00:00"),
+                at("person2", "sign up", "2020-01-02T14:00:00"),
+                at("person2", "play movie", "2020-01-02T16:00:00"),
+                at("person3", "sign up", "2020-01-02T14:00:00"),
+                at("person3", "play movie", "2020-01-02T16:00:00"),
+                at("person3", "buy", "2020-01-02T17:00:00"),
+            ],
+            funnel("sign up", "play movie", "buy", window_seconds=7 * 86400, order=order),
+            posthog=[3, 3, 2],  # PostHog asserts the times; the counts follow from the events
+            average_seconds={2: 6000, 3: 5400},
+            median_seconds={2: 7200, 3: 5400},
+        ),
+        **{
+            f"{order}_times_with_a_{label}_window": FunnelCase(
+                f"{CONVERSION_TIME_FILE}::test_funnel_times_with_different_conversion_windows",
+                [
+                    at("stopped_after_signup1", "user signed up", "2020-01-02T14:00:00"),
+                    at("stopped_after_signup1", "pageview", "2020-01-02T14:05:00"),
+                    at("stopped_after_signup2", "user signed up", "2020-01-02T14:03:00"),
+                    at("stopped_after_signup3", "user signed up", "2020-01-02T12:00:00"),
+                    at("stopped_after_signup3", "pageview", "2020-01-02T12:15:00"),
+                ],
+                funnel("user signed up", "pageview", window_seconds=window, order=order),
+                posthog=counts,
+                average_seconds={2: seconds},
+            )
+            for label, window, counts, seconds in (
+                ("14_day", 14 * 86400, [3, 2], 600),
+                ("5_minute", 300, [3, 1], 300),
+            )
+        },
+    }
+
+
+for _order in ("ordered", "strict", "unordered"):
+    FUNNEL_CASES |= conversion_time_cases(_order)
 
 
 def funnel_users(conn: duckdb.DuckDBPyConnection, n_steps: int) -> list[int]:
