@@ -869,6 +869,7 @@ class RetentionCase:
     ours: dict[str, list[int]] = field(default_factory=dict)  # rows our contract gives instead
     difference: str | None = None
     timezone: str = "UTC"
+    mode: str = "exact"  # PostHog's `cumulative: true` is our `on_or_after`
 
 
 def rows(first: str, granularity: str, values: list[list[int]]) -> dict[str, list[int]]:
@@ -1120,6 +1121,97 @@ RETENTION_CASES: dict[str, RetentionCase] = {
         ours={f"2020-{m:02d}-01": [0] * (12 - m) for m in range(2, 12)},
         difference="first_event_cohort",
     ),
+    "recurring_by_monday_week": RetentionCase(
+        # PostHog with `week_start_day` Monday: the first row (both people start in the week of
+        # 2020-06-08) is ours to the day; PostHog's later rows are 'recurring' cohorts.
+        f"{RETENTION_FILE}::test_week_interval",
+        pageviews(
+            [
+                ("person1", day(0)),
+                ("person2", day(0)),
+                ("person1", day(1)),
+                ("person2", day(1)),
+                ("person1", day(7)),
+                ("person2", day(7)),
+                ("person1", day(14)),
+                ("person1", day(-6, month=1)),
+                ("person2", day(-6, month=1)),
+                ("person2", day(1, month=1)),
+                ("person1", day(1, month=1)),
+                ("person2", day(15, month=1)),
+            ]
+        ),
+        ANY,
+        "week",
+        posthog=rows(
+            "2020-06-08",
+            "week",
+            [
+                [2, 2, 1, 2, 2, 0, 1],
+                [2, 1, 2, 2, 0, 1],
+                [1, 1, 1, 0, 0],
+                [2, 2, 0, 1],
+                [2, 0, 1],
+                [0, 0],
+                [1],
+            ],
+        ),  # fmt: skip
+        ours=rows(
+            "2020-06-15",
+            "week",
+            [[0] * 6, [0] * 5, [0] * 4, [0] * 3, [0] * 2, [0]],
+        ),
+        difference="first_event_cohort",
+    ),
+    "rolling_is_on_or_after": RetentionCase(
+        # PostHog's `cumulative` (rolling) retention is our mode `on_or_after`. Its window starts
+        # on day 1, so person1 and person2 (who started on day 0) are outside it for us, while
+        # PostHog's 'recurring' cohorts count them again on the days they came back.
+        f"{RETENTION_FILE}::test_rolling_retention",
+        pageviews(
+            [
+                ("person1", day(0)),
+                ("person1", day(3)),
+                ("person1", day(4)),
+                ("person2", day(0)),
+                ("person2", day(1)),
+                ("person3", day(1)),
+                ("person3", day(2)),
+                ("person3", day(3)),
+                ("person4", day(3)),
+                ("person4", day(4)),
+                ("person5", day(4)),
+            ]
+        ),
+        ANY,
+        "day",
+        posthog=rows(
+            "2020-06-11",
+            "day",
+            [[2, 1, 1, 0, 0], [1, 1, 0, 0], [3, 2, 0], [3, 0], [0]],
+        ),
+        ours={
+            "2020-06-11": [1, 1, 1, 0, 0],
+            "2020-06-12": [0, 0, 0, 0],
+            "2020-06-13": [1, 1, 0],
+            "2020-06-14": [1, 0],
+        },
+        difference="first_event_cohort",
+        mode="on_or_after",
+    ),
+    **{
+        f"first_time_start_event_returning_{label}": RetentionCase(
+            # `retention_first_time`, start `event2`: returning on any event and on event2 give
+            # the same matrix (PostHog asserts they are equal).
+            f"{RETENTION_FILE}::test_all_events_target_first_time",
+            pageviews([("person1", day(0)), ("person1", day(1)), ("person1", day(2))], "event1")
+            + pageviews([("person1", day(2)), ("person1", day(3))], "event2"),
+            RetentionDefinition(f"event2_then_{label}", "event2", return_event),
+            "day",
+            posthog=rows("2020-06-09", "day", [[0, 0, 0, 0], [0, 0, 0], [0, 0], [1]]),
+        )
+        for label, return_event in (("any_event", None), ("event2", "event2"))
+    },
     "project_time_zone_us_pacific": RetentionCase(
         # In US/Pacific person2's two events (06-16 01:00 and 09:00 UTC) fall on 06-15 and 06-16:
         # a cohort of 06-15 returning on day 1, as PostHog says. PostHog's rows for 06-10 and
@@ -1205,9 +1297,9 @@ def retention_matrix(conn: duckdb.DuckDBPyConnection, case: RetentionCase) -> di
     found = conn.execute(
         """
         select cohort_start, cohort_users, period, retained_users from retention
-        where definition = $d and granularity = $g and mode = 'exact'
+        where definition = $d and granularity = $g and mode = $m
         """,
-        {"d": case.definition.name, "g": case.granularity},
+        {"d": case.definition.name, "g": case.granularity, "m": case.mode},
     ).fetchall()
     sizes = {str(c): size for c, size, _, _ in found}
     retained = {(str(c), p): r for c, _, p, r in found}
