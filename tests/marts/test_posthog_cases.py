@@ -12,8 +12,11 @@ contract's number beside PostHog's; the test then checks both that we give our n
 it is not PostHog's, so a documented difference is one a case really shows.
 
 How PostHog's shapes map to ours:
-- A PostHog person with several distinct ids is one `user_id` here (identity stitching has its
-  own tests, tests/ingest); an action is its event with the action's properties as `where`.
+- Records are written as PostHog exports them (`uuid`, `event`, `distinct_id`, `timestamp`,
+  `properties`). A PostHog person with several distinct ids is one `user_id` here: in
+  `test_funnel_events` through our identity links (`$device_id`, CONTRACT §2), elsewhere by
+  sending the person's main distinct id. An action is its event with the action's properties
+  as `where`.
 - PostHog's steps and exclusion steps count from 0, ours from 1.
 - Funnels: PostHog's step counts are our `funnel_steps.users` (dimension 'all'). PostHog's
   `date_from`/`date_to` only cut events, and every case's events lie inside them.
@@ -56,7 +59,7 @@ DIFFERENCES = {
     ),
 }
 
-Event = tuple[str, str, str, dict[str, Any]]  # (person, event, UTC timestamp, properties)
+Event = tuple[str, str, str, dict[str, Any]]  # (distinct_id, event, UTC timestamp, properties)
 
 
 def journey(start: str, steps: list[tuple[str, str] | tuple[str, str, dict]]) -> list[Event]:
@@ -80,18 +83,19 @@ def land_and_load(conn: duckdb.DuckDBPyConnection, landing: Path, events: list[E
     last = max(dt.datetime.fromisoformat(ts).date() for _, _, ts, _ in events)
     folder = landing / f"date={last.isoformat()}"
     folder.mkdir(parents=True)
-    # Each record its own id: PostHog's test may create identical events (one uuid each).
+    # PostHog's export shape (CONTRACT §2 vendor exports), each record its own uuid: PostHog's
+    # test may create identical events.
     lines = [
         json.dumps(
             {
-                "event_id": f"e{n}",
-                "user_id": p,
+                "uuid": f"e{n}",
                 "event": e,
+                "distinct_id": distinct_id,
                 "timestamp": ts + "Z",
                 "properties": props,
             }
         )
-        for n, (p, e, ts, props) in enumerate(events)
+        for n, (distinct_id, e, ts, props) in enumerate(events)
     ]
     (folder / "events.jsonl").write_text("\n".join(lines) + "\n")
     result = load_partition(conn, landing, last, timezone=zone)
@@ -155,16 +159,18 @@ class FunnelCase:
 
 def funnel_events_basic() -> list[Event]:
     """funnels/test/test_funnel.py::test_funnel_events: five people, one of them in the wrong
-    order, one with two distinct ids (had_anonymous_id, completed_movie)."""
+    order, one with two distinct ids: signed up anonymously as had_anonymous_id (its device id),
+    then paid as completed_movie from that device, which links the two (CONTRACT §2)."""
+    device = {"$device_id": "had_anonymous_id"}
     return journey(
         "2021-05-01T00:00:00",
         [
             ("stopped_after_signup", "user signed up"),
             ("stopped_after_pay", "user signed up"),
             ("stopped_after_pay", "$autocapture", PAY),
-            ("had_anonymous_id", "user signed up"),
-            ("had_anonymous_id", "$autocapture", PAY),
-            ("had_anonymous_id", "$autocapture", MOVIE),
+            ("had_anonymous_id", "user signed up", device),
+            ("completed_movie", "$autocapture", {**PAY, **device}),
+            ("completed_movie", "$autocapture", MOVIE),
             ("just_did_movie", "$autocapture", MOVIE),
             ("wrong_order", "$autocapture", PAY),
             ("wrong_order", "user signed up"),
