@@ -651,6 +651,58 @@ FUNNEL_CASES: dict[str, FunnelCase] = {
         funnel("user signed up", "$pageview", "insight viewed", order="unordered"),
         posthog=[8, 5, 3],
     ),
+    "unordered_four_steps": FunnelCase(
+        "funnels/test/test_funnel_unordered.py::test_big_multi_step_unordered_funnel",
+        journey(
+            "2021-05-01T00:00:00",
+            [
+                ("stopped_after_signup1", "user signed up"),
+                ("stopped_after_pageview1", "$pageview"),
+                ("stopped_after_pageview1", "crying"),
+                ("stopped_after_insightview", "user signed up"),
+                ("stopped_after_insightview", "$pageview"),
+                ("stopped_after_insightview", "blaah blaa"),
+                ("stopped_after_insightview", "insight viewed"),
+                ("stopped_after_insightview2", "insight viewed"),
+                ("stopped_after_insightview2", "crying"),
+                ("stopped_after_insightview2", "user signed up"),
+                ("stopped_after_insightview3", "$pageview"),
+                ("stopped_after_insightview3", "user signed up"),
+                ("stopped_after_insightview3", "crying"),
+                ("stopped_after_insightview3", "insight viewed"),
+                ("stopped_after_insightview4", "blaah blaa"),
+                ("stopped_after_insightview4", "insight viewed"),
+                ("stopped_after_insightview5", "$pageview"),
+                ("stopped_after_insightview5", "blaah blaa"),
+                ("stopped_after_insightview6", "insight viewed"),
+                ("stopped_after_insightview6", "$pageview"),
+            ],
+        ),
+        funnel("user signed up", "$pageview", "insight viewed", "crying", order="unordered"),
+        posthog=[8, 5, 3, 1],
+    ),
+    "unordered_conversion_times": FunnelCase(
+        # stopped_after_insightview completes twice (4 h, then 6 h): the counted attempt is the
+        # first, as PostHog's current (UDF) funnels assert; its older SQL funnels averaged both
+        # conversions (6300 s and 9000 s).
+        "funnels/test/test_funnel_unordered.py::test_basic_unordered_funnel_conversion_times",
+        [
+            at("stopped_after_signup1", "user signed up", "2021-05-02T00:00:00"),
+            at("stopped_after_pageview1", "$pageview", "2021-05-02T00:00:00"),
+            at("stopped_after_pageview1", "user signed up", "2021-05-02T01:00:00"),
+            at("stopped_after_insightview", "insight viewed", "2021-05-02T00:00:00"),
+            at("stopped_after_insightview", "user signed up", "2021-05-02T02:00:00"),
+            at("stopped_after_insightview", "$pageview", "2021-05-02T04:00:00"),
+            at("stopped_after_insightview", "$pageview", "2021-05-03T00:00:00"),
+            at("stopped_after_insightview", "insight viewed", "2021-05-03T03:00:00"),
+            at("stopped_after_insightview", "user signed up", "2021-05-03T06:00:00"),
+        ],
+        funnel(
+            "user signed up", "$pageview", "insight viewed", window_seconds=86400, order="unordered"
+        ),
+        posthog=[3, 2, 1],
+        average_seconds={2: 5400, 3: 7200},
+    ),
     "trends_in_the_project_time_zone": FunnelCase(
         # PostHog's funnel trends by entry day, team zone US/Pacific: user_two and user_three
         # entered on 04-30 local, user_one (10:00 UTC) on 05-01; all three converted.
