@@ -500,6 +500,29 @@ FUNNEL_CASES: dict[str, FunnelCase] = {
         funnel("step one", "step two"),
         posthog=[None, 1],
     ),
+    **{
+        f"exclusion_at_the_instant_of_steps_{a}_{b}": FunnelCase(
+            # Frozen clock: 30 "step one", the exclusion and "step two" share 12:01:00. An event
+            # at the same instant as a step is not between (CONTRACT §3), nor for PostHog.
+            "funnels/test/test_funnel.py::test_multiple_events_same_timestamp_exclusions",
+            [at("test", "step zero", "2024-01-10T12:00:00")]
+            + [at("test", "step one", "2024-01-10T12:01:00")] * 30
+            + [
+                at("test", "exclusion", "2024-01-10T12:01:00"),
+                at("test", "step two", "2024-01-10T12:01:00"),
+                at("test", "step three", "2024-01-10T12:02:00"),
+            ],
+            funnel(
+                "step zero",
+                "step one",
+                "step two",
+                "step three",
+                exclusions=(x_between(a, b, "exclusion"),),
+            ),
+            posthog=[None, None, None, 1],
+        )
+        for a, b in ((1, 2), (2, 3))
+    },
     "window_across_a_dst_change": FunnelCase(
         # Project zone US/Pacific (PST -> PDT on 2024-03-10): the 14-day window is 14 x 24 h of
         # real time, so the signup 13 days 23 h 17 min later still converts.
