@@ -44,7 +44,13 @@ from assets.marts.funnels import build_funnels
 from assets.marts.retention import build_retention
 from assets.marts.sessions_users import build_sessions, build_users
 from pipelines import warehouse
-from pipelines.settings import Exclusion, Funnel, RetentionDefinition, Settings
+from pipelines.settings import (
+    DEFAULT_FUNNEL_WINDOW_SECONDS,
+    Exclusion,
+    Funnel,
+    RetentionDefinition,
+    Settings,
+)
 
 # The deliberate differences a case shows; each is a bullet of README "Compared with PostHog".
 DIFFERENCES = {
@@ -52,6 +58,9 @@ DIFFERENCES = {
         "an exclusion only removes an attempt that reached its to_step; PostHog also drops a "
         "person whose exclusion event follows from_step within the window when to_step never "
         "came"
+    ),
+    "default_window": (
+        "a funnel without a window converts within 7 days (CONTRACT §1), PostHog's within 14"
     ),
     "first_event_cohort": (
         "a retention cohort is the period of the user's first (start) event; PostHog's default "
@@ -271,6 +280,28 @@ FUNNEL_CASES: dict[str, FunnelCase] = {
         ),
         funnel("event1", step("event2", test_propX="a"), step("event2", test_propX="c")),
         posthog=[1, 1, 0],
+    ),
+    "default_window": FunnelCase(
+        # No window in PostHog's query: its default is 14 days, ours 7 (a funnel without
+        # `window_seconds`), so the payment 8 days after the signup converts only for PostHog.
+        "funnels/test/test_funnel.py::test_basic_funnel_default_funnel_days",
+        [
+            at("user_1", "user signed up", "2020-01-02T14:00:00"),
+            at("user_1", "paid", "2020-01-10T14:00:00"),
+        ],
+        funnel("user signed up", "paid", window_seconds=DEFAULT_FUNNEL_WINDOW_SECONDS),
+        posthog=[1, 1],
+        ours=[1, 0],
+        difference="default_window",
+    ),
+    "default_window_set_to_posthogs": FunnelCase(
+        "funnels/test/test_funnel.py::test_basic_funnel_default_funnel_days",
+        [
+            at("user_1", "user signed up", "2020-01-02T14:00:00"),
+            at("user_1", "paid", "2020-01-10T14:00:00"),
+        ],
+        funnel("user signed up", "paid", window_seconds=14 * 86400),
+        posthog=[1, 1],
     ),
     "repeat_steps": FunnelCase(
         "funnels/test/test_funnel.py::test_basic_funnel_with_repeat_steps",
