@@ -123,8 +123,10 @@ def case_conn(tmp_path: Path):
 # ---------------------------------------------------------------------------------------------
 # Funnels
 
-PAY = {"tag_name": "button", "text": "Pay $10"}  # PostHog's "paid" action on $autocapture
-MOVIE = {"tag_name": "a", "href": "/movie"}  # its "watched movie" action
+# PostHog's "paid" and "watched movie" actions match $autocapture by its clicked element; we
+# have no elements, so the element's attributes travel as properties and the step's `where`.
+PAY = {"tag_name": "button", "text": "Pay $10"}
+MOVIE = {"tag_name": "a", "href": "/movie"}
 
 
 def step(event: str, **where: Any) -> tuple[str, tuple]:
