@@ -65,6 +65,11 @@ DEFAULT_FUNNEL_WINDOW_SECONDS = 7 * 86400
 # Event columns a step's `where` compares directly (CONTRACT §2 lifted properties, all text);
 # any other key is a key of the event's `properties` JSON (CONTRACT §3 Funnel semantics).
 LIFTED_FILTER_COLUMNS = ("platform", "channel", "campaign", "country")
+# Breakdowns (CONTRACT §1 `dimensions`, §3): a lifted column, or `properties.<key>` for any key.
+DIMENSION_COLUMNS = LIFTED_FILTER_COLUMNS
+PROPERTY_DIMENSION_PREFIX = "properties."
+DEFAULT_DIMENSIONS = ("platform", "channel")
+DEFAULT_DIMENSION_LIMIT = 25
 
 # A step's `where`: (key, accepted values as text) in the order written; () = no filter.
 StepFilter = tuple[tuple[str, tuple[str, ...]], ...]
@@ -165,6 +170,8 @@ class Settings:
     # Record field -> more source names, tried before the built-in ones (dotted: nested JSON).
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     currency: str = "USD"  # ISO 4217 code of `revenue`: how reports write money
+    dimensions: tuple[str, ...] = DEFAULT_DIMENSIONS  # validated names (CONTRACT §3 Breakdowns)
+    dimension_limit: int = DEFAULT_DIMENSION_LIMIT  # kept values per dimension; the rest 'other'
 
     @property
     def landing_dir(self) -> Path:
@@ -275,6 +282,8 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
             "aliases",
             "alerts",
             "currency",
+            "dimensions",
+            "dimension_limit",
         },
         where,
         "the top level",
@@ -299,7 +308,37 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
         aliases=_aliases(mapping.get("aliases") or {}, where),
         alerts=_alerts(mapping.get("alerts") or {}, where),
         currency=_currency(mapping.get("currency", defaults.currency), where),
+        dimensions=_dimensions(mapping.get("dimensions", list(defaults.dimensions)), where),
+        dimension_limit=_positive_int(
+            mapping.get("dimension_limit", defaults.dimension_limit), where, "dimension_limit"
+        ),
     )
+
+
+def _dimensions(value: Any, where: str) -> tuple[str, ...]:
+    """`dimensions`: lifted columns or `properties.<key>`, each once (CONTRACT §1)."""
+    allowed = ", ".join(DIMENSION_COLUMNS)
+    if not isinstance(value, list):
+        raise EventpulseError(
+            f"{where}: dimensions must be a list such as [platform, channel] ({allowed} or "
+            "properties.<key>)."
+        )
+    for name in value:
+        if not isinstance(name, str) or not (
+            name in DIMENSION_COLUMNS
+            or (
+                name.startswith(PROPERTY_DIMENSION_PREFIX)
+                and name[len(PROPERTY_DIMENSION_PREFIX) :].strip()
+            )
+        ):
+            raise EventpulseError(
+                f"{where}: dimensions has unknown dimension {name!r}; choose from {allowed} or "
+                "properties.<key> (a key of the events' properties)."
+            )
+    duplicates = sorted({n for n in value if value.count(n) > 1})
+    if duplicates:
+        raise EventpulseError(f"{where}: dimensions lists {duplicates[0]!r} twice; keep it once.")
+    return tuple(value)
 
 
 def _currency(value: Any, where: str) -> str:
@@ -319,7 +358,7 @@ def _mapping(value: Any, where: str, key: str) -> dict:
 
 # Keys the contract names that this version does not build yet: refused, and said so, rather
 # than silently ignored (a misspelt key would be refused too, as unknown).
-NOT_BUILT_YET = ("timezone", "dimensions", "dimension_limit")
+NOT_BUILT_YET = ("timezone",)
 
 
 def _no_unknown_keys(mapping: dict, allowed: set[str], where: str, key: str) -> None:
