@@ -70,6 +70,8 @@ DIMENSION_COLUMNS = LIFTED_FILTER_COLUMNS
 PROPERTY_DIMENSION_PREFIX = "properties."
 DEFAULT_DIMENSIONS = ("platform", "channel")
 DEFAULT_DIMENSION_LIMIT = 25
+# The SQL reads each dimension into its own column (sql/macros/segments.sql): at most this many.
+MAX_DIMENSIONS = 8
 
 # A step's `where`: (key, accepted values as text) in the order written; () = no filter.
 StepFilter = tuple[tuple[str, tuple[str, ...]], ...]
@@ -338,6 +340,11 @@ def _dimensions(value: Any, where: str) -> tuple[str, ...]:
     duplicates = sorted({n for n in value if value.count(n) > 1})
     if duplicates:
         raise EventpulseError(f"{where}: dimensions lists {duplicates[0]!r} twice; keep it once.")
+    if len(value) > MAX_DIMENSIONS:
+        raise EventpulseError(
+            f"{where}: dimensions lists {len(value)} dimensions; eventpulse breaks down by at "
+            f"most {MAX_DIMENSIONS}, so keep the ones you read."
+        )
     return tuple(value)
 
 
