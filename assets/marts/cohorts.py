@@ -26,7 +26,7 @@ COHORTS = MartModels(
 
 
 def build_cohorts(conn: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> int:
-    """Rebuild `cohorts` (the reference; needs `users` and `sessions`; the default settings
+    """Rebuild `cohorts` (the reference; needs `users`; the default settings
     when none are given); returns its row count."""
     refresh_mart(conn, COHORTS, _params(conn, settings), full=True)
     return conn.execute("select count(*) from cohorts").fetchall()[0][0]

@@ -1,25 +1,29 @@
 -- sql/marts/cohorts.sql: acquisition cohorts (CONTRACT §3 cohorts).
--- Built from events, users, sessions and dimension_values. A cohort is the calendar week
--- (Monday) or month of a user's first event; the segment is the user's acquisition value of
--- each configured dimension (their first event, the first of their first session), fixed for
--- life: 'unknown' when missing, 'other' when not a kept value (CONTRACT §3 Breakdowns). period_index is the calendar
+-- Built from events, users and dimension_values. A cohort is the calendar week (Monday) or
+-- month of a user's first event; the segment is the user's value of each configured dimension
+-- on their first event, fixed for life: 'unknown' when missing, 'other' when not a kept value
+-- (CONTRACT §3 Breakdowns). period_index is the calendar
 -- difference between the cohort's period and the activity's period. Rows for periods 0..12,
 -- only where the period has started on or before the last event date (the rule of retention),
 -- zeros included.
 -- needs: macros/calendar.sql
 -- needs: macros/segments.sql
 
--- Each user's first session, with the fields of its first event that the dimensions read.
-create or replace temp view cohort_first_session_rows as
-select s.*
-from sessions as s
-semi join users as u on u.user_id = s.user_id and u.first_seen_at = s.started_at;
+-- Each user's first event, with the fields that the dimensions read: `users` keeps its platform,
+-- channel and campaign (acquisition_*); session_fields reads country and properties from the
+-- event itself (at first_seen_at, the smallest event id) only when a dimension needs them.
+create or replace temp view cohort_first_event_rows as
+select
+    user_id,
+    first_seen_at as started_at,
+    acquisition_platform as platform,
+    acquisition_channel as channel,
+    acquisition_campaign as campaign
+from users;
 
-create or replace temp table cohort_first_sessions as
+create or replace temp table cohort_first_events as
 select *
-from session_fields(
-    'cohort_first_session_rows', 'events', $session_event_fields
-);
+from session_fields('cohort_first_event_rows', 'events', $session_event_fields);
 
 create or replace table cohorts as
 with grains(cohort_granularity) as (
@@ -44,7 +48,7 @@ acquisition as (
                     value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
                 )
             ) as value
-        from dimensioned('cohort_first_sessions', $dimensions)
+        from dimensioned('cohort_first_events', $dimensions)
     ) as a
     left join dimension_values as k
         on k.dimension = $dimensions[a.dimension_no].dimension and k.value = a.value
