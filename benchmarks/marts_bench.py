@@ -6,6 +6,12 @@ model is built by the function its asset calls (`build_sessions`, ...) on a file
 checkpointed, as the warehouse writer does. Issue 3's target: all marts from 10M events in
 <= 20 s on the 2-core machine. Funnels are timed by their own benchmark.
 
+Breakdowns (issue 17): after the five models, each event gets a country (30 values, so the
+default limit of 25 folds some into 'other') and a `properties.app_version` (a number or text),
+and `daily_metrics` is rebuilt alternately with the two default dimensions and with four
+(platform, channel, country, properties.app_version), on the same events; target: four
+dimensions in <= 1.5x the two-dimension time.
+
 Run: `.venv/bin/python -m benchmarks.marts_bench` (or `make bench`). Writes
 `benchmarks/results/marts_bench.md` and `.json`.
 """
@@ -22,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from assets.marts.cohorts import build_cohorts
+from assets.marts.dimensions import refresh_dimension_values
 from assets.marts.metrics import build_daily_metrics
 from assets.marts.retention import build_retention
 from assets.marts.sessions_users import build_sessions, build_users
@@ -40,6 +47,25 @@ BUILDERS: dict[str, Callable[[duckdb.DuckDBPyConnection, Settings], int]] = {
 MODELS = tuple(BUILDERS)
 
 
+FOUR_DIMENSIONS = ("platform", "channel", "country", "properties.app_version")
+DIMENSION_ROUNDS = 3
+# A country per user (30 values) and an app version per user, half of them numbers and half
+# text ("3.4" and 4 are different values; 1 in 10 events has none).
+ADD_DIMENSIONS = """
+update event_copies set
+    country = [
+        'NL', 'DE', 'US', 'GB', 'FR', 'ES', 'IT', 'SE', 'NO', 'DK', 'FI', 'PL', 'PT', 'IE', 'BE',
+        'AT', 'CH', 'CZ', 'HU', 'RO', 'GR', 'BG', 'HR', 'SK', 'SI', 'LT', 'LV', 'EE', 'JP', 'KR'
+    ][1 + (hash(user_id, 31) % 30)::integer],
+    properties = case
+        when hash(event_id) % 10 = 0 then '{}'::json
+        when hash(user_id, 32) % 2 = 0
+            then json_object('app_version', '3.' || (hash(user_id, 33) % 12))
+        else json_object('app_version', (hash(user_id, 33) % 12)::integer)
+    end
+"""
+
+
 def main() -> None:
     settings = Settings(home=Path("."))  # the defaults: conversion `purchase`, gap 1800 s
     runs = []
@@ -47,6 +73,7 @@ def main() -> None:
         load = os.getloadavg()[0]
         models = time_models(conn, settings)
         run = summary(n_events, n_users, generated, load, models)
+        run["dimensions"] = time_dimensions(conn, settings)
         runs.append(run)
         print(
             f"[marts_bench] {n_events:,} events: {run['total_seconds']:.2f} s "
@@ -71,6 +98,41 @@ def time_models(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str
             "rows": rows,
         }
     return models
+
+
+def time_dimensions(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
+    """daily_metrics with two and with four dimensions, alternately on the same events: the
+    best wall and CPU seconds of each (dimension_values is refreshed outside the timing)."""
+    conn.execute(ADD_DIMENSIONS)
+    conn.execute("checkpoint")
+    variants = {
+        "two": settings,
+        "four": Settings(home=Path("."), dimensions=FOUR_DIMENSIONS),
+    }
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    for _ in range(DIMENSION_ROUNDS):
+        for name, variant in variants.items():
+            refresh_dimension_values(conn, variant)
+            wall, cpu = time.perf_counter(), time.process_time()
+            build_daily_metrics(conn, variant)
+            conn.execute("checkpoint")
+            times[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    rows = {
+        name: conn.execute("select count(*) from daily_metrics").fetchall()[0][0]
+        for name in ("four",)
+    }
+    best = {name: min(t) for name, t in times.items()}
+    return {
+        "rounds": DIMENSION_ROUNDS,
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "two_seconds": round(best["two"][0], 3),
+        "two_cpu_seconds": round(min(c for _, c in times["two"]), 3),
+        "four_seconds": round(best["four"][0], 3),
+        "four_cpu_seconds": round(min(c for _, c in times["four"]), 3),
+        "all_seconds": {name: [round(w, 3) for w, _ in t] for name, t in times.items()},
+        "four_rows": rows["four"],
+        "ratio": round(best["four"][0] / best["two"][0], 2),
+    }
 
 
 def summary(
@@ -141,6 +203,28 @@ def markdown(runs: list[dict], machine: dict) -> str:
         lines.append(
             f"| {r['events']:,} | {n['users']:,} | {n['sessions']:,} | {n['daily_metrics']:,} "
             f"| {n['retention']:,} | {n['cohorts']:,} |"
+        )
+    lines += [
+        "",
+        "## daily_metrics with four dimensions (issue 17)",
+        "",
+        "Each event given a country (30 values: 5 folded into 'other' by the default limit of "
+        "25) and `properties.app_version` (a number or text, missing on 1 event in 10); then "
+        "`daily_metrics` rebuilt alternately with two dimensions (platform, channel) and four "
+        "(platform, channel, country, properties.app_version) on those same events, "
+        "best of the rounds, wall (CPU). Target: four <= 1.5x two.",
+        "",
+        "| events | two dimensions | four dimensions | four / two | rows (four) | rounds "
+        "(wall, two; four) | load at end |",
+        "|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for r in runs:
+        d = r["dimensions"]
+        lines.append(
+            f"| {r['events']:,} | {d['two_seconds']:.2f} s ({d['two_cpu_seconds']:.2f} s) "
+            f"| {d['four_seconds']:.2f} s ({d['four_cpu_seconds']:.2f} s) | {d['ratio']:.2f}x "
+            f"| {d['four_rows']:,} | {d['all_seconds']['two']}; {d['all_seconds']['four']} "
+            f"| {d['load_average_1min']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -72,7 +72,7 @@ def as_of_warehouse(
         build_sessions(memory, settings)
         build_users(memory, settings)
         build_retention(memory, settings.retention, settings.timezone)
-        build_cohorts(memory)
+        build_cohorts(memory, settings)
         build_funnels(memory, settings)
         for table in sorted(tables - NOT_COPIED - _tables(memory)):
             _copy(conn, memory, table, "select * from query_table($table)", {"table": table})

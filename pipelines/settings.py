@@ -68,6 +68,13 @@ DEFAULT_FUNNEL_WINDOW_SECONDS = 7 * 86400
 # Event columns a step's `where` compares directly (CONTRACT §2 lifted properties, all text);
 # any other key is a key of the event's `properties` JSON (CONTRACT §3 Funnel semantics).
 LIFTED_FILTER_COLUMNS = ("platform", "channel", "campaign", "country")
+# Breakdowns (CONTRACT §1 `dimensions`, §3): a lifted column, or `properties.<key>` for any key.
+DIMENSION_COLUMNS = LIFTED_FILTER_COLUMNS
+PROPERTY_DIMENSION_PREFIX = "properties."
+DEFAULT_DIMENSIONS = ("platform", "channel")
+DEFAULT_DIMENSION_LIMIT = 25
+# The SQL reads each dimension into its own column (sql/macros/segments.sql): at most this many.
+MAX_DIMENSIONS = 8
 
 # A step's `where`: (key, accepted values as text) in the order written; () = no filter.
 StepFilter = tuple[tuple[str, tuple[str, ...]], ...]
@@ -170,6 +177,8 @@ class Settings:
     currency: str = "USD"  # ISO 4217 code of `revenue`: how reports write money
     # IANA zone of every date, day, week and month (CONTRACT §3); `ts` stays UTC.
     timezone: str = "UTC"
+    dimensions: tuple[str, ...] = DEFAULT_DIMENSIONS  # validated names (CONTRACT §3 Breakdowns)
+    dimension_limit: int = DEFAULT_DIMENSION_LIMIT  # kept values per dimension; the rest 'other'
 
     @property
     def landing_dir(self) -> Path:
@@ -261,12 +270,6 @@ _DatesAsText.yaml_implicit_resolvers = {
 def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Settings:
     where = config_path.name if config_path else "eventpulse.yaml"
     mapping = _mapping(raw, where, "the top level")
-    pending = [key for key in NOT_BUILT_YET if key in mapping]
-    if pending:
-        raise EventpulseError(
-            f"{where}: {pending[0]!r} is in the contract but this version of eventpulse does not "
-            "build it yet; remove it for now (the README lists what is pending)."
-        )
     _no_unknown_keys(
         mapping,
         {
@@ -281,6 +284,8 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
             "alerts",
             "currency",
             "timezone",
+            "dimensions",
+            "dimension_limit",
         },
         where,
         "the top level",
@@ -306,6 +311,10 @@ def parse_settings(raw: Any, home: Path, config_path: Path | None = None) -> Set
         alerts=_alerts(mapping.get("alerts") or {}, where),
         currency=_currency(mapping.get("currency", defaults.currency), where),
         timezone=_timezone(mapping.get("timezone", defaults.timezone), where),
+        dimensions=_dimensions(mapping.get("dimensions", list(defaults.dimensions)), where),
+        dimension_limit=_positive_int(
+            mapping.get("dimension_limit", defaults.dimension_limit), where, "dimension_limit"
+        ),
     )
 
 
@@ -333,6 +342,37 @@ def known_timezones() -> frozenset[str]:
     return frozenset(name for (name,) in in_sql) & zoneinfo.available_timezones()
 
 
+def _dimensions(value: Any, where: str) -> tuple[str, ...]:
+    """`dimensions`: lifted columns or `properties.<key>`, each once (CONTRACT §1)."""
+    allowed = ", ".join(DIMENSION_COLUMNS)
+    if not isinstance(value, list):
+        raise EventpulseError(
+            f"{where}: dimensions must be a list such as [platform, channel] ({allowed} or "
+            "properties.<key>)."
+        )
+    for name in value:
+        if not isinstance(name, str) or not (
+            name in DIMENSION_COLUMNS
+            or (
+                name.startswith(PROPERTY_DIMENSION_PREFIX)
+                and name[len(PROPERTY_DIMENSION_PREFIX) :].strip()
+            )
+        ):
+            raise EventpulseError(
+                f"{where}: dimensions has unknown dimension {name!r}; choose from {allowed} or "
+                "properties.<key> (a key of the events' properties)."
+            )
+    duplicates = sorted({n for n in value if value.count(n) > 1})
+    if duplicates:
+        raise EventpulseError(f"{where}: dimensions lists {duplicates[0]!r} twice; keep it once.")
+    if len(value) > MAX_DIMENSIONS:
+        raise EventpulseError(
+            f"{where}: dimensions lists {len(value)} dimensions; eventpulse breaks down by at "
+            f"most {MAX_DIMENSIONS}, so keep the ones you read."
+        )
+    return tuple(value)
+
+
 def _currency(value: Any, where: str) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
         raise EventpulseError(
@@ -346,11 +386,6 @@ def _mapping(value: Any, where: str, key: str) -> dict:
     if not isinstance(value, dict):
         raise EventpulseError(f"{where}: {key} must be a mapping of keys to values.")
     return value
-
-
-# Keys the contract names that this version does not build yet: refused, and said so, rather
-# than silently ignored (a misspelt key would be refused too, as unknown).
-NOT_BUILT_YET = ("dimensions", "dimension_limit")
 
 
 def _no_unknown_keys(mapping: dict, allowed: set[str], where: str, key: str) -> None:

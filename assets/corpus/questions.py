@@ -281,16 +281,26 @@ def _segment(lowered: str, catalog: Catalog) -> tuple[tuple[str, str] | None, st
 
 
 def _known_words(catalog: Catalog) -> set[str]:
-    words = {w for ws in DIMENSION_WORDS.values() for w in ws} | set(catalog.segments)
+    words = {w for ws in DIMENSION_WORDS.values() for w in ws} | {
+        w for dimension in catalog.segments for w in _dimension_words(dimension)
+    }
     return words | {"this", "that", "which", "what", "all", "each", "every", "mobile-app"}
 
 
 def _dimension(lowered: str, catalog: Catalog) -> str | None:
     for dimension in catalog.segments:
-        words = DIMENSION_WORDS.get(dimension, ()) + (dimension.lower(),)
-        if any(re.search(_words(word), lowered) for word in words):
+        if any(re.search(_words(word), lowered) for word in _dimension_words(dimension)):
             return dimension
     return None
+
+
+def _dimension_words(dimension: str) -> tuple[str, ...]:
+    """Words that name a dimension: its own words, its name, and for a `properties.<key>`
+    dimension the key as written and with spaces ("by app version" for app_version)."""
+    key = dimension.lower().removeprefix("properties.")
+    return DIMENSION_WORDS.get(dimension, ()) + tuple(
+        dict.fromkeys((dimension.lower(), key, key.replace("_", " ")))
+    )
 
 
 def _funnel(lowered: str, catalog: Catalog) -> tuple[str | None, tuple[int, ...]]:

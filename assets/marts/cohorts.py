@@ -6,12 +6,16 @@ check wrap it for Dagster.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import duckdb
 
 from assets.marts.changes import MartModels, Refresh, refresh_mart
+from assets.marts.dimensions import needs_event_fields, segment_params
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
+from pipelines.settings import DEFAULT_DIMENSIONS, Settings
 
 COHORTS = MartModels(
     "cohorts",
@@ -21,20 +25,31 @@ COHORTS = MartModels(
 )
 
 
-def build_cohorts(conn: duckdb.DuckDBPyConnection) -> int:
-    """Rebuild `cohorts` (the reference; needs `users`); returns its row count."""
-    refresh_mart(conn, COHORTS, {}, full=True)
+def build_cohorts(conn: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> int:
+    """Rebuild `cohorts` (the reference; needs `users`; the default settings
+    when none are given); returns its row count."""
+    refresh_mart(conn, COHORTS, _params(conn, settings), full=True)
     return conn.execute("select count(*) from cohorts").fetchall()[0][0]
 
 
-def update_cohorts(conn: duckdb.DuckDBPyConnection) -> Refresh:
+def update_cohorts(conn: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> Refresh:
     """Bring `cohorts` up to date (update users first): each user's revenue per day is updated
     for the changed (user, day) pairs only, then the cohort table is aggregated from it and
     `users` (small tables: no event is read again)."""
-    return refresh_mart(conn, COHORTS, {})
+    return refresh_mart(conn, COHORTS, _params(conn, settings))
 
 
-def cohort_size_mismatches(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+def _params(conn: duckdb.DuckDBPyConnection, settings: Settings | None) -> dict:
+    settings = settings or Settings(home=Path("."))
+    return {
+        **segment_params(conn, settings),
+        "session_event_fields": needs_event_fields(settings),
+    }
+
+
+def cohort_size_mismatches(
+    conn: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = DEFAULT_DIMENSIONS
+) -> list[tuple]:
     """(granularity, dimension, users in its cohorts, rows in `users`) where a granularity and
     dimension's cohorts do not add up to every user exactly once."""
     return conn.execute(
@@ -53,7 +68,7 @@ def cohort_size_mismatches(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
         expected as (
             select g.cohort_granularity, d.dimension, (select count(*) from users) as users
             from (values ('week'), ('month')) as g(cohort_granularity)
-            cross join (values ('all'), ('platform'), ('channel')) as d(dimension)
+            cross join (select unnest(list_concat(['all'], $dimensions::varchar[])) as dimension) as d
             where exists (select 1 from users)
         )
         select cohort_granularity, dimension, coalesce(t.users, 0), e.users
@@ -61,17 +76,18 @@ def cohort_size_mismatches(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
         left join totals as t using (cohort_granularity, dimension)
         where coalesce(t.users, 0) <> e.users
         order by all
-        """
+        """,
+        {"dimensions": list(dimensions)},
     ).fetchall()
 
 
 @dg.asset(group_name="marts", kinds={"duckdb"}, deps=["events", "users"], pool="warehouse")
 def cohorts(warehouse: Warehouse) -> dg.MaterializeResult:
-    """Weekly and monthly acquisition cohorts by all / acquisition platform / acquisition
-    channel: active users, retention and churn rate, revenue, cumulative revenue and LTV per
+    """Weekly and monthly acquisition cohorts by all / each configured dimension's acquisition
+    value: active users, retention and churn rate, revenue, cumulative revenue and LTV per
     period 0..12 (CONTRACT §3 cohorts)."""
     with warehouse.writer() as conn:
-        refresh = update_cohorts(conn)
+        refresh = update_cohorts(conn, warehouse.settings())
         rows = conn.execute("select count(*) from cohorts").fetchall()[0][0]
         latest = conn.sql(
             """
@@ -100,7 +116,7 @@ def cohorts(warehouse: Warehouse) -> dg.MaterializeResult:
 def cohort_sizes_sum_to_users(warehouse: Warehouse) -> dg.AssetCheckResult:
     """For each granularity and dimension, the cohort sizes add up to the number of users."""
     with warehouse.reader() as conn:
-        mismatches = cohort_size_mismatches(conn)
+        mismatches = cohort_size_mismatches(conn, warehouse.settings().dimensions)
     return dg.AssetCheckResult(
         passed=not mismatches,
         metadata={

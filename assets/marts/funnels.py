@@ -43,6 +43,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from assets.marts.dimensions import needs_event_fields, segment_params
 from pipelines.charts import new_figure, png_base64, save_png
 from pipelines.formatting import duration, file_name, percent
 from pipelines.previews import markdown_rows
@@ -60,6 +61,7 @@ def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
     # The user keys and keyed_events, also on a warehouse no load has brought up to date yet.
     prepare_base_schema(conn)
     parameters = {"funnels": funnel_parameters(settings.funnels)}
+    dimensions = segment_params(conn, settings)["dimensions"]  # dimension_values up to date
     for model in ("funnel_config", "funnel_exclusions"):
         run_sql_file(conn, f"intermediate/funnels/{model}.sql", parameters)
     for model in (
@@ -84,8 +86,17 @@ def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
     if any(f.order == "unordered" for f in settings.funnels):
         run_sql_file(conn, "intermediate/funnels/funnel_unordered.sql")
     run_sql_file(conn, "intermediate/funnels/funnel_attempts.sql", {"timezone": settings.timezone})
-    for model in ("funnel_steps", "funnel_daily"):
-        run_sql_file(conn, f"marts/{model}.sql")
+    run_sql_file(
+        conn,
+        "marts/funnel_steps.sql",
+        {
+            "dimensions": dimensions,
+            # funnel_attempts holds the entry event's platform and channel; a dimension on
+            # another field reads the entry event (sql/marts/funnel_steps.sql).
+            "entry_event_fields": needs_event_fields(settings, ("platform", "channel")),
+        },
+    )
+    run_sql_file(conn, "marts/funnel_daily.sql")
     return {table: _row_count(conn, table) for table in TABLES}
 
 

@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 
 from assets.marts.changes import MartModels, Refresh, refresh_mart
+from assets.marts.dimensions import needs_event_fields, segment_params
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
@@ -25,18 +26,23 @@ DAILY_METRICS = MartModels(
 def build_daily_metrics(conn: duckdb.DuckDBPyConnection, settings: Settings) -> int:
     """Rebuild `daily_metrics` (the reference; needs `users` and `sessions`); returns its row
     count."""
-    refresh_mart(conn, DAILY_METRICS, _params(settings), full=True)
+    refresh_mart(conn, DAILY_METRICS, _params(conn, settings), full=True)
     return conn.execute("select count(*) from daily_metrics").fetchall()[0][0]
 
 
 def update_daily_metrics(conn: duckdb.DuckDBPyConnection, settings: Settings) -> Refresh:
     """Bring `daily_metrics` up to date (update users and sessions first): only the days whose
     events, new users or sessions changed, and the days the event range gained or lost."""
-    return refresh_mart(conn, DAILY_METRICS, _params(settings))
+    return refresh_mart(conn, DAILY_METRICS, _params(conn, settings))
 
 
-def _params(settings: Settings) -> dict:
-    return {"conversion_event": settings.conversion_event, "timezone": settings.timezone}
+def _params(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict:
+    return {
+        "conversion_event": settings.conversion_event,
+        "timezone": settings.timezone,
+        **segment_params(conn, settings),
+        "session_event_fields": needs_event_fields(settings),
+    }
 
 
 def active_user_mismatches(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
@@ -65,7 +71,7 @@ def active_user_mismatches(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
     group_name="marts", kinds={"duckdb"}, deps=["events", "users", "sessions"], pool="warehouse"
 )
 def daily_metrics(warehouse: Warehouse) -> dg.MaterializeResult:
-    """One row per day and segment (all / platform / channel): active and new users, sessions,
+    """One row per day and segment (all / each configured dimension's values): active and new users, sessions,
     events, purchasers, revenue and conversion rate; every day of the range has an
     ('all', 'all') row, zeros included (CONTRACT §3 daily_metrics)."""
     with warehouse.writer() as conn:

@@ -55,7 +55,7 @@ def report_sections(
     if period.kind == "weekly":
         sections.append(daily_breakdown(conn, period, currency))
     sections.append(trend_section(conn, period, currency, figures_dir))
-    sections.append(breakdown_section(conn, period, currency))
+    sections.append(breakdown_section(conn, period, currency, settings.dimensions))
     if {"funnel_steps", "funnel_daily"} & tables:
         sections.append(
             _funnels(conn, settings.funnels, period, tables, figures_dir, settings.timezone)

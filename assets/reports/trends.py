@@ -22,6 +22,7 @@ from assets.reports.headline import METRIC_LABELS, value_text
 from assets.reports.layout import MISSING, ReportFigure, Section, Table
 from pipelines.charts import new_figure, save_png
 from pipelines.formatting import percent
+from pipelines.settings import DEFAULT_DIMENSIONS, PROPERTY_DIMENSION_PREFIX
 
 if TYPE_CHECKING:  # build.py imports this module; Period is only read here
     from assets.reports.build import Period
@@ -38,7 +39,7 @@ TREND_METRICS = (
     "revenue",
     "conversion_rate",
 )
-BREAKDOWN_DIMENSIONS = ("platform", "channel")
+BREAKDOWN_DIMENSIONS = DEFAULT_DIMENSIONS  # the configured `dimensions` (CONTRACT §1)
 
 
 @dataclass(frozen=True)
@@ -163,20 +164,28 @@ def _trend_chart(trends: dict[str, list[TrendPoint]], path: Path) -> None:
 # --- platform and channel --------------------------------------------------------------------
 
 
-def breakdown_section(conn: duckdb.DuckDBPyConnection, period: Period, currency: str) -> Section:
-    section = Section("breakdown", "By platform and channel")
+def breakdown_section(
+    conn: duckdb.DuckDBPyConnection,
+    period: Period,
+    currency: str,
+    dimensions: tuple[str, ...] = BREAKDOWN_DIMENSIONS,
+) -> Section:
+    """A table per configured dimension: each segment's activity and its change."""
+    names = _listed(dimensions)
+    section = Section("breakdown", f"By {names}")
     scope = (
         f"on {period.start.isoformat()}"
         if period.days == 1
         else f"during {period.span} (users: daily average; revenue: total)"
     )
     section.notes.append(
-        f"Each platform and channel {scope} (daily_metrics; a user's segment is the value on "
-        "their own events that day, 'unknown' when none was sent). The change compares with "
-        "the same days a week earlier."
+        f"Each {names} {scope} (daily_metrics; a user's segment is the value on "
+        "their own events that day, 'unknown' when none was sent"
+        + (", 'other' for the less active values" if _has_other(conn, dimensions) else "")
+        + "). The change compares with the same days a week earlier."
     )
     week = dt.timedelta(days=7)
-    for dimension in BREAKDOWN_DIMENSIONS:
+    for dimension in dimensions:
         now = _segments(conn, dimension, period.start, period.end)
         before = _segments(conn, dimension, period.start - week, period.end - week)
         if not now:
@@ -184,7 +193,7 @@ def breakdown_section(conn: duckdb.DuckDBPyConnection, period: Period, currency:
         total_active = sum(row["active_users"] for row in now.values()) or None
         table = Table(
             columns=[
-                dimension.title(),
+                _column_title(dimension),
                 "Active users",
                 "Share of active",
                 "Change vs week before",
@@ -212,8 +221,34 @@ def breakdown_section(conn: duckdb.DuckDBPyConnection, period: Period, currency:
             )
         section.tables.append(table)
     if not section.tables:
-        section.notes.append("No platform or channel rows in daily_metrics for this period.")
+        section.notes.append(
+            f"No {_listed(dimensions, 'or')} rows in daily_metrics for this period."
+        )
     return section
+
+
+def _listed(dimensions: tuple[str, ...], conjunction: str = "and") -> str:
+    """ "platform and channel", "platform, channel and country"."""
+    if len(dimensions) < 2:
+        return "".join(dimensions)
+    return f"{', '.join(dimensions[:-1])} {conjunction} {dimensions[-1]}"
+
+
+def _column_title(dimension: str) -> str:
+    """ "Platform"; a property key as it is written (`app_version`)."""
+    if dimension.startswith(PROPERTY_DIMENSION_PREFIX):
+        return dimension[len(PROPERTY_DIMENSION_PREFIX) :]
+    return dimension.title()
+
+
+def _has_other(conn: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...]) -> bool:
+    """Whether some configured dimension folds values into 'other' (CONTRACT §3 Breakdowns)."""
+    ((found,),) = conn.execute(
+        "select count(*) from daily_metrics "
+        "where segment = 'other' and dimension in (select unnest($dimensions::varchar[]))",
+        {"dimensions": list(dimensions)},
+    ).fetchall()
+    return found > 0
 
 
 def _segments(

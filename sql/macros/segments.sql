@@ -1,6 +1,80 @@
--- The dimension of a segment row built with grouping sets over (platform), (channel) and ()
--- (CONTRACT §3: daily_metrics, funnel_steps, cohorts). Call it as
--- segment_dimension(grouping(platform) = 0, grouping(channel) = 0); the row's segment is then
--- coalesce(platform, channel, 'all'), since the column not grouped on is NULL.
-create or replace temp macro segment_dimension(by_platform, by_channel) as
-    case when by_platform then 'platform' when by_channel then 'channel' else 'all' end;
+-- Breakdown segments (CONTRACT §3 Breakdowns), shared by daily_metrics, funnel_steps and cohorts.
+-- The configured dimensions are data: a list of {dimension, key, path} (assets/marts/
+-- dimensions.py), bound as a parameter, never SQL text. `dimensioned` reads each dimension's
+-- raw value of every row into its own column value_1 .. value_8 (NULL past the configured
+-- ones): grouping by plain columns is several times faster than grouping by a list of values,
+-- which is why settings allow at most 8 dimensions. `unnest(dimension_slots(...))` then turns
+-- one row into one row per dimension, after the rows are reduced.
+-- needs: macros/filter_value.sql
+
+-- The relation named `scoped` (columns platform, channel, campaign, country, properties) with
+-- each dimension's value as text: a lifted column as it is, `properties.<key>` compared as text
+-- (filter_value: a number 3 and a string "3" are both '3').
+create or replace temp macro dimensioned(scoped, dims) as table
+select
+    *,
+    filter_value(dims[1], platform, channel, campaign, country, properties) as value_1,
+    filter_value(dims[2], platform, channel, campaign, country, properties) as value_2,
+    filter_value(dims[3], platform, channel, campaign, country, properties) as value_3,
+    filter_value(dims[4], platform, channel, campaign, country, properties) as value_4,
+    filter_value(dims[5], platform, channel, campaign, country, properties) as value_5,
+    filter_value(dims[6], platform, channel, campaign, country, properties) as value_6,
+    filter_value(dims[7], platform, channel, campaign, country, properties) as value_7,
+    filter_value(dims[8], platform, channel, campaign, country, properties) as value_8
+from query_table(scoped);
+
+-- The configured dimensions' values of one row as a list of {dimension, value}: unnest it to
+-- get one row per dimension.
+create or replace temp macro dimension_slots(
+    dims, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
+) as list_transform(
+    range(1, len(dims) + 1),
+    lambda i: {
+        'dimension': dims[i].dimension,
+        'value': [value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8][i]
+    }
+);
+
+-- The configured dimensions' values of one row, in the order of `dims`, '' for a missing one
+-- (so that joins on it are plain equality): unnest it beside range(1, len(dims) + 1).
+create or replace temp macro dimension_list(
+    dims, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
+) as [
+    coalesce(value_1, ''), coalesce(value_2, ''), coalesce(value_3, ''), coalesce(value_4, ''),
+    coalesce(value_5, ''), coalesce(value_6, ''), coalesce(value_7, ''), coalesce(value_8, '')
+][:len(dims)];
+
+-- A raw value's segment: 'unknown' when missing or empty, the value when it is one of the kept
+-- values of its dimension (dimension_values, found by the caller's join: `kept`), else 'other'.
+create or replace temp macro segment_value(value, kept) as
+    case when coalesce(value, '') = '' then 'unknown' when kept then value else 'other' end;
+
+-- The sessions of the relation named `scoped_sessions` with the columns of their first event
+-- that `dimensioned` reads: platform, channel and campaign are in `sessions`; country and
+-- properties are looked up in `scoped_events` (which holds the sessions' start days) only when
+-- `from_events` (a dimension reads them), as that join reads every scoped event. The first
+-- event is the earliest by (ts, event_id), as sessionize orders them.
+create or replace temp macro session_fields(scoped_sessions, scoped_events, from_events) as table
+select
+    user_id,
+    started_at,
+    platform,
+    channel,
+    campaign,
+    null::varchar as country,
+    null::json as properties
+from query_table(scoped_sessions)
+where not from_events
+union all
+select
+    s.user_id,
+    s.started_at,
+    any_value(s.platform),
+    any_value(s.channel),
+    any_value(s.campaign),
+    arg_min({'country': e.country, 'properties': e.properties}, e.event_id).country,
+    arg_min({'country': e.country, 'properties': e.properties}, e.event_id).properties
+from query_table(scoped_sessions) as s
+join query_table(scoped_events) as e on e.user_id = s.user_id and e.ts = s.started_at
+where from_events
+group by s.user_id, s.started_at;

@@ -1,12 +1,29 @@
 -- sql/marts/cohorts.sql: acquisition cohorts (CONTRACT §3 cohorts).
--- Built from events and users. A cohort is the calendar week (Monday) or month of a user's first
--- event; the segment is the user's acquisition platform/channel (first event), fixed for life,
--- with a NULL platform/channel counted in the segment 'unknown'. period_index is the calendar
+-- Built from events, users and dimension_values. A cohort is the calendar week (Monday) or
+-- month of a user's first event; the segment is the user's value of each configured dimension
+-- on their first event, fixed for life: 'unknown' when missing, 'other' when not a kept value
+-- (CONTRACT §3 Breakdowns). period_index is the calendar
 -- difference between the cohort's period and the activity's period. Rows for periods 0..12,
 -- only where the period has started on or before the last event date (the rule of retention),
 -- zeros included.
 -- needs: macros/calendar.sql
 -- needs: macros/segments.sql
+
+-- Each user's first event, with the fields that the dimensions read: `users` keeps its platform,
+-- channel and campaign (acquisition_*); session_fields reads country and properties from the
+-- event itself (at first_seen_at, the smallest event id) only when a dimension needs them.
+create or replace temp view cohort_first_event_rows as
+select
+    user_id,
+    first_seen_at as started_at,
+    acquisition_platform as platform,
+    acquisition_channel as channel,
+    acquisition_campaign as campaign
+from users;
+
+create or replace temp table cohort_first_events as
+select *
+from session_fields('cohort_first_event_rows', 'events', $session_event_fields);
 
 create or replace table cohorts as
 with grains(cohort_granularity) as (
@@ -15,15 +32,37 @@ with grains(cohort_granularity) as (
 last_event as (
     select max(event_date) as last_date from events
 ),
+acquisition as (
+    -- One row per user and dimension ('all' included) with the user's acquisition segment.
+    select user_id, 0 as dimension_no, 'all' as segment
+    from users
+    union all
+    select a.user_id, a.dimension_no, segment_value(a.value, k.value is not null)
+    from (
+        select
+            user_id,
+            unnest(range(1, len($dimensions) + 1)) as dimension_no,
+            unnest(
+                dimension_list(
+                    $dimensions,
+                    value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
+                )
+            ) as value
+        from dimensioned('cohort_first_events', $dimensions)
+    ) as a
+    left join dimension_values as k
+        on k.dimension = $dimensions[a.dimension_no].dimension and k.value = a.value
+),
 members as (
-    -- One row per user and granularity, with the user's cohort and acquisition segments.
+    -- One row per user, granularity and dimension, with the user's cohort and segment.
     select
         g.cohort_granularity,
         u.user_id,
         calendar_period_start(g.cohort_granularity, u.first_seen_date) as cohort_start,
-        coalesce(u.acquisition_platform, 'unknown') as platform,
-        coalesce(u.acquisition_channel, 'unknown') as channel
+        a.dimension_no,
+        a.segment
     from users as u
+    join acquisition as a using (user_id)
     cross join grains as g
 ),
 user_days as (
@@ -51,37 +90,24 @@ cohort_sizes as (
     select
         cohort_granularity,
         cohort_start,
-        segment_dimension(grouping(platform) = 0, grouping(channel) = 0) as dimension,
-        -- The column not grouped on is NULL, and platform/channel are never NULL here.
-        coalesce(platform, channel, 'all') as segment,
+        if(dimension_no = 0, 'all', $dimensions[dimension_no].dimension) as dimension,
+        segment,
         count(*) as cohort_users
     from members
-    group by grouping sets (
-        (cohort_granularity, cohort_start),
-        (cohort_granularity, cohort_start, platform),
-        (cohort_granularity, cohort_start, channel)
-    )
+    group by cohort_granularity, cohort_start, dimension_no, segment
 ),
 period_activity as (
     select
         m.cohort_granularity,
         m.cohort_start,
         p.period_index,
-        case
-            when grouping(m.platform) = 0 then 'platform'
-            when grouping(m.channel) = 0 then 'channel'
-            else 'all'
-        end as dimension,
-        coalesce(m.platform, m.channel, 'all') as segment,
+        if(m.dimension_no = 0, 'all', $dimensions[m.dimension_no].dimension) as dimension,
+        m.segment,
         count(*) as active_users,
         sum(p.revenue) as revenue
     from user_periods as p
     join members as m using (cohort_granularity, user_id)
-    group by grouping sets (
-        (m.cohort_granularity, m.cohort_start, p.period_index),
-        (m.cohort_granularity, m.cohort_start, p.period_index, m.platform),
-        (m.cohort_granularity, m.cohort_start, p.period_index, m.channel)
-    )
+    group by m.cohort_granularity, m.cohort_start, p.period_index, m.dimension_no, m.segment
 ),
 periods as (
     -- Every period 0..12 of every cohort segment that has started by the last event date.

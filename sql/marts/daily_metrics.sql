@@ -1,13 +1,19 @@
 -- sql/marts/daily_metrics.sql: one row per day and segment (CONTRACT §3 daily_metrics), rebuilt
--- from every event, user and session (build users and sessions first); the reference that
--- daily_metrics_update.sql must equal. Every day from the first to the last event date has an
--- ('all', 'all') row, zeros included.
+-- from every event, user and session (build users, sessions and dimension_values first); the
+-- reference that daily_metrics_update.sql must equal. Every day from the first to the last
+-- event date has an ('all', 'all') row, zeros included.
 -- needs: macros/daily_metric_rows.sql
 create or replace temp view metric_days as
 select day::date as metric_date
 from (select min(event_date) as first_day, max(event_date) as last_day from events),
     generate_series(first_day, last_day, interval 1 day) as days(day);
 
+create or replace temp table metric_sessions as
+select * from session_fields('sessions', 'events', $session_event_fields);
+
 create or replace table daily_metrics as
-select * from daily_metric_rows('events', 'users', 'sessions', 'metric_days', $conversion_event, $timezone)
+select *
+from daily_metric_rows(
+    'events', 'users', 'metric_sessions', 'metric_days', $conversion_event, $dimensions, $timezone
+)
 order by metric_date, dimension, segment;

@@ -44,12 +44,18 @@ where metric_date in (select metric_date from changed_days)
         true
     );
 
+create or replace temp table changed_day_session_fields as
+select * from session_fields(
+    'changed_day_sessions', 'changed_day_events', $session_event_fields
+);
+
 insert into daily_metrics by name
 select * from daily_metric_rows(
     'changed_day_events',
     'changed_day_users',
-    'changed_day_sessions',
+    'changed_day_session_fields',
     'changed_range_days',
     $conversion_event,
+    $dimensions,
     $timezone
 );

@@ -7,27 +7,98 @@
 -- conversion_from_previous at step 1, which is 1.0 by definition. The time columns are over the
 -- users reaching step k: seconds from their counted attempt's step k-1 to its step k (median
 -- interpolates between the two middle values); NULL at step 1 and when nobody reached step k.
--- Segments: every platform / channel seen in `events` (NULL counted as 'unknown', as in
+-- Segments (CONTRACT §3 Breakdowns): each configured dimension's segments of the values seen
+-- in `events` ('unknown' for missing, 'other' past the kept values of dimension_values, as in
 -- daily_metrics), so a segment nobody entered the funnel from shows zeros; a funnel whose first
--- step never occurs shows zeros everywhere.
+-- step never occurs shows zeros everywhere. A user's segment is the value of their counted
+-- attempt's entry event: platform and channel are on funnel_attempts; other fields are read
+-- from the entry event itself (funnel_entry_fields) only when a dimension needs them.
 -- needs: macros/segments.sql
+
+-- The counted attempts with the fields of their entry event that the dimensions read. The entry
+-- event is the step-1 event (its matcher's, so step 1's `where` holds) of the user at entry_ts
+-- with the smallest event id, as funnel_attempts.sql orders simultaneous entries.
+create or replace temp table funnel_entry_fields as
+select
+    a.funnel,
+    a.user_id,
+    -- funnel_attempts counts a missing value as 'unknown'; here it is missing again.
+    nullif(a.platform, 'unknown') as platform,
+    nullif(a.channel, 'unknown') as channel,
+    null::varchar as campaign,
+    null::varchar as country,
+    null::json as properties
+from funnel_attempts as a
+where not $entry_event_fields
+union all
+select
+    a.funnel,
+    a.user_id,
+    any_value(nullif(a.platform, 'unknown')),
+    any_value(nullif(a.channel, 'unknown')),
+    arg_min({'campaign': e.campaign, 'country': e.country, 'properties': e.properties}, m.event_id)
+        .campaign,
+    arg_min({'campaign': e.campaign, 'country': e.country, 'properties': e.properties}, m.event_id)
+        .country,
+    arg_min({'campaign': e.campaign, 'country': e.country, 'properties': e.properties}, m.event_id)
+        .properties
+from funnel_attempts as a
+join user_keys as k using (user_id)
+join funnel_config as c on c.funnel = a.funnel and c.step_index = 1
+join funnel_events as m on m.matcher = c.matcher and m.user_key = k.user_key and m.ts = a.entry_ts
+join event_copies as e on e.rowid = m.copy_row
+where $entry_event_fields
+group by a.funnel, a.user_id;
+
 create or replace table funnel_steps as
 with seen as materialized (
-    -- One scan of the events for both dimensions.
+    -- Each dimension's values in `events`: one scan for every dimension.
+    select distinct value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
+    from dimensioned('events', $dimensions)
+),
+seen_values as (
     select distinct
-        coalesce(platform, 'unknown') as platform,
-        coalesce(channel, 'unknown') as channel
-    from events
+        unnest(range(1, len($dimensions) + 1)) as dimension_no,
+        unnest(
+            dimension_list(
+                $dimensions,
+                value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
+            )
+        ) as value
+    from seen
 ),
 segments as (
-    select 'all' as dimension, 'all' as segment
+    select 0 as dimension_no, 'all' as segment
+    union
+    select v.dimension_no, segment_value(v.value, k.value is not null)
+    from seen_values as v
+    left join dimension_values as k
+        on k.dimension = $dimensions[v.dimension_no].dimension and k.value = v.value
+),
+attempt_segments as (
+    -- One row per counted attempt and dimension ('all' included) with its segment.
+    select funnel, user_id, 0 as dimension_no, 'all' as segment
+    from funnel_attempts
     union all
-    select distinct 'platform', platform from seen
-    union all
-    select distinct 'channel', channel from seen
+    select a.funnel, a.user_id, a.dimension_no, segment_value(a.value, k.value is not null)
+    from (
+        select
+            funnel,
+            user_id,
+            unnest(range(1, len($dimensions) + 1)) as dimension_no,
+            unnest(
+                dimension_list(
+                    $dimensions,
+                    value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
+                )
+            ) as value
+        from dimensioned('funnel_entry_fields', $dimensions)
+    ) as a
+    left join dimension_values as k
+        on k.dimension = $dimensions[a.dimension_no].dimension and k.value = a.value
 ),
 grid as (
-    select c.funnel, s.dimension, s.segment, c.step_index, c.step
+    select c.funnel, s.dimension_no, s.segment, c.step_index, c.step
     from funnel_config as c
     cross join segments as s
 ),
@@ -35,8 +106,8 @@ reached as (
     -- One row per counted attempt and step it reached.
     select
         a.funnel,
-        a.platform,
-        a.channel,
+        s.dimension_no,
+        s.segment,
         k.step_index,
         if(
             k.step_index > 1,
@@ -44,26 +115,26 @@ reached as (
             epoch_us(a.step_ts[k.step_index]) - epoch_us(a.step_ts[k.step_index - 1]),
             null
         ) as micros_from_previous
-    from funnel_attempts as a, unnest(range(1, a.furthest_step + 1)) as k(step_index)
+    from funnel_attempts as a
+    join attempt_segments as s using (funnel, user_id),
+        unnest(range(1, a.furthest_step + 1)) as k(step_index)
 ),
 counted as (
     select
         funnel,
         step_index,
-        segment_dimension(grouping(platform) = 0, grouping(channel) = 0) as dimension,
-        coalesce(platform, channel, 'all') as segment,
+        dimension_no,
+        segment,
         count(*) as users,
         median(micros_from_previous) / 1e6 as median_seconds_from_previous,
         avg(micros_from_previous) / 1e6 as avg_seconds_from_previous
     from reached
-    group by grouping sets (
-        (funnel, step_index), (funnel, step_index, platform), (funnel, step_index, channel)
-    )
+    group by funnel, step_index, dimension_no, segment
 ),
 filled as (
     select
         g.funnel,
-        g.dimension,
+        if(g.dimension_no = 0, 'all', $dimensions[g.dimension_no].dimension) as dimension,
         g.segment,
         g.step_index,
         g.step,
@@ -71,7 +142,7 @@ filled as (
         c.median_seconds_from_previous,
         c.avg_seconds_from_previous
     from grid as g
-    left join counted as c using (funnel, dimension, segment, step_index)
+    left join counted as c using (funnel, dimension_no, segment, step_index)
 )
 select
     funnel,

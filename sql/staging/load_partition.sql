@@ -12,7 +12,8 @@ select event_id from parsed_records where reason is null;
 -- What `events` held for those ids before the load, to record what it changed
 -- (record_changes.sql, after resolve_identities.sql).
 create or replace temp table events_before as
-select event_id, user_id, event, ts, event_date, platform, channel, campaign, revenue
+select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
+    properties
 from event_copies
 where kept and event_id in (select event_id from affected_ids);
 

@@ -2,11 +2,12 @@
 -- load's one transaction. Records in mart_changes each (person, event date) whose events this
 -- load changed, so the marts update only those (assets/marts/changes.py). Exact, not a
 -- lookback: the event ids the load re-decided (affected_ids) are compared before and after, on
--- the columns the incremental marts read, and the copies whose person changed are added
+-- the columns the incremental marts read (country and properties too: breakdowns by them), and the copies whose person changed are added
 -- (reattributed_events). A re-sent day that changes nothing records nothing.
 -- needs: macros/change_numbers.sql
 create or replace temp table events_after as
-select event_id, user_id, event, ts, event_date, platform, channel, campaign, revenue
+select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
+    properties
 from event_copies
 where kept and event_id in (select event_id from affected_ids);
 

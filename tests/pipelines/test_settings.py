@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.errors import EventpulseError
-from pipelines.settings import DEFAULT_FUNNELS, load_settings, parse_settings
+from pipelines.settings import DEFAULT_FUNNELS, load_settings
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
@@ -118,8 +118,3 @@ def test_modules_import_without_reading_settings(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "missing.yaml does not exist" in result.stdout
-
-
-def test_a_contract_key_not_built_yet_is_refused_with_a_sentence_that_says_so() -> None:
-    with pytest.raises(EventpulseError, match="'dimensions' is in the contract but"):
-        parse_settings({"dimensions": ["country"]}, home=Path("."))
