@@ -39,6 +39,15 @@ def test_document_batches_give_the_vectors_of_one_text_at_a_time_and_of_torch() 
     assert ((documents * embedding.embed(texts)).sum(axis=1)).min() >= 0.999
 
 
+def test_a_large_build_embeds_with_torch_into_the_same_space(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(onnx_embedding, "TORCH_FROM_TEXTS", 3)
+    large = onnx_embedding.embed_documents(TEXTS)  # 5 texts: the torch path
+    assert large.dtype == np.float32
+    assert np.abs(large - onnx_embedding.embed(TEXTS)).max() < 1e-5
+
+
 def test_a_missing_export_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EVENTPULSE_CACHE", str(tmp_path))
     onnx_embedding.session.cache_clear()
