@@ -6,7 +6,8 @@ Breakdowns): daily_metrics, cohorts and funnel_steps segments for a list of dime
   for `properties.<key>` the key's value in `properties` as text (a number as JSON writes it).
 - Missing or empty: the segment 'unknown', which never counts toward the limit.
 - Kept values: per dimension the `limit` values with the most distinct users over all events,
-  ties by value (text order); any other value is the segment 'other'.
+  ties by value (text order); any other value is the segment 'other'. A lifted column's values
+  that differ only in case are one value, shown as most of its users spelt it.
 
 Events are dicts as in tests/reference.py, with `country` and `properties` (a dict) as well.
 """
@@ -39,17 +40,29 @@ def value_of(event: Event, dimension: str) -> str | None:
     return value if value not in (None, "") else None
 
 
+def key_of(dimension: str, value: str) -> str:
+    """Values of a lifted column that differ only in case are one value (issue 16)."""
+    return value.lower() if dimension in LIFTED else value
+
+
 def kept_values(events: list[Event], dimensions: tuple[str, ...], limit: int) -> dict:
-    """Per dimension, the set of kept values."""
+    """Per dimension, the kept keys with the spelling each is shown in: the spelling most of
+    its users sent, ties by text."""
     kept = {}
     for dimension in dimensions:
         users: dict[str, set[str]] = defaultdict(set)
+        spelt: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for e in events:
             value = value_of(e, dimension)
             if value is not None:
-                users[value].add(e["user_id"])
-        ranked = sorted(users, key=lambda v: (-len(users[v]), v))
-        kept[dimension] = set(ranked[:limit])
+                users[key_of(dimension, value)].add(e["user_id"])
+                spelt[key_of(dimension, value)][value].add(e["user_id"])
+        spelling = {
+            key: min(forms, key=lambda v, forms=forms: (-len(forms[v]), v))
+            for key, forms in spelt.items()
+        }
+        ranked = sorted(users, key=lambda k: (-len(users[k]), spelling[k]))
+        kept[dimension] = {key: spelling[key] for key in ranked[:limit]}
     return kept
 
 
@@ -59,7 +72,7 @@ def segment(event: Event, dimension: str, kept: dict) -> str:
     value = value_of(event, dimension)
     if value is None:
         return "unknown"
-    return value if value in kept[dimension] else "other"
+    return kept[dimension].get(key_of(dimension, value), "other")
 
 
 def daily_metrics(

@@ -68,17 +68,20 @@ GLOSSARY: dict[str, tuple[str, str]] = {
     "daily_metrics": (
         "daily_metrics (table)",
         "The daily_metrics table has one row per day and segment: metric_date, dimension "
-        "('all', 'platform' or 'channel'), segment ('all' for dimension 'all'), active_users, "
+        "('all' or a configured dimension: platform and channel by default, also campaign, "
+        "country or properties.<key>), segment ('all' for dimension 'all'), active_users, "
         "new_users, sessions, events, purchasers, revenue and conversion_rate. Every day from "
         "the first to the last event date has an ('all', 'all') row, zeros included.",
     ),
     "segment": (
         "dimension and segment",
         "A dimension splits users: 'all' (everyone), 'platform' (for example web, ios, "
-        "android) or 'channel' (acquisition or traffic source, for example organic or ads). "
-        "A segment is one value of a dimension. In daily_metrics a user is active in a segment "
-        "on a day when they have an event that day whose own platform or channel is that "
-        "segment; cohorts use the acquisition segment of the user's first event, fixed for life.",
+        "android), 'channel' (acquisition or traffic source, for example organic or ads), or "
+        "any other configured one (campaign, country, properties.<key>). A segment is one "
+        "value of a dimension: 'unknown' when missing, 'other' beyond the dimension_limit most "
+        "active values. In daily_metrics a user is active in a segment on a day when they have "
+        "an event that day whose own value is that segment; cohorts use the value of the "
+        "user's first event, fixed for life; funnels the counted attempt's entry event.",
     ),
     "active_users": (
         "active users (metric)",

@@ -116,7 +116,7 @@ session_values as (
 ),
 value_segments as (
     -- The segment of each value seen: a small table joined after the counts are reduced.
-    select v.dimension_no, v.value, segment_value(v.value, k.value is not null) as segment
+    select v.dimension_no, v.value, segment_value(v.value, k.value) as segment
     from (
         select distinct dimension_no, value from single_values
         union
@@ -125,7 +125,8 @@ value_segments as (
         select distinct dimension_no, value from session_values
     ) as v
     left join dimension_values as k
-        on k.dimension = dims[v.dimension_no].dimension and k.value = v.value
+        on k.dimension = dims[v.dimension_no].dimension
+        and k.key = segment_key(dims[v.dimension_no], v.value)
 ),
 multi_segments as (
     -- One row per user per segment first: values folded into one segment ('other') count

@@ -44,10 +44,20 @@ create or replace temp macro dimension_list(
     coalesce(value_5, ''), coalesce(value_6, ''), coalesce(value_7, ''), coalesce(value_8, '')
 ][:len(dims)];
 
--- A raw value's segment: 'unknown' when missing or empty, the value when it is one of the kept
--- values of its dimension (dimension_values, found by the caller's join: `kept`), else 'other'.
-create or replace temp macro segment_value(value, kept) as
-    case when coalesce(value, '') = '' then 'unknown' when kept then value else 'other' end;
+-- What a raw value is matched by: a lifted column's value (platform, channel, campaign, country)
+-- without its case, so "iOS" and "ios" are one segment (issue 16); a property's value as it is.
+create or replace temp macro segment_key(spec, value) as
+    case when spec.path is null then lower(value) else value end;
+
+-- A raw value's segment: 'unknown' when missing or empty; when its key is one of the kept keys
+-- of its dimension (dimension_values, found by the caller's join on segment_key), the kept
+-- spelling (`kept_value`); else 'other'.
+create or replace temp macro segment_value(value, kept_value) as
+    case
+        when coalesce(value, '') = '' then 'unknown'
+        when kept_value is not null then kept_value
+        else 'other'
+    end;
 
 -- The sessions of the relation named `scoped_sessions` with the columns of their first event
 -- that `dimensioned` reads: platform, channel and campaign are in `sessions`; country and

@@ -37,7 +37,7 @@ acquisition as (
     select user_id, 0 as dimension_no, 'all' as segment
     from users
     union all
-    select a.user_id, a.dimension_no, segment_value(a.value, k.value is not null)
+    select a.user_id, a.dimension_no, segment_value(a.value, k.value)
     from (
         select
             user_id,
@@ -51,7 +51,8 @@ acquisition as (
         from dimensioned('cohort_first_events', $dimensions)
     ) as a
     left join dimension_values as k
-        on k.dimension = $dimensions[a.dimension_no].dimension and k.value = a.value
+        on k.dimension = $dimensions[a.dimension_no].dimension
+        and k.key = segment_key($dimensions[a.dimension_no], a.value)
 ),
 members as (
     -- One row per user, granularity and dimension, with the user's cohort and segment.

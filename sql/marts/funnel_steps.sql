@@ -70,17 +70,18 @@ seen_values as (
 segments as (
     select 0 as dimension_no, 'all' as segment
     union
-    select v.dimension_no, segment_value(v.value, k.value is not null)
+    select v.dimension_no, segment_value(v.value, k.value)
     from seen_values as v
     left join dimension_values as k
-        on k.dimension = $dimensions[v.dimension_no].dimension and k.value = v.value
+        on k.dimension = $dimensions[v.dimension_no].dimension
+        and k.key = segment_key($dimensions[v.dimension_no], v.value)
 ),
 attempt_segments as (
     -- One row per counted attempt and dimension ('all' included) with its segment.
     select funnel, user_id, 0 as dimension_no, 'all' as segment
     from funnel_attempts
     union all
-    select a.funnel, a.user_id, a.dimension_no, segment_value(a.value, k.value is not null)
+    select a.funnel, a.user_id, a.dimension_no, segment_value(a.value, k.value)
     from (
         select
             funnel,
@@ -95,7 +96,8 @@ attempt_segments as (
         from dimensioned('funnel_entry_fields', $dimensions)
     ) as a
     left join dimension_values as k
-        on k.dimension = $dimensions[a.dimension_no].dimension and k.value = a.value
+        on k.dimension = $dimensions[a.dimension_no].dimension
+        and k.key = segment_key($dimensions[a.dimension_no], a.value)
 ),
 grid as (
     select c.funnel, s.dimension_no, s.segment, c.step_index, c.step

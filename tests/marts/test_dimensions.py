@@ -193,6 +193,49 @@ def test_hand_made_segments_match_the_reference(tmp_path: Path) -> None:
     assert ("channel", "organic") not in friday  # channel is not configured
 
 
+def test_case_variants_of_a_lifted_value_are_one_segment_spelt_as_most_users_sent_it(
+    tmp_path: Path,
+) -> None:
+    """ "iOS" (2 users) and "ios" (1) are the segment "iOS" with 3 users in every mart; a
+    property's "Pro" and "pro" stay two values (a property's case may mean something)."""
+    events = [
+        dim_ev("1", "u1", "page_view", "2026-03-02 09:00:00", platform="iOS"),
+        dim_ev("2", "u2", "page_view", "2026-03-02 10:00:00", platform="iOS"),
+        dim_ev("3", "u3", "page_view", "2026-03-02 11:00:00", platform="ios"),
+        dim_ev("4", "u4", "page_view", "2026-03-02 12:00:00", platform="web"),
+        dim_ev("5", "u1", "page_view", "2026-03-02 13:00:00", properties={"plan": "Pro"}),
+        dim_ev("6", "u2", "page_view", "2026-03-02 14:00:00", properties={"plan": "pro"}),
+    ]
+    dimensions = ("platform", "properties.plan")
+    settings = settings_with(dimensions, 25)
+    conn = warehouse_with(tmp_path, events)
+    try:
+        build_segment_marts(conn, settings)
+        build_funnels(conn, settings)
+        metrics, cohorts = fetch(conn, "daily_metrics"), fetch(conn, "cohorts")
+        kept = conn.execute(
+            "select dimension, value, users from dimension_values order by all"
+        ).fetchall()
+        entered = conn.execute(
+            "select segment, users from funnel_steps where dimension = 'platform' "
+            "and step_index = 1 and users > 0 order by all"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert kept == [
+        ("platform", "iOS", 3),
+        ("platform", "web", 3),  # u4, and u1 and u2 later that day (the default platform)
+        ("properties.plan", "Pro", 1),
+        ("properties.plan", "pro", 1),
+    ]
+    platforms = {r["segment"]: r["active_users"] for r in metrics if r["dimension"] == "platform"}
+    assert platforms == {"iOS": 3, "web": 3}
+    assert entered == [("iOS", 3), ("web", 1)]
+    expected = reference_dimensions.daily_metrics(events, "purchase", GAP, dimensions, 25)
+    assert_same_rows("daily_metrics", metrics, expected)
+    assert_same_rows("cohorts", cohorts, reference_dimensions.cohorts(events, dimensions, 25))
+
+
 def test_funnel_segments_are_the_entry_events_in_any_dimension(tmp_path: Path) -> None:
     events = [
         reference_funnels.Event(
@@ -274,17 +317,18 @@ def random_events(rng: random.Random, n: int) -> list[dict[str, Any]]:
     start = dt.datetime(2026, 1, 26)
     rows = []
     for i in range(n):
-        version = rng.choice([None, 1, "1", 2, "2.0", "beta", ""])
+        version = rng.choice([None, 1, "1", 2, "2.0", "beta", "Beta", ""])
         rows.append(
             dim_ev(
                 f"e{i:04d}",
                 f"u{rng.randrange(12)}",
                 rng.choice(["page_view", "page_view", "signup", "purchase"]),
                 str(start + dt.timedelta(minutes=rng.randrange(60 * 24 * 20))),
-                platform=rng.choice(["web", "ios", "android", None]),
-                channel=rng.choice(["ads", "organic", "email", None]),
+                # Case variants of a lifted column's value are one segment; of a property not.
+                platform=rng.choice(["web", "ios", "iOS", "android", None]),
+                channel=rng.choice(["ads", "organic", "email", "Email", None]),
                 campaign=rng.choice([None, "a", "b", "c", "d"]),
-                country=rng.choice(["NL", "DE", "US", "FR", "", None]),
+                country=rng.choice(["NL", "DE", "US", "FR", "nl", "", None]),
                 properties={} if version is None else {"app_version": version},
                 revenue=rng.choice([None, None, 2.5, 10.0]),
             )
