@@ -62,6 +62,11 @@ DIFFERENCES = {
     "default_window": (
         "a funnel without a window converts within 7 days (CONTRACT §1), PostHog's within 14"
     ),
+    "one_segment_per_user": (
+        "a funnel breakdown counts a user once, in the segment of their counted attempt's entry "
+        "event; PostHog's 'step' attribution counts a person in every value they entered with, "
+        "and its 'all_events' attribution needs the same value at every step"
+    ),
     "first_event_cohort": (
         "a retention cohort is the period of the user's first (start) event; PostHog's default "
         "'recurring' retention puts a person in the cohort of every period they did it in"
