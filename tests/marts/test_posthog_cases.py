@@ -67,6 +67,10 @@ DIFFERENCES = {
         "event; PostHog's 'step' attribution counts a person in every value they entered with, "
         "and its 'all_events' attribution needs the same value at every step"
     ),
+    "entry_event_value": (
+        "a funnel segment is the entry event's own value, 'unknown' when it has none; "
+        "PostHog's 'first_touch' takes the first value any of the person's funnel events carry"
+    ),
     "first_event_cohort": (
         "a retention cohort is the period of the user's first (start) event; PostHog's default "
         "'recurring' retention puts a person in the cohort of every period they did it in"
