@@ -133,7 +133,7 @@ def factory_cases(order: str) -> dict[str, BreakdownCase]:
     """breakdown_cases.py is a factory PostHog runs for ordered, strict and unordered funnels."""
     browsers = {"person1": "Chrome", "person2": "Safari", "person3": "Safari"}
     some_val = "properties.some_breakdown_val"
-    return {
+    cases = {
         f"{order}_string_only_breakdown": BreakdownCase(
             f"{BREAKDOWN_CASES_FILE}::test_funnel_step_breakdown_event_with_string_only_breakdown",
             three_people(browsers),
@@ -293,32 +293,43 @@ def factory_cases(order: str) -> dict[str, BreakdownCase]:
             difference="entry_event_value",
             seconds={(BROWSER, "unknown", 2): 45000.0, (BROWSER, "Chrome", 2): 3600.0},
         ),
-        f"{order}_default_funnel_days_breakdown_event": BreakdownCase(
-            # No window: PostHog's 14 days, our 7, so the payment 8 days later converts only for
-            # PostHog (691200 s). Step 1's `$current_url icontains https://posthog.com/docs` is
-            # written as the one value of these events that contains it. The 40 blog sign-ups
-            # are PostHog's dummy values that must not confuse the breakdown.
-            f"{BREAKDOWN_CASES_FILE}::test_basic_funnel_default_funnel_days_breakdown_event",
-            [
-                at("user_1", "user signed up", "2020-01-02T14:00:00", **{"$current_url": DOCS_X}),
-                at("user_1", "paid", "2020-01-10T14:00:00", **{"$current_url": DOCS_X}),
-            ]
-            + [
-                at("user_1", "user signed up", "2020-01-02T14:00:00", **{"$current_url": blog})
-                for blog in (f"https://posthog.com/blog/{c}" for c in ascii_lowercase[:20])
-                for _ in range(2)
-            ],
-            funnel(
-                step("user signed up", **{"$current_url": DOCS_X}),
-                "paid",
-                window_seconds=DEFAULT_FUNNEL_WINDOW_SECONDS,
-                order=order,
-            ),
-            posthog={"properties.$current_url": {DOCS_X: [1, 1]}},
-            ours={"properties.$current_url": {DOCS_X: [1, 0]}},
-            difference="default_window",
-        ),
     }
+    # PostHog's strict suite overrides this one with `pass` (a TODO: it fails there).
+    if order != "strict":
+        cases |= {
+            f"{order}_default_funnel_days_breakdown_event": BreakdownCase(
+                # No window: PostHog's 14 days, our 7, so the payment 8 days later converts
+                # only for PostHog (691200 s). Step 1's `$current_url icontains
+                # https://posthog.com/docs` is written as the one value of these events that
+                # contains it. The 40 blog sign-ups are PostHog's dummy values that must not
+                # confuse the breakdown.
+                f"{BREAKDOWN_CASES_FILE}::test_basic_funnel_default_funnel_days_breakdown_event",
+                [
+                    at(
+                        "user_1",
+                        "user signed up",
+                        "2020-01-02T14:00:00",
+                        **{"$current_url": DOCS_X},
+                    ),
+                    at("user_1", "paid", "2020-01-10T14:00:00", **{"$current_url": DOCS_X}),
+                ]
+                + [
+                    at("user_1", "user signed up", "2020-01-02T14:00:00", **{"$current_url": blog})
+                    for blog in (f"https://posthog.com/blog/{c}" for c in ascii_lowercase[:20])
+                    for _ in range(2)
+                ],
+                funnel(
+                    step("user signed up", **{"$current_url": DOCS_X}),
+                    "paid",
+                    window_seconds=DEFAULT_FUNNEL_WINDOW_SECONDS,
+                    order=order,
+                ),
+                posthog={"properties.$current_url": {DOCS_X: [1, 1]}},
+                ours={"properties.$current_url": {DOCS_X: [1, 0]}},
+                difference="default_window",
+            ),
+        }
+    return cases
 
 
 BREAKDOWN_CASES: dict[str, BreakdownCase] = {}
@@ -340,16 +351,32 @@ BREAKDOWN_CASES |= {
         seconds={(BROWSER, "Safari", 2): 3600.0},
     ),
     "parses_breakdowns_correctly": BreakdownCase(
-        # The property value has two quotes, as PostHog's Python literal "test''123". We keep
-        # a value as sent and bind it as a parameter, so the segment is test''123.
+        # The events send utm_medium "test''123" (two quotes, as PostHog's Python literal) and
+        # PostHog shows the value test'123. We keep a value as the event sent it, and bind it
+        # as a parameter, never SQL text: the segment is test''123.
         f"{FUNNELS}test_funnel.py::test_parses_breakdowns_correctly",
         [
             at("user_1", "$pageview", "2024-03-22T13:46:00", utm_medium="test''123"),
             at("user_1", "$pageview", "2024-03-22T13:47:00", utm_medium="test''123"),
         ],
-        funnel("$pageview", "$pageview", window_seconds=DAYS_7),
-        posthog={"properties.utm_medium": {"test''123": [1, 1]}},
-        seconds={("properties.utm_medium", "test''123", 2): 60.0},
+        funnel("$pageview", "$pageview"),
+        posthog={"properties.utm_medium": {"test'123": [1, 1]}},
+        ours={"properties.utm_medium": {"test''123": [1, 1]}},
+        difference="value_as_sent",
+        seconds={("properties.utm_medium", "test''123", 2): 60.0},  # ours
+    ),
+    "breakdown_step_attributions": BreakdownCase(
+        # PostHog's default attribution (the first query of the test): one row, Chrome, [1, 1, 1]
+        # within the 30-second window; the Safari step two in between changes nothing.
+        f"{FUNNELS}test_funnel.py::test_breakdown_step_attributions",
+        [
+            at("user_one", "step one", "2021-05-01T00:00:00", **{"$browser": "Chrome"}),
+            at("user_one", "step two", "2021-05-01T00:00:01", **{"$browser": "Safari"}),
+            at("user_one", "step two", "2021-05-01T00:00:02", **{"$browser": "Chrome"}),
+            at("user_one", "step three", "2021-05-01T00:00:03", **{"$browser": "Chrome"}),
+        ],
+        funnel("step one", "step two", "step three", window_seconds=30),
+        posthog={BROWSER: {"Chrome": [1, 1, 1]}},
     ),
 }
 

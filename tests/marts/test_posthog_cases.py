@@ -71,6 +71,10 @@ DIFFERENCES = {
         "a funnel segment is the entry event's own value, 'unknown' when it has none; "
         "PostHog's 'first_touch' takes the first value any of the person's funnel events carry"
     ),
+    "value_as_sent": (
+        "a segment is the value as the event sent it (test''123); PostHog's test sends the same "
+        "text and shows test'123"
+    ),
     "first_event_cohort": (
         "a retention cohort is the period of the user's first (start) event; PostHog's default "
         "'recurring' retention puts a person in the cohort of every period they did it in"
