@@ -9,8 +9,10 @@ How PostHog's breakdowns map to ours:
 - An event property `$browser` is our dimension `properties.$browser`; PostHog's
   `breakdown_limit` is our `dimension_limit`.
 - PostHog's breakdown value "" (no value) is our segment 'unknown', its "Other" our 'other'.
-- PostHog's default attribution is first touch (the value at step 0), as ours: the entry event's
-  value of the user's counted attempt (CONTRACT §3).
+- Ours is the entry event's value of the user's counted attempt (CONTRACT §3). PostHog's
+  default attribution, "first_touch", takes the first value the person's funnel events carry:
+  the same unless the entry event has none (difference `entry_event_value`); its "step 0" is
+  ours.
 - A combined breakdown by several properties is ported as one single dimension per property
   (we break down by one dimension at a time).
 - A segment PostHog has no row for, and a step a segment has no row for, count 0.
@@ -51,7 +53,8 @@ class BreakdownCase:
     ours: dict[str, Counts] | None = None  # our contract's rows when they differ
     difference: str | None = None
     dimension_limit: int = 25
-    # (dimension, segment, step index) -> PostHog's average (= median) conversion time, seconds
+    # (dimension, segment, step index) -> average (= median) seconds from the previous step:
+    # PostHog's, or ours where the case shows a difference
     seconds: dict[tuple[str, str, int], float] = field(default_factory=dict)
 
 
