@@ -62,6 +62,19 @@ DIFFERENCES = {
     "default_window": (
         "a funnel without a window converts within 7 days (CONTRACT §1), PostHog's within 14"
     ),
+    "one_segment_per_user": (
+        "a funnel breakdown counts a user once, in the segment of their counted attempt's entry "
+        "event; PostHog's 'step' attribution counts a person in every value they entered with, "
+        "and its 'all_events' attribution needs the same value at every step"
+    ),
+    "entry_event_value": (
+        "a funnel segment is the entry event's own value, 'unknown' when it has none; "
+        "PostHog's 'first_touch' takes the first value any of the person's funnel events carry"
+    ),
+    "value_as_sent": (
+        "a segment is the value as the event sent it (test''123); PostHog's test sends the same "
+        "text and shows test'123"
+    ),
     "first_event_cohort": (
         "a retention cohort is the period of the user's first (start) event; PostHog's default "
         "'recurring' retention puts a person in the cohort of every period they did it in"
