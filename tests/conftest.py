@@ -69,6 +69,29 @@ def insert_events(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -
     run_sql_file(conn, "staging/store_clean_events.sql", {"staged": "staged_events"})
 
 
+_UNIT = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """How `make test` shares the tests between its two pytest-xdist workers (`--dist
+    loadgroup`): a module's tests stay together on one worker, so its module fixtures are built
+    once, unless a test names its own `xdist_group` (a test long enough to be a unit of work by
+    itself); and the longest units are handed out first, so that no long test starts last while
+    the other worker sits idle."""
+    first: dict[str, tuple[bool, bool]] = {}  # per unit: (not alone, no slow test)
+    for item in items:
+        mark = item.get_closest_marker("xdist_group")
+        unit = mark.args[0] if mark else item.nodeid.split("::")[0]
+        if not mark:
+            item.add_marker(pytest.mark.xdist_group(unit))
+        rank = (mark is None, item.get_closest_marker("slow") is None)
+        first[unit] = min(first.get(unit, rank), rank)
+        item.stash[_UNIT] = unit
+    # A stable sort by unit: each unit's tests stay together and in their order.
+    items.sort(key=lambda item: first[item.stash[_UNIT]])
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """An empty home folder for one test."""

@@ -42,7 +42,7 @@ TABLES = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def landing_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("landing-home")
     generate(home, days=12, users=120, seed=11)
@@ -98,7 +98,7 @@ def assert_consistent(home: Path) -> None:
 KILLS = 20
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # the kill tests may run apart from the module's others
 def tiny_home(tmp_path_factory) -> Path:
     """A few days and a few hundred records: each kill and the run after it stay cheap."""
     home = tmp_path_factory.mktemp("tiny-home")
@@ -115,7 +115,7 @@ class Uninterrupted:
     warehouse_bytes: int
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def uninterrupted(tiny_home, tmp_path_factory) -> Uninterrupted:
     home = fresh_home(tiny_home, tmp_path_factory.mktemp("uninterrupted") / "home")
     started = time.monotonic()
@@ -212,6 +212,7 @@ def timed_run(eventpulse: WarmEventpulse, command: str, argument: str, bound: fl
 PLAIN_RUN = json.dumps(["run"])
 
 
+@pytest.mark.xdist_group("kill-9-cli")  # minutes long: a unit of work by itself (conftest.py)
 def test_kill_9_at_20_moments_of_a_run_each_next_run_equals_an_uninterrupted_run(
     tiny_home, uninterrupted, tmp_path, warm
 ):
@@ -230,6 +231,7 @@ def test_kill_9_at_20_moments_of_a_run_each_next_run_equals_an_uninterrupted_run
         assert snapshot(home) == expected, f"after a kill at {moment:.1f} s"
 
 
+@pytest.mark.xdist_group("kill-9-schedule")
 def test_kill_9_at_20_moments_of_the_schedules_run_each_next_run_equals_an_uninterrupted_run(
     tiny_home, uninterrupted, tmp_path, warm
 ):
