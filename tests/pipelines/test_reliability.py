@@ -98,7 +98,7 @@ def assert_consistent(home: Path) -> None:
 KILLS = 20
 
 
-@pytest.fixture(scope="session")  # the kill tests may run apart from the module's others
+@pytest.fixture(scope="session")  # each test here may run on either worker (conftest.py)
 def tiny_home(tmp_path_factory) -> Path:
     """A few days and a few hundred records: each kill and the run after it stay cheap."""
     home = tmp_path_factory.mktemp("tiny-home")
@@ -212,7 +212,6 @@ def timed_run(eventpulse: WarmEventpulse, command: str, argument: str, bound: fl
 PLAIN_RUN = json.dumps(["run"])
 
 
-@pytest.mark.xdist_group("kill-9-cli")  # minutes long: a unit of work by itself (conftest.py)
 def test_kill_9_at_20_moments_of_a_run_each_next_run_equals_an_uninterrupted_run(
     tiny_home, uninterrupted, tmp_path, warm
 ):
@@ -231,7 +230,6 @@ def test_kill_9_at_20_moments_of_a_run_each_next_run_equals_an_uninterrupted_run
         assert snapshot(home) == expected, f"after a kill at {moment:.1f} s"
 
 
-@pytest.mark.xdist_group("kill-9-schedule")
 def test_kill_9_at_20_moments_of_the_schedules_run_each_next_run_equals_an_uninterrupted_run(
     tiny_home, uninterrupted, tmp_path, warm
 ):
