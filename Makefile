@@ -11,8 +11,9 @@ export TRANSFORMERS_OFFLINE := 1
 demo: $(VENV)/installed
 	$(BIN)/eventpulse demo
 
+# Two pytest-xdist workers, a module at a time each, the longest first (tests/conftest.py).
 test: $(VENV)/installed browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadscope --no-loadscope-reorder
 
 # The browser test drives Debian's Chromium (never a downloaded browser); best effort: without
 # it that one test skips and says why.

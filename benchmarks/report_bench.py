@@ -15,21 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import dagster as dg
-
-from assets.anomalies.assets import anomalies
-from assets.ingest.load import load_partition
-from assets.marts.cohorts import build_cohorts
-from assets.marts.funnels import build_funnels
-from assets.marts.metrics import build_daily_metrics
-from assets.marts.retention import build_retention
-from assets.marts.sessions_users import build_sessions, build_users
 from assets.reports.build import build_daily_report
 from pipelines import warehouse
 from pipelines.as_of import as_of_warehouse
-from pipelines.demo import generate
-from pipelines.landing import landing_dates
-from pipelines.resources import Warehouse
+from pipelines.demo.warehouse import build_demo_warehouse
 from pipelines.settings import load_settings
 
 RESULTS = Path(__file__).parent / "results"
@@ -38,18 +27,7 @@ RUNS = 3
 
 
 def build_home(home: Path) -> None:
-    generate(home, days=DAYS, users=USERS, seed=7, end=END)
-    settings = load_settings(home=home)
-    with warehouse.writer(home) as conn:
-        for day in landing_dates(settings.landing_dir):
-            load_partition(conn, settings.landing_dir, day)
-        build_sessions(conn, settings)
-        build_users(conn, settings)
-        build_daily_metrics(conn, settings)
-        build_retention(conn)
-        build_cohorts(conn)
-        build_funnels(conn, settings)
-    dg.materialize([anomalies], resources={"warehouse": Warehouse(home=str(home))})
+    build_demo_warehouse(home, load_settings(home=home), days=DAYS, users=USERS, seed=7, end=END)
 
 
 def timed(home: Path, day: dt.date, only_marts: bool) -> dict[str, float]:

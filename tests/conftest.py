@@ -69,6 +69,44 @@ def insert_events(conn: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -
     run_sql_file(conn, "staging/store_clean_events.sql", {"staged": "staged_events"})
 
 
+# `make test` runs on two pytest-xdist workers (`-n 2 --dist loadscope`). A unit of work is a
+# test module: its tests stay on one worker, so its module fixtures are built once. The modules
+# named here are the exception: each of their tests is minutes long, a unit by itself, so that
+# the two kill -9 tests run side by side. (xdist's own `loadgroup` cannot express this under
+# pytest 9: the group suffix it writes into node ids is ignored.)
+ONE_UNIT_PER_TEST = frozenset({"tests/pipelines/test_reliability.py"})
+
+
+def work_unit(nodeid: str) -> str:
+    module = nodeid.split("::")[0]
+    return nodeid if module in ONE_UNIT_PER_TEST else module
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return ModuleScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The longest units first (the tests of ONE_UNIT_PER_TEST, then modules with a slow test),
+    so that no long test starts last while the other worker sits idle. Units are handed out in
+    this order (`--no-loadscope-reorder`); a stable sort keeps each module's tests in order."""
+    first: dict[str, tuple[bool, bool]] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        rank = (module not in ONE_UNIT_PER_TEST, item.get_closest_marker("slow") is None)
+        first[module] = min(first.get(module, rank), rank)
+    items.sort(key=lambda item: first[item.nodeid.split("::")[0]])
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """An empty home folder for one test."""

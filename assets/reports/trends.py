@@ -25,6 +25,8 @@ from pipelines.formatting import percent
 from pipelines.settings import DEFAULT_DIMENSIONS, PROPERTY_DIMENSION_PREFIX
 
 if TYPE_CHECKING:  # build.py imports this module; Period is only read here
+    from matplotlib.figure import Figure
+
     from assets.reports.build import Period
 
 TREND_DAYS = 42  # six weeks drawn
@@ -99,7 +101,7 @@ def trend_section(
         f"each day, ± {BAND_WIDTH:g} standard deviations; a point outside it is unusual."
     )
     path = figures_dir / "trends.png"
-    _trend_chart(trends, path)
+    save_png(trend_figure(trends), path)
     table = Table(columns=["Day", *(METRIC_LABELS[m] for m in TREND_METRICS)])
     for index, day in enumerate(p.day for p in trends[TREND_METRICS[0]]):
         table.rows.append(
@@ -122,7 +124,8 @@ def _with_band(metric: str, point: TrendPoint, currency: str) -> str:
     return f"{value} (expected {low} – {value_text(metric, point.high, currency)})"
 
 
-def _trend_chart(trends: dict[str, list[TrendPoint]], path: Path) -> None:
+def trend_figure(trends: dict[str, list[TrendPoint]]) -> Figure:
+    """The six headline metrics, one panel each, over the same TREND_DAYS days."""
     figure = new_figure(9, 4.4)
     axes_grid = figure.subplots(3, 2, sharex=True)
     for axes, metric in zip(axes_grid.flat, TREND_METRICS, strict=True):
@@ -157,8 +160,14 @@ def _trend_chart(trends: dict[str, list[TrendPoint]], path: Path) -> None:
         locator = mdates.WeekdayLocator(byweekday=mdates.MO)
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    figure.tight_layout()
-    save_png(figure, path)
+    # The window is always the days shown, whatever data exists: left to autoscaling, a home's
+    # first day (one point) spans years, and drawing a Monday tick per week of them took
+    # seconds per report. (The panels share the x axis.)
+    shown = [dt.datetime.combine(p.day, dt.time()) for p in trends[TREND_METRICS[0]]]
+    if shown:
+        half_day = dt.timedelta(hours=12)
+        axes_grid[0][0].set_xlim(shown[0] - half_day, shown[-1] + half_day)
+    return figure
 
 
 # --- platform and channel --------------------------------------------------------------------

@@ -2,16 +2,18 @@
 
 import dagster as dg
 
-from pipelines.definitions import defs
+from pipelines.definitions import defs, executor
 
 
 def warehouse_job() -> dg.JobDefinition:
-    """Ingest and the core tables: every step writes the warehouse from its own process."""
+    """Ingest and the core tables: every step writes the warehouse from its own process, with
+    the project's executor (each step forked from a server that has imported the project, as
+    in runs from the UI; Dagster's bare executor imports it all again in every step)."""
     job = dg.define_asset_job(
         "warehouse_writers",
         selection=dg.AssetSelection.assets("events", "users", "sessions", "daily_metrics"),
         partitions_def=defs.resolve_job_def("pipeline").partitions_def,
-        executor_def=dg.multiprocess_executor,
+        executor_def=executor,
     )
     return dg.Definitions(
         assets=defs.assets, asset_checks=defs.asset_checks, jobs=[job], resources=defs.resources

@@ -42,7 +42,7 @@ TABLES = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def landing_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("landing-home")
     generate(home, days=12, users=120, seed=11)
@@ -98,7 +98,7 @@ def assert_consistent(home: Path) -> None:
 KILLS = 20
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # each test here may run on either worker (conftest.py)
 def tiny_home(tmp_path_factory) -> Path:
     """A few days and a few hundred records: each kill and the run after it stay cheap."""
     home = tmp_path_factory.mktemp("tiny-home")
@@ -115,7 +115,7 @@ class Uninterrupted:
     warehouse_bytes: int
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def uninterrupted(tiny_home, tmp_path_factory) -> Uninterrupted:
     home = fresh_home(tiny_home, tmp_path_factory.mktemp("uninterrupted") / "home")
     started = time.monotonic()

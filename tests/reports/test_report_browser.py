@@ -15,21 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import pytest
 
-from assets.anomalies.assets import anomalies
-from assets.ingest.load import load_partition
-from assets.marts.cohorts import build_cohorts
-from assets.marts.funnels import build_funnels
-from assets.marts.metrics import build_daily_metrics
-from assets.marts.retention import build_retention
-from assets.marts.sessions_users import build_sessions, build_users
 from assets.reports.build import build_daily_report
 from pipelines import warehouse
-from pipelines.demo import generate
-from pipelines.landing import landing_dates
-from pipelines.resources import Warehouse
+from pipelines.demo.warehouse import build_demo_warehouse
 from pipelines.settings import load_settings
 
 pytestmark = pytest.mark.slow
@@ -52,18 +42,7 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
             f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
         )
     home = tmp_path_factory.mktemp("browser") / "home"
-    generate(home, days=63, users=900, seed=7, end=END)
-    settings = load_settings(home=home)
-    with warehouse.writer(home) as conn:
-        for day in landing_dates(settings.landing_dir):
-            load_partition(conn, settings.landing_dir, day)
-        build_sessions(conn, settings)
-        build_users(conn, settings)
-        build_daily_metrics(conn, settings)
-        build_retention(conn)
-        build_cohorts(conn)
-        build_funnels(conn, settings)
-    assert dg.materialize([anomalies], resources={"warehouse": Warehouse(home=str(home))}).success
+    build_demo_warehouse(home, load_settings(home=home), days=63, users=900, seed=7, end=END)
     return home
 
 

@@ -9,10 +9,11 @@ import math
 import re
 from pathlib import Path
 
+import matplotlib.dates as mdates
 import pytest
 
 from assets.reports.build import build_daily_report
-from assets.reports.trends import TREND_DAYS, metric_trends
+from assets.reports.trends import TREND_DAYS, metric_trends, trend_figure
 from pipelines import warehouse
 from pipelines.formatting import money
 from pipelines.settings import Settings, parse_settings
@@ -88,6 +89,19 @@ def test_expected_band_is_the_mean_of_28_days_before_plus_minus_two_sd(metrics_c
     # With less than a week of history there is no band.
     early = metric_trends(metrics_conn, FIRST + dt.timedelta(days=3))["active_users"]
     assert all(p.low is None for p in early)
+
+
+def test_trend_chart_spans_the_six_weeks_shown_even_on_the_first_day_of_data(metrics_conn) -> None:
+    """A home's first report has one point: its x axis is still the six weeks (left to
+    autoscaling it spanned years, one Monday tick per week of them)."""
+    for end in (FIRST, END):
+        figure = trend_figure(metric_trends(metrics_conn, end))
+        for axes in figure.axes:
+            left, right = (mdates.num2date(x).replace(tzinfo=None) for x in axes.get_xlim())
+            first_shown = dt.datetime.combine(end - dt.timedelta(days=TREND_DAYS - 1), dt.time())
+            assert left == first_shown - dt.timedelta(hours=12)
+            assert right == dt.datetime.combine(end, dt.time()) + dt.timedelta(hours=12)
+            assert len(axes.xaxis.get_major_locator()()) <= 7  # a tick on each Monday shown
 
 
 def test_daily_report_has_trends_and_platform_breakdown_with_money(metrics_conn, tmp_path) -> None:
