@@ -14,6 +14,7 @@ import pytest
 import reference_dimensions
 import reference_funnels
 from conftest import insert_events
+from test_funnels import event_row
 from test_marts import assert_same_rows, ev, fetch
 
 from assets.marts.cohorts import build_cohorts, cohort_size_mismatches
@@ -272,7 +273,7 @@ def test_funnel_segments_are_the_entry_events_in_any_dimension(tmp_path: Path) -
     funnel = Funnel("buy", ("page_view", "purchase"))
     dims = ("country", "properties.app_version", "platform")
     settings = settings_with(dims, 5, funnels=(funnel,))
-    conn = warehouse_with(tmp_path, [funnel_row(e) for e in events])
+    conn = warehouse_with(tmp_path, [event_row(e) for e in events])
     try:
         build_funnels(conn, settings)
         rows = fetch(conn, "funnel_steps")
@@ -293,21 +294,6 @@ def test_funnel_segments_are_the_entry_events_in_any_dimension(tmp_path: Path) -
 
 def at(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
-
-
-def funnel_row(e: reference_funnels.Event) -> dict[str, Any]:
-    return {
-        "event_id": e.event_id,
-        "user_id": e.user_id,
-        "event": e.event,
-        "ts": e.ts,
-        "platform": e.platform,
-        "channel": e.channel,
-        "campaign": e.campaign,
-        "country": e.country,
-        "properties": e.properties,
-        "revenue": None,
-    }
 
 
 # --- seeded random data ---------------------------------------------------------------------

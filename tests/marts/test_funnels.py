@@ -135,23 +135,23 @@ def load(conn: duckdb.DuckDBPyConnection, events: list[ref.Event]) -> None:
     if not events:
         run_sql_file(conn, "staging/tables.sql")  # an empty `events`
         return
-    insert_events(
-        conn,
-        [
-            {
-                "event_id": e.event_id,
-                "user_id": e.user_id,
-                "event": e.event,
-                "ts": e.ts,
-                "platform": e.platform,
-                "channel": e.channel,
-                "campaign": e.campaign,
-                "country": e.country,
-                "properties": e.properties,
-            }
-            for e in events
-        ],
-    )
+    insert_events(conn, [event_row(e) for e in events])
+
+
+def event_row(e: ref.Event) -> dict[str, Any]:
+    """A reference event as `insert_events` stores it."""
+    return {
+        "event_id": e.event_id,
+        "user_id": e.user_id,
+        "event": e.event,
+        "ts": e.ts,
+        "platform": e.platform,
+        "channel": e.channel,
+        "campaign": e.campaign,
+        "country": e.country,
+        "properties": e.properties,
+        "revenue": None,
+    }
 
 
 def build(conn: duckdb.DuckDBPyConnection, funnels: tuple[Funnel, ...]) -> dict[str, int]:

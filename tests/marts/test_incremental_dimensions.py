@@ -16,14 +16,14 @@ from typing import Any
 import duckdb
 import pytest
 import reference_dimensions
-from test_incremental_marts import DAYS, random_record, rows, write_day
+from test_incremental_marts import DAYS, random_record, rebuilt_in_full, rows, write_day
 from test_marts import assert_same_rows, fetch
 
 from assets.ingest.load import forget_partition, load_partition
 from assets.marts.changes import Refresh
-from assets.marts.cohorts import build_cohorts, update_cohorts
-from assets.marts.metrics import build_daily_metrics, update_daily_metrics
-from assets.marts.sessions_users import build_sessions, build_users, update_sessions, update_users
+from assets.marts.cohorts import update_cohorts
+from assets.marts.metrics import update_daily_metrics
+from assets.marts.sessions_users import update_sessions, update_users
 from pipelines import warehouse
 from pipelines.settings import Settings
 
@@ -59,19 +59,6 @@ def update_marts(conn: duckdb.DuckDBPyConnection) -> list[Refresh]:
 
 def kept(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
     return conn.execute("select dimension, value from dimension_values order by all").fetchall()
-
-
-def rebuilt_in_full(path: Path, scratch: Path) -> dict[str, list[tuple]]:
-    shutil.copy(path, scratch)
-    conn = warehouse.connect(scratch)
-    try:
-        build_sessions(conn, SETTINGS)
-        build_users(conn, SETTINGS)
-        build_daily_metrics(conn, SETTINGS)
-        build_cohorts(conn, SETTINGS)
-        return {table: rows(conn, table) for table in TABLES}
-    finally:
-        conn.close()
 
 
 def reference_events(conn: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
@@ -120,7 +107,7 @@ def test_random_loads_with_dimensions_update_to_the_full_rebuild(tmp_path: Path,
             if before and kept(conn) == before:
                 assert [r.mode for r in refreshes] == ["incremental"] * 4
             conn.execute("checkpoint")
-            expected = rebuilt_in_full(path, tmp_path / "full.duckdb")
+            expected = rebuilt_in_full(path, tmp_path / "full.duckdb", SETTINGS, TABLES)
             for table in TABLES:
                 assert rows(conn, table) == expected[table], f"{table} differs after {action}"
         events = reference_events(conn)

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import random
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -97,16 +98,18 @@ def rows(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
     return conn.execute(f"select * from {table} order by all").fetchall()
 
 
-def rebuilt_in_full(path: Path, scratch: Path) -> dict[str, list[tuple]]:
+def rebuilt_in_full(
+    path: Path, scratch: Path, settings: Settings = SETTINGS, tables: Iterable[str] = TABLES
+) -> dict[str, list[tuple]]:
     """The tables a full rebuild makes from the same warehouse's events (on a copy)."""
     shutil.copy(path, scratch)
     conn = warehouse.connect(scratch)
     try:
-        build_sessions(conn, SETTINGS)
-        build_users(conn, SETTINGS)
-        build_daily_metrics(conn, SETTINGS)
-        build_cohorts(conn)
-        return {table: rows(conn, table) for table in TABLES}
+        build_sessions(conn, settings)
+        build_users(conn, settings)
+        build_daily_metrics(conn, settings)
+        build_cohorts(conn, settings)
+        return {table: rows(conn, table) for table in tables}
     finally:
         conn.close()
 
