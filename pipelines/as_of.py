@@ -1,16 +1,26 @@
-"""The warehouse as it was on a day: funnels, retention and cohorts rebuilt from the events up to
-that day, so a report written again later shows the same numbers (issue 16, item 2).
+"""The warehouse as it was on a day: the marts rebuilt from what had arrived by the end of that
+day, so a report written again later shows the same numbers (issue 16, item 2).
+
+What a day's report knows is what its arrival folders held: the kept events with
+`arrival_date` on or before the day and `event_date` on or before it. An event that happened
+that day but arrived later (a late event) is not in the report, as it was not in the report the
+daily run wrote on the day. Identity follows the same rule: an anonymous visitor is the person a
+link that had arrived by the day says (a link arriving later re-attributes events in later
+reports only).
 
 `as_of_warehouse` opens an in-memory DuckDB and copies into it, through the caller's connection,
-the kept events dated on or before the day (without their raw text) and the user keys; it builds
-`sessions`, `users`, `retention`, `cohorts`, `funnel_steps` and `funnel_daily` there with the
-marts' own functions, and copies every other table of the warehouse as it is (`daily_metrics`,
-`anomalies`, ...: one row per day, which later days do not change). A warehouse without events
-(only mart tables, as in some tests), or without events after the day (the daily run's report
-of the latest day), is used as it is: its marts are the day's already.
+those events (without their raw text) and the user keys; it links identities there with ingest's
+own SQL and builds `sessions`, `users`, `daily_metrics` (with its `dimension_values`),
+`retention`, `cohorts`, `funnel_steps` and `funnel_daily` with the marts' own functions. Every
+other table is copied as it is: `anomalies` and `anomaly_incidents` are the rows as scored, so
+a day re-scored after late events shows its new scores (re-scoring in every report would cost
+seconds each; see the README). A warehouse without events (only mart tables, as in some tests),
+or with nothing dated or arrived after the day (the daily run's report of the latest day), is
+used as it is: its marts are the day's already.
 
 Cost: about half a second per report on the 90-day demo (copy, sessions, funnels), paid only
-by reports of days before the last event date (backfills, `eventpulse report` of an old day).
+by reports of days before the last event or arrival date (backfills, `eventpulse report` of an
+old day).
 """
 
 from __future__ import annotations
@@ -24,9 +34,11 @@ import duckdb
 
 from assets.marts.cohorts import build_cohorts
 from assets.marts.funnels import build_funnels
+from assets.marts.metrics import build_daily_metrics
 from assets.marts.retention import build_retention
 from assets.marts.sessions_users import build_sessions, build_users
 from pipelines.settings import Settings
+from pipelines.sql import run_sql_file
 from pipelines.warehouse import connect, prepare_base_schema
 
 # Rebuilt as of the day, or not read by reports (large, and the events' own bookkeeping).
@@ -35,6 +47,8 @@ NOT_COPIED = {
     "user_keys",
     "sessions",
     "users",
+    "daily_metrics",
+    "dimension_values",
     "retention",
     "cohorts",
     "funnel_steps",
@@ -51,10 +65,10 @@ def as_of_warehouse(
     """A connection on which the event-history marts are those of the end of `day`."""
     tables = _tables(conn)
     if not {"event_copies", "user_keys"} <= tables or (
-        _last_event_date(conn) <= day and _marts_current(conn)
+        _last_known_date(conn) <= day and _marts_current(conn)
     ):
-        # No events, or none after the day (the daily run's own report): the marts as they are
-        # are those of the day, without rebuilding them.
+        # No events, or none dated or arrived after the day (the daily run's own report): the
+        # marts as they are are those of the day, without rebuilding them.
         yield conn
         return
     memory = connect(Path(":memory:"))
@@ -64,13 +78,17 @@ def as_of_warehouse(
             memory,
             "event_copies",
             "select * replace (null::varchar as raw) from event_copies "
-            "where kept and event_date <= $day",
+            "where kept and arrival_date <= $day",
             {"day": day},
         )
         _copy(conn, memory, "user_keys", "select * from user_keys")
         prepare_base_schema(memory)
+        _link_identities(memory)
+        # After linking: a record of a later day that had arrived by the day links identities.
+        memory.execute("delete from event_copies where event_date > $day", {"day": day})
         build_sessions(memory, settings)
         build_users(memory, settings)
+        build_daily_metrics(memory, settings)
         build_retention(memory, settings.retention, settings.timezone)
         build_cohorts(memory, settings)
         build_funnels(memory, settings)
@@ -92,8 +110,22 @@ def _marts_current(conn: duckdb.DuckDBPyConnection) -> bool:
     return found == 3
 
 
-def _last_event_date(conn: duckdb.DuckDBPyConnection) -> dt.date:
-    ((last,),) = conn.execute("select max(event_date) from event_copies where kept").fetchall()
+def _link_identities(memory: duckdb.DuckDBPyConnection) -> None:
+    """Settle every anonymous id's person from the copies in `memory` (ingest's own rule, in
+    sql/staging/resolve_identities.sql), as if they were all the warehouse had."""
+    memory.execute("create or replace temp table affected_ids (event_id varchar)")
+    memory.execute(
+        "create or replace temp table touched_anonymous as "
+        "select distinct anonymous_id from event_copies where anonymous_id is not null"
+    )
+    run_sql_file(memory, "staging/resolve_identities.sql")
+
+
+def _last_known_date(conn: duckdb.DuckDBPyConnection) -> dt.date:
+    """The last day an event is dated or arrived on."""
+    ((last,),) = conn.execute(
+        "select greatest(max(event_date), max(arrival_date)) from event_copies where kept"
+    ).fetchall()
     return last or dt.date.min
 
 

@@ -86,8 +86,8 @@ def _build_report(
     if figures_dir.exists():
         shutil.rmtree(figures_dir)
     figures_dir.mkdir(parents=True)
-    # Funnels, retention and cohorts as of the period's last day: a report written again later,
-    # after more days were loaded, shows the same numbers.
+    # The marts as of the period's last day (what had arrived by then): a report written again
+    # later, after more days were loaded, shows the same numbers.
     with as_of_warehouse(conn, settings, period.end) as as_of:
         tables = existing_tables(as_of)
         with_data = has_data(as_of, tables, period)
