@@ -8,7 +8,10 @@ value per day and scored by the production scorer (`score_series`, default setti
 A flagged day is a true positive when it overlaps a labelled window
 (labels/combined_windows.json). Per series: windows detected (at least one flagged day inside),
 false-flag days (flagged days outside every window) and an event-level F1 with
-precision = flagged days inside windows / flagged days, recall = windows detected / windows.
+precision = flagged days inside windows / flagged days, recall = windows detected / windows,
+and NAB's own window-based score (`nab_score`: the standard profile, normalised per series).
+The series: the four known-cause ones, and the NAB series that look like product metrics with
+8 weeks of days or more (Twitter mention volumes, ad-exchange prices).
 Two baselines run on the same days: a rolling z-score (|z| > 3 against the previous 28 days)
 and an IsolationForest on the raw daily values alone (sklearn defaults).
 
