@@ -8,7 +8,10 @@ value per day and scored by the production scorer (`score_series`, default setti
 A flagged day is a true positive when it overlaps a labelled window
 (labels/combined_windows.json). Per series: windows detected (at least one flagged day inside),
 false-flag days (flagged days outside every window) and an event-level F1 with
-precision = flagged days inside windows / flagged days, recall = windows detected / windows.
+precision = flagged days inside windows / flagged days, recall = windows detected / windows,
+and NAB's own window-based score (`nab_score`: the standard profile, normalised per series).
+The series: the four known-cause ones, and the NAB series that look like product metrics with
+8 weeks of days or more (Twitter mention volumes, ad-exchange prices).
 Two baselines run on the same days: a rolling z-score (|z| > 3 against the previous 28 days)
 and an IsolationForest on the raw daily values alone (sklearn defaults).
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +59,13 @@ NAB_SERIES = {
     "ambient_temperature_system_failure": "mean",
     "machine_temperature_system_failure": "mean",
     "cpu_utilization_asg_misconfiguration": "mean",
+    # The NAB series that look like product metrics and give 8 weeks or more of days: mentions
+    # per day (a count, like events) and ad prices (a per-click / per-mille rate).
+    **{
+        f"Twitter_volume_{name}": "sum"
+        for name in ("AAPL", "AMZN", "CRM", "CVS", "FB", "GOOG", "IBM", "KO", "PFE", "UPS")
+    },
+    **{f"exchange-{n}_{kind}_results": "mean" for n in (2, 3, 4) for kind in ("cpc", "cpm")},
 }
 NO_ANOMALY_CATEGORY = "artificialNoAnomaly"
 DEMO_SEEDS = range(1, 6)
@@ -203,8 +214,73 @@ def window_scores(flags: pd.Series, windows: list[tuple[pd.Timestamp, pd.Timesta
         "flagged_days": len(days),
         "false_flag_days": len(days) - len(inside),
         "f1": round(f1, 3),
+        "nab_score": nab_score(flags, windows),
         "false_days": [day.date().isoformat() for day in days if day not in inside],
     }
+
+
+# NAB's "standard" application profile (numenta/NAB config/profiles.json) and probation share.
+NAB_PROFILE = {"tp": 1.0, "fp": 0.11, "fn": 1.0}
+NAB_PROBATION = 0.15
+
+
+def nab_score(flags: pd.Series, windows: list[tuple[pd.Timestamp, pd.Timestamp]]) -> float | None:
+    """NAB's own window-based score of daily flags, normalised per series: 0 for a detector
+    that never flags, 100 for one that flags each window on its first day and nothing else
+    (negative when false flags cost more than the detections earn). None where it does not
+    apply: no labelled window after the probation period.
+
+    As NAB's sweeper on the daily steps: a window's best flag earns tp x sigmoid(position)
+    (early in the window near 1, at its last day near 0); a missed window costs fn; each
+    false flag costs fp x sigmoid(distance past the previous window), the full fp before any
+    window; the first 15% of steps are probation and not scored."""
+    n = len(flags)
+    spans = _window_spans(flags.index, windows)
+    probation = min(math.floor(NAB_PROBATION * n), NAB_PROBATION * 5000)
+    scored = [span for span in spans if span[1] >= probation]
+    if not scored:
+        return None
+    best = {span: -NAB_PROFILE["fn"] for span in scored}
+    false_cost = 0.0
+    previous: tuple[int, int] | None = None
+    for i, flagged in enumerate(flags.to_numpy(dtype=bool)):
+        span = next((s for s in spans if s[0] <= i <= s[1]), None)
+        if span is not None:
+            width = span[1] - span[0] + 1
+            weight = _scaled_sigmoid(-(span[1] - i + 1) / width) / _scaled_sigmoid(-1.0)
+            if flagged and i >= probation:
+                best[span] = max(best[span], NAB_PROFILE["tp"] * weight)
+            if i == span[1]:
+                previous = span
+            continue
+        if flagged and i >= probation:
+            past = 3.0
+            if previous is not None:
+                past = (i - previous[1]) / max(previous[1] - previous[0], 1)
+            false_cost += NAB_PROFILE["fp"] * _scaled_sigmoid(past)
+    raw = sum(best.values()) + false_cost
+    null, perfect = -NAB_PROFILE["fn"] * len(scored), NAB_PROFILE["tp"] * len(scored)
+    return round(100 * (raw - null) / (perfect - null), 1)
+
+
+def _scaled_sigmoid(position: float) -> float:
+    """NAB's weight of a flag at a relative position: -1 a window's first step (0.987), 0 its
+    last (0), 1 a window's length past it (-0.987); -1 from 3 window lengths past."""
+    if position >= 3.0:
+        return -1.0
+    return 2 / (1 + math.exp(5 * position)) - 1
+
+
+def _window_spans(
+    days: pd.DatetimeIndex, windows: list[tuple[pd.Timestamp, pd.Timestamp]]
+) -> list[tuple[int, int]]:
+    """Each window as (first, last) position of the days it overlaps."""
+    spans = []
+    for start, end in windows:
+        inside = np.flatnonzero((days <= end) & (days + pd.Timedelta(days=1) > start))
+        if inside.size:
+            spans.append((int(inside[0]), int(inside[-1])))
+    return spans
 
 
 def _nab_file(root: Path, name: str) -> Path:
@@ -415,18 +491,25 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Scored by the production scorer (default settings: 14 days of history before any flag).",
         "A flagged day overlapping a labelled window is a true positive. F1: precision = flagged",
-        "days inside windows / flagged days, recall = windows detected / windows.",
+        "days inside windows / flagged days, recall = windows detected / windows. NAB score:",
+        "NAB's own standard-profile score on the daily steps (0 never flags, 100 each window",
+        "flagged on its first day and nothing else; `nab_score` in the module); n/a where no",
+        "window falls after NAB's 15% probation.",
         "",
-        "| series (daily roll-up) | days | detector | windows detected | false-flag days | F1 |",
-        "|---|---:|---|---:|---:|---:|",
+        "| series (daily roll-up) | days | detector | windows detected | false-flag days | F1 | "
+        "NAB score |",
+        "|---|---:|---|---:|---:|---:|---:|",
     ]
     for name, row in results["nab"]["real"].items():
         for detector in DETECTORS:
             r = row[detector]
+            nab = "n/a" if r["nab_score"] is None else f"{r['nab_score']:.1f}"
             lines.append(
                 f"| {name} ({row['rollup']}) | {row['days']} | {detector} | "
-                f"{r['detected']} / {r['windows']} | {r['false_flag_days']} | {r['f1']:.2f} |"
+                f"{r['detected']} / {r['windows']} | {r['false_flag_days']} | {r['f1']:.2f} | "
+                f"{nab} |"
             )
+    lines += _versus_baselines(results["nab"]["real"])
     lines += [
         "",
         "### artificialNoAnomaly: every flag is a false one",
@@ -455,6 +538,32 @@ def markdown(results: dict[str, Any]) -> str:
     )
     lines += ["", f"Run time: {results['seconds']:.0f} s.", ""]
     return "\n".join(lines)
+
+
+def _versus_baselines(real: dict[str, Any]) -> list[str]:
+    """Per series, eventpulse against the best baseline by F1: at or above, and strictly."""
+    baselines = [detector for detector in DETECTORS if detector != "eventpulse"]
+    lines = [
+        "",
+        "### eventpulse against the best baseline per series (F1)",
+        "",
+        "| series | eventpulse | best baseline | verdict |",
+        "|---|---:|---|---|",
+    ]
+    counts = {"better": 0, "tied": 0, "worse": 0}
+    for name, row in real.items():
+        ours = row["eventpulse"]["f1"]
+        best = max(baselines, key=lambda detector: row[detector]["f1"])
+        theirs = row[best]["f1"]
+        verdict = "better" if ours > theirs else "tied" if ours == theirs else "worse"
+        counts[verdict] += 1
+        lines.append(f"| {name} | {ours:.2f} | {best} {theirs:.2f} | {verdict} |")
+    lines += [
+        "",
+        f"eventpulse is better than every baseline on {counts['better']} of {len(real)} series, "
+        f"tied with the best on {counts['tied']} and below it on {counts['worse']}.",
+    ]
+    return lines
 
 
 def _labelled_section(title: str, block: dict[str, Any]) -> list[str]:
