@@ -59,6 +59,27 @@ create or replace temp macro segment_value(value, kept_value) as
         else 'other'
     end;
 
+-- Each row of the relation named `scoped` (the columns `dimensioned` reads) once per configured
+-- dimension, beside its other columns: `dimension_no` (1-based, in the order of `dims`) and the
+-- row's `segment` of that dimension ('unknown', a kept value of dimension_values, or 'other').
+-- cohorts.sql (a user's first event) and funnel_steps.sql (an attempt's entry event) share it.
+create or replace temp macro row_segments(scoped, dims) as table
+select r.* exclude (value), segment_value(r.value, k.value) as segment
+from (
+    select
+        * exclude (value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8),
+        unnest(range(1, len(dims) + 1)) as dimension_no,
+        unnest(
+            dimension_list(
+                dims, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
+            )
+        ) as value
+    from dimensioned(scoped, dims)
+) as r
+left join dimension_values as k
+    on k.dimension = dims[r.dimension_no].dimension
+    and k.key = segment_key(dims[r.dimension_no], r.value);
+
 -- The sessions of the relation named `scoped_sessions` with the columns of their first event
 -- that `dimensioned` reads: platform, channel and campaign are in `sessions`; country and
 -- properties are looked up in `scoped_events` (which holds the sessions' start days) only when
