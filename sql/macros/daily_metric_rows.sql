@@ -1,5 +1,6 @@
 -- sql/macros/daily_metric_rows.sql: the rows of daily_metrics (CONTRACT §3) for the days of the
--- relations named `scoped_events` (events), `scoped_users` (users, by first_seen_date),
+-- relations named `scoped_user_days` (dimension_user_days: events grouped per day, user and
+-- combination of dimension values), `scoped_users` (users, by first_seen_date),
 -- `scoped_sessions` (sessions, by start day) and `scoped_days` (metric_date: the days that get
 -- an ('all', 'all') row), each holding every row of the days it covers: daily_metrics.sql
 -- passes everything, daily_metrics_update.sql the changed days.
@@ -15,21 +16,6 @@
 -- days are cut in.
 -- needs: macros/segments.sql
 -- needs: macros/local_time.sql
-
--- Value number k (1..8) of a row's value_1 .. value_8: with k a constant, it folds to that
--- column, so each dimension below reads a plain column.
-create or replace temp macro slot_value(
-    k, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
-) as case k
-    when 1 then value_1
-    when 2 then value_2
-    when 3 then value_3
-    when 4 then value_4
-    when 5 then value_5
-    when 6 then value_6
-    when 7 then value_7
-    when 8 then value_8
-end;
 
 -- Dimension number k of the relation named `user_days` (daily_metric_rows below): one row per
 -- day and segment. Rows are grouped per user and segment first, so a user with several values
@@ -70,23 +56,9 @@ from (
 group by metric_date, segment;
 
 create or replace temp macro daily_metric_rows(
-    scoped_events, scoped_users, scoped_sessions, scoped_days, conversion_event, dims, zone
+    scoped_user_days, scoped_users, scoped_sessions, scoped_days, dims, zone
 ) as table
-with user_days as materialized (
-    -- Shrink events once to one row per day, user and combination of dimension values; every
-    -- dimension is then counted from this much smaller set.
-    select
-        event_date as metric_date,
-        user_id,
-        value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8,
-        count(*) as events,
-        -- DECIMAL: a parallel sum of doubles is not deterministic in its last bits.
-        sum(revenue::decimal(38, 9)) as revenue,
-        bool_or(event = conversion_event) as purchased
-    from dimensioned(scoped_events, dims)
-    group by all
-),
-session_days as materialized (
+with session_days as materialized (
     -- Sessions started per day and combination of values of their first event; `is_first`
     -- marks users' first sessions (starting at first_seen_at), whose first event is the user's
     -- first: they count the new users. A session is counted once in each dimension, so no
@@ -116,7 +88,7 @@ value_segments as materialized (
         from (
             select distinct
                 value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
-            from user_days
+            from query_table(scoped_user_days)
             union
             select distinct
                 value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
@@ -128,14 +100,14 @@ value_segments as materialized (
         and k.key = segment_key(dims[v.dimension_no], v.value)
 ),
 activity as (
-    select * from dimension_activity('user_days', 'value_segments', 1)
-    union all select * from dimension_activity('user_days', 'value_segments', 2)
-    union all select * from dimension_activity('user_days', 'value_segments', 3)
-    union all select * from dimension_activity('user_days', 'value_segments', 4)
-    union all select * from dimension_activity('user_days', 'value_segments', 5)
-    union all select * from dimension_activity('user_days', 'value_segments', 6)
-    union all select * from dimension_activity('user_days', 'value_segments', 7)
-    union all select * from dimension_activity('user_days', 'value_segments', 8)
+    select * from dimension_activity(scoped_user_days, 'value_segments', 1)
+    union all select * from dimension_activity(scoped_user_days, 'value_segments', 2)
+    union all select * from dimension_activity(scoped_user_days, 'value_segments', 3)
+    union all select * from dimension_activity(scoped_user_days, 'value_segments', 4)
+    union all select * from dimension_activity(scoped_user_days, 'value_segments', 5)
+    union all select * from dimension_activity(scoped_user_days, 'value_segments', 6)
+    union all select * from dimension_activity(scoped_user_days, 'value_segments', 7)
+    union all select * from dimension_activity(scoped_user_days, 'value_segments', 8)
     union all
     select
         metric_date,
@@ -152,7 +124,7 @@ activity as (
             sum(events) as events,
             sum(revenue) as revenue,
             bool_or(purchased) as purchased
-        from user_days
+        from query_table(scoped_user_days)
         group by metric_date, user_id
     )
     group by metric_date
