@@ -4,7 +4,11 @@ The configured dimensions go into SQL as data: `dimension_specs` turns each name
 {dimension, key, path}, read by sql/macros/filter_value.sql (a lifted column by its name, a
 `properties.<key>` by its JSON pointer). `refresh_dimension_values` keeps the extra table
 `dimension_values` (each dimension's kept values) current: every mart with segments reads that
-one table, so daily_metrics, funnel_steps, cohorts and anomalies agree on what is 'other'.
+one table, so daily_metrics, funnel_steps, cohorts and anomalies agree on what is 'other'. It is
+counted from the internal `dimension_user_days` (one row per day, user and combination of
+values), which the same refresh keeps current from the loads' recorded changes (the changed days
+only) and which daily_metrics then counts its segments from: events are grouped once, not once
+for the kept values and again for the metrics.
 
 Incremental marts and the kept set: a changed kept set changes the segment of old events, so
 `kept_fingerprint` goes into the fingerprint of the marts that update (daily_metrics, cohorts),
@@ -27,9 +31,9 @@ SESSION_FIELDS = ("platform", "channel", "campaign")
 
 DIMENSION_VALUES = MartModels(
     "dimension_values",
-    ("marts/dimension_values.sql",),
-    ("marts/dimension_values.sql",),
-    ("dimension_values",),
+    ("intermediate/dimension_user_days.sql", "marts/dimension_values.sql"),
+    ("intermediate/dimension_user_days_update.sql", "marts/dimension_values.sql"),
+    ("dimension_user_days", "dimension_values"),
 )
 
 
@@ -38,18 +42,28 @@ def dimension_specs(settings: Settings) -> list[dict]:
     return [_spec(name) for name in settings.dimensions]
 
 
-def refresh_dimension_values(conn: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
-    """Recompute `dimension_values` unless it is current (same dimensions and limit, no event
-    changed since); returns whether it was recomputed."""
+def refresh_dimension_values(
+    conn: duckdb.DuckDBPyConnection, settings: Settings, full: bool = False
+) -> bool:
+    """Bring `dimension_user_days` and `dimension_values` up to date unless they are current
+    (same settings, no event changed since): the changed days only, or everything from all
+    events when `full` or when there is no prior state; returns whether anything was done."""
     params = dimension_params(settings)
-    if _is_current(conn, params):
+    if not full and _is_current(conn, params):
         return False
-    refresh_mart(conn, DIMENSION_VALUES, params, full=True)
+    refresh_mart(conn, DIMENSION_VALUES, params, full=full)
     return True
 
 
 def dimension_params(settings: Settings) -> dict:
-    return {"dimensions": dimension_specs(settings), "dimension_limit": settings.dimension_limit}
+    # The zone too: dimension_user_days is by event_date, which a new zone redates (without
+    # recording changes), so it must then be rebuilt.
+    return {
+        "dimensions": dimension_specs(settings),
+        "dimension_limit": settings.dimension_limit,
+        "conversion_event": settings.conversion_event,
+        "timezone": settings.timezone,
+    }
 
 
 def kept_fingerprint(conn: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
@@ -98,7 +112,7 @@ def _is_current(conn: duckdb.DuckDBPyConnection, params: dict) -> bool:
     ).fetchall()
     if not state or state[0][1] != model_fingerprint(DIMENSION_VALUES, params):
         return False
-    if not _has_table(conn, "dimension_values"):
+    if not all(_has_table(conn, table) for table in DIMENSION_VALUES.tables):
         return False
     pending = conn.execute(
         "select count(*) from mart_changes where source = 'events' and change_no > $applied",

@@ -10,7 +10,11 @@ import dagster as dg
 import duckdb
 
 from assets.marts.changes import MartModels, Refresh, refresh_mart
-from assets.marts.dimensions import needs_event_fields, segment_params
+from assets.marts.dimensions import (
+    needs_event_fields,
+    refresh_dimension_values,
+    segment_params,
+)
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
@@ -24,8 +28,9 @@ DAILY_METRICS = MartModels(
 
 
 def build_daily_metrics(conn: duckdb.DuckDBPyConnection, settings: Settings) -> int:
-    """Rebuild `daily_metrics` (the reference; needs `users` and `sessions`); returns its row
-    count."""
+    """Rebuild `daily_metrics` (the reference; needs `users` and `sessions`) and the
+    `dimension_user_days` it counts from; returns its row count."""
+    refresh_dimension_values(conn, settings, full=True)
     refresh_mart(conn, DAILY_METRICS, _params(conn, settings), full=True)
     return conn.execute("select count(*) from daily_metrics").fetchall()[0][0]
 

@@ -3,8 +3,9 @@
 -- dimensions.py), bound as a parameter, never SQL text. `dimensioned` reads each dimension's
 -- raw value of every row into its own column value_1 .. value_8 (NULL past the configured
 -- ones): grouping by plain columns is several times faster than grouping by a list of values,
--- which is why settings allow at most 8 dimensions. `unnest(dimension_slots(...))` then turns
--- one row into one row per dimension, after the rows are reduced.
+-- which is why settings allow at most 8 dimensions. The big relations are then counted one
+-- dimension at a time (slot_value); small ones unnest(dimension_list(...)) into one row per
+-- dimension.
 -- needs: macros/filter_value.sql
 
 -- The relation named `scoped` (columns platform, channel, campaign, country, properties) with
@@ -23,17 +24,50 @@ select
     filter_value(dims[8], platform, channel, campaign, country, properties) as value_8
 from query_table(scoped);
 
--- The configured dimensions' values of one row as a list of {dimension, value}: unnest it to
--- get one row per dimension.
-create or replace temp macro dimension_slots(
-    dims, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
-) as list_transform(
-    range(1, len(dims) + 1),
-    lambda i: {
-        'dimension': dims[i].dimension,
-        'value': [value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8][i]
-    }
-);
+-- One row per day (event_date), user and combination of the configured dimensions' values of
+-- the relation named `scoped` (events), with the events, their revenue and whether one was a
+-- `conversion_event`: the rows of dimension_user_days (sql/intermediate/).
+create or replace temp macro dimension_user_day_rows(scoped, conversion_event, dims) as table
+select
+    event_date as metric_date,
+    user_id,
+    value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8,
+    count(*) as events,
+    -- DECIMAL: a parallel sum of doubles is not deterministic in its last bits.
+    sum(revenue::decimal(38, 9)) as revenue,
+    bool_or(event = conversion_event) as purchased
+from dimensioned(scoped, dims)
+group by all;
+
+-- Value number k (1..8) of a row's value_1 .. value_8: with k a constant, it folds to that
+-- column, so each dimension below reads a plain column.
+create or replace temp macro slot_value(
+    k, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
+) as case k
+    when 1 then value_1
+    when 2 then value_2
+    when 3 then value_3
+    when 4 then value_4
+    when 5 then value_5
+    when 6 then value_6
+    when 7 then value_7
+    when 8 then value_8
+end;
+
+-- The distinct (user, value) pairs of dimension number k of the relation named `user_days`
+-- (columns user_id, value_1 .. value_8), missing values left out: no rows when k is past the
+-- configured dimensions.
+create or replace temp macro dimension_users(user_days, dims, k) as table
+select distinct
+    user_id,
+    k as dimension_no,
+    slot_value(k, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8)
+        as value
+from query_table(user_days)
+where k <= len(dims)
+    and coalesce(
+        slot_value(k, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8), ''
+    ) <> '';
 
 -- The configured dimensions' values of one row, in the order of `dims`, '' for a missing one
 -- (so that joins on it are plain equality): unnest it beside range(1, len(dims) + 1).
@@ -58,6 +92,27 @@ create or replace temp macro segment_value(value, kept_value) as
         when kept_value is not null then kept_value
         else 'other'
     end;
+
+-- Each row of the relation named `scoped` (the columns `dimensioned` reads) once per configured
+-- dimension, beside its other columns: `dimension_no` (1-based, in the order of `dims`) and the
+-- row's `segment` of that dimension ('unknown', a kept value of dimension_values, or 'other').
+-- cohorts.sql (a user's first event) and funnel_steps.sql (an attempt's entry event) share it.
+create or replace temp macro row_segments(scoped, dims) as table
+select r.* exclude (value), segment_value(r.value, k.value) as segment
+from (
+    select
+        * exclude (value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8),
+        unnest(range(1, len(dims) + 1)) as dimension_no,
+        unnest(
+            dimension_list(
+                dims, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
+            )
+        ) as value
+    from dimensioned(scoped, dims)
+) as r
+left join dimension_values as k
+    on k.dimension = dims[r.dimension_no].dimension
+    and k.key = segment_key(dims[r.dimension_no], r.value);
 
 -- The sessions of the relation named `scoped_sessions` with the columns of their first event
 -- that `dimensioned` reads: platform, channel and campaign are in `sessions`; country and

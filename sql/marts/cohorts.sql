@@ -37,22 +37,8 @@ acquisition as (
     select user_id, 0 as dimension_no, 'all' as segment
     from users
     union all
-    select a.user_id, a.dimension_no, segment_value(a.value, k.value)
-    from (
-        select
-            user_id,
-            unnest(range(1, len($dimensions) + 1)) as dimension_no,
-            unnest(
-                dimension_list(
-                    $dimensions,
-                    value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
-                )
-            ) as value
-        from dimensioned('cohort_first_events', $dimensions)
-    ) as a
-    left join dimension_values as k
-        on k.dimension = $dimensions[a.dimension_no].dimension
-        and k.key = segment_key($dimensions[a.dimension_no], a.value)
+    select user_id, dimension_no, segment
+    from row_segments('cohort_first_events', $dimensions)
 ),
 members as (
     -- One row per user, granularity and dimension, with the user's cohort and segment.

@@ -1,5 +1,6 @@
 -- sql/marts/daily_metrics.sql: one row per day and segment (CONTRACT §3 daily_metrics), rebuilt
--- from every event, user and session (build users, sessions and dimension_values first); the
+-- from every event, user and session (build users, sessions, dimension_user_days and
+-- dimension_values first: dimension_user_days holds the events grouped per day and user); the
 -- reference that daily_metrics_update.sql must equal. Every day from the first to the last
 -- event date has an ('all', 'all') row, zeros included.
 -- needs: macros/daily_metric_rows.sql
@@ -14,6 +15,6 @@ select * from session_fields('sessions', 'events', $session_event_fields);
 create or replace table daily_metrics as
 select *
 from daily_metric_rows(
-    'events', 'users', 'metric_sessions', 'metric_days', $conversion_event, $dimensions, $timezone
+    'dimension_user_days', 'users', 'metric_sessions', 'metric_days', $dimensions, $timezone
 )
 order by metric_date, dimension, segment;

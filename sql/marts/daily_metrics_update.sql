@@ -24,6 +24,10 @@ where day::date not in (
 create or replace temp view changed_day_events as
 select * from events where event_date in (select metric_date from changed_days);
 
+-- dimension_user_days is already up to date for these days (dimension_user_days_update.sql).
+create or replace temp view changed_day_user_days as
+select * from dimension_user_days where metric_date in (select metric_date from changed_days);
+
 create or replace temp view changed_day_users as
 select * from users where first_seen_date in (select metric_date from changed_days);
 
@@ -51,11 +55,10 @@ select * from session_fields(
 
 insert into daily_metrics by name
 select * from daily_metric_rows(
-    'changed_day_events',
+    'changed_day_user_days',
     'changed_day_users',
     'changed_day_session_fields',
     'changed_range_days',
-    $conversion_event,
     $dimensions,
     $timezone
 );

@@ -6,35 +6,28 @@
 -- the limit. `values_seen` (the dimension's distinct values in all) tells whether any value is
 -- folded into 'other' (assets/marts/dimensions.py). A lifted column's values that differ only
 -- in case ("iOS", "ios") are one value, spelt as most of its users sent it; `key` is what the
--- marts join on (segment_key).
+-- marts join on (segment_key). Built after dimension_user_days (sql/intermediate/).
 -- needs: macros/segments.sql
 create or replace table dimension_values as
-with user_values as (
-    -- One row per user and combination of values: far fewer rows than events.
-    select distinct user_id, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
-    from dimensioned('events', $dimensions)
-),
-user_slots as (
+with user_slots as (
     -- One row per user, dimension and raw value, with the value's key (segment_key: the
-    -- lifted columns' values without their case).
-    select
-        u.user_id,
-        u.slot.dimension,
-        u.slot.value,
-        segment_key(d.spec, u.slot.value) as key
+    -- lifted columns' values without their case). One grouping per dimension of
+    -- dimension_user_days (far fewer rows than events): several times faster than unnesting
+    -- every row into its dimensions, as each grouping holds one dimension's values.
+    select u.user_id, d.spec.dimension, u.value, segment_key(d.spec, u.value) as key
     from (
-        select
-            user_id,
-            unnest(
-                dimension_slots(
-                    $dimensions,
-                    value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
-                )
-            ) as slot
-        from user_values
+        select * from dimension_users('dimension_user_days', $dimensions, 1)
+        union all select * from dimension_users('dimension_user_days', $dimensions, 2)
+        union all select * from dimension_users('dimension_user_days', $dimensions, 3)
+        union all select * from dimension_users('dimension_user_days', $dimensions, 4)
+        union all select * from dimension_users('dimension_user_days', $dimensions, 5)
+        union all select * from dimension_users('dimension_user_days', $dimensions, 6)
+        union all select * from dimension_users('dimension_user_days', $dimensions, 7)
+        union all select * from dimension_users('dimension_user_days', $dimensions, 8)
     ) as u
-    join (select unnest($dimensions) as spec) as d on d.spec.dimension = u.slot.dimension
-    where coalesce(u.slot.value, '') <> ''
+    join (
+        select unnest($dimensions) as spec, generate_subscripts($dimensions, 1) as dimension_no
+    ) as d using (dimension_no)
 ),
 key_users as (
     select dimension, key, count(distinct user_id) as users

@@ -81,23 +81,8 @@ attempt_segments as (
     select funnel, user_id, 0 as dimension_no, 'all' as segment
     from funnel_attempts
     union all
-    select a.funnel, a.user_id, a.dimension_no, segment_value(a.value, k.value)
-    from (
-        select
-            funnel,
-            user_id,
-            unnest(range(1, len($dimensions) + 1)) as dimension_no,
-            unnest(
-                dimension_list(
-                    $dimensions,
-                    value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
-                )
-            ) as value
-        from dimensioned('funnel_entry_fields', $dimensions)
-    ) as a
-    left join dimension_values as k
-        on k.dimension = $dimensions[a.dimension_no].dimension
-        and k.key = segment_key($dimensions[a.dimension_no], a.value)
+    select funnel, user_id, dimension_no, segment
+    from row_segments('funnel_entry_fields', $dimensions)
 ),
 grid as (
     select c.funnel, s.dimension_no, s.segment, c.step_index, c.step

@@ -32,7 +32,9 @@ SETTINGS = Settings(
     dimensions=("country", "properties.plan", "platform"),
     dimension_limit=2,
 )
-TABLES = ("daily_metrics", "cohorts")
+# dimension_user_days and dimension_values too: updated for the changed days only, they must
+# equal their rebuild from every event.
+TABLES = ("daily_metrics", "cohorts", "dimension_user_days", "dimension_values")
 
 
 def record_with_dimensions(
