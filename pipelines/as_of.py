@@ -49,6 +49,7 @@ NOT_COPIED = {
     "users",
     "daily_metrics",
     "dimension_values",
+    "dimension_user_days",
     "retention",
     "cohorts",
     "funnel_steps",
