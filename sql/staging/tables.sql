@@ -20,7 +20,9 @@ create table if not exists event_copies (
     arrival_date date not null,
     source_file varchar not null,
     line_no bigint not null,
-    raw varchar,
+    -- zstd: read only when a copy becomes a duplicate, and the default's trial of every method
+    -- on 1M raw lines was a fifth of a load's CPU (benchmarks/ingest_bench.py).
+    raw varchar using compression zstd,
     kept boolean not null,
     user_key integer not null,
     distinct_id varchar,
