@@ -9,13 +9,27 @@ select event_id from event_copies where arrival_date = $arrival_date
 union
 select event_id from parsed_records where reason is null;
 
+-- The copies of those ids on other days: the one look through the whole history a load
+-- makes (events_before, ranked_copies and record_changes.sql's events_after read them here).
+create or replace temp table other_copies as
+select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
+    properties, arrival_date, source_file, line_no, kept, anonymous_id
+from event_copies
+where arrival_date <> $arrival_date and event_id in (select event_id from affected_ids);
+
 -- What `events` held for those ids before the load, to record what it changed
--- (record_changes.sql, after resolve_identities.sql).
+-- (record_changes.sql, after resolve_identities.sql): the day's kept copies (all of them are
+-- affected) and the kept ones of other days.
 create or replace temp table events_before as
 select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
     properties
 from event_copies
-where kept and event_id in (select event_id from affected_ids);
+where arrival_date = $arrival_date and kept
+union all
+select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
+    properties
+from other_copies
+where kept;
 
 -- Anonymous ids this load may re-link: those of the day's copies before it (CONTRACT §2
 -- Identity). The day's new copies and every copy whose fate it changes join them below.
@@ -31,8 +45,7 @@ delete from event_copies where arrival_date = $arrival_date;
 create or replace temp table ranked_copies as
 with copies as (
     select event_id, arrival_date, source_file, line_no, null::bigint as staged_row
-    from event_copies
-    where event_id in (select event_id from affected_ids)
+    from other_copies
     union all
     select event_id, $arrival_date, source_file, line_no, rowid
     from parsed_records

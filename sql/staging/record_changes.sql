@@ -5,11 +5,19 @@
 -- the columns the incremental marts read (country and properties too: breakdowns by them), and the copies whose person changed are added
 -- (reattributed_events). A re-sent day that changes nothing records nothing.
 -- needs: macros/change_numbers.sql
+-- The day's kept copies, and those of other days that held a copy of an affected id
+-- (other_copies): their `kept` may have changed, their person too.
 create or replace temp table events_after as
 select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
     properties
 from event_copies
-where kept and event_id in (select event_id from affected_ids);
+where arrival_date = $arrival_date and kept
+union all
+select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
+    properties
+from event_copies
+where arrival_date <> $arrival_date and kept
+  and event_id in (select event_id from other_copies);
 
 insert into mart_changes
 select next_change_no(), 'events', user_id, event_date
