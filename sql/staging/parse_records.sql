@@ -6,8 +6,8 @@
 -- the list of their values ($<field>_sources). `event_date` is the day in $timezone.
 -- needs: macros/local_time.sql
 
--- JSON null counts as absent. (json_transform already gives SQL NULL for it; the text test
--- keeps that true without parsing the value again.)
+-- JSON null counts as absent: json_extract gives it as the JSON text 'null' (json_transform
+-- gives SQL NULL, so first_key needs no test); comparing the text spares parsing the value.
 create or replace temp macro present(j) as case when j::varchar = 'null' then null else j end;
 
 -- The JSON type of a value read by json_transform or json_extract, which write it minified:

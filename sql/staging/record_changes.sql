@@ -5,8 +5,8 @@
 -- the columns the incremental marts read (country and properties too: breakdowns by them), and the copies whose person changed are added
 -- (reattributed_events). A re-sent day that changes nothing records nothing.
 -- needs: macros/change_numbers.sql
--- The day's kept copies, and those of other days that held a copy of an affected id
--- (other_copies): their `kept` may have changed, their person too.
+-- The affected ids' kept copies now: the day's, and those of other days that hold a copy of
+-- one (load_partition.sql's other_copies; their `kept` may have changed, their person too).
 create or replace temp table events_after as
 select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
     properties
