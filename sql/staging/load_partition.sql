@@ -10,10 +10,11 @@ union
 select event_id from parsed_records where reason is null;
 
 -- The copies of those ids on other days: the one look through the whole history a load
--- makes (events_before, ranked_copies and record_changes.sql's events_after read them here).
+-- makes (events_before, ranked_copies, the duplicates' quarantine rows and record_changes.sql's
+-- events_after read them here). Usually few: an id seldom arrives on two days.
 create or replace temp table other_copies as
 select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
-    properties, arrival_date, source_file, line_no, kept, anonymous_id
+    properties, arrival_date, source_file, line_no, kept, anonymous_id, raw
 from event_copies
 where arrival_date <> $arrival_date and event_id in (select event_id from affected_ids);
 
@@ -122,14 +123,20 @@ select $arrival_date, source_file, line_no, reason, detail, raw, null
 from parsed_records
 where reason is not null;
 
+-- Every copy that is not kept is one of ranked_copies (its id has several copies); its raw
+-- text is the staged record's, or that of its copy on another day.
 insert into quarantine
 select c.arrival_date, c.source_file, c.line_no, 'duplicate_event_id',
        'event_id ' || c.event_id || ': the copy kept arrived ' || w.arrival_date::varchar
            || ' in ' || w.source_file || ' line ' || w.line_no::varchar,
-       c.raw, c.event_id
-from event_copies c
-join event_copies w on w.event_id = c.event_id and w.kept
-where not c.kept and c.event_id in (select event_id from affected_ids);
+       coalesce(p.raw, o.raw), c.event_id
+from ranked_copies as c
+join ranked_copies as w on w.event_id = c.event_id and w.kept
+left join parsed_records as p on p.rowid = c.staged_row
+left join other_copies as o
+    on c.staged_row is null and o.event_id = c.event_id and o.arrival_date = c.arrival_date
+    and o.source_file = c.source_file and o.line_no = c.line_no
+where not c.kept;
 
 insert into ingest_log
 select
