@@ -297,7 +297,7 @@ ids as (
     select
         *,
         case
-            when identified_j is not distinct from user_j then coalesce(user_text, user_j::varchar)
+            when identified_j is not distinct from user_j then coalesce(user_text, user_j ->> '$')
             else id_text(identified_j, json_kind(identified_j))
         end as identified_text,
         id_text(anonymous_j, json_kind(anonymous_j)) as anonymous_text,
@@ -394,12 +394,12 @@ select
     case
         when reason is null then coalesce(
             scalar_text(id_j, id_kind),
-            md5(concat_ws(chr(31), coalesce(user_text, user_j::varchar), event_text,
+            md5(concat_ws(chr(31), coalesce(user_text, user_j ->> '$'), event_text,
                           strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ'), properties::varchar))
         )
     end as event_id,
     -- The person as far as this record knows; load_partition.sql applies the identities.
-    coalesce(identified_id, user_text, user_j::varchar) as user_id,
+    coalesce(identified_id, user_text, user_j ->> '$') as user_id,
     event_text as event,
     ts,
     local_date(ts, $timezone) as event_date,
@@ -409,7 +409,7 @@ select
     scalar_text(country_j, country_kind) as country,
     revenue_value as revenue,
     properties,
-    coalesce(user_text, user_j::varchar) as distinct_id,
+    coalesce(user_text, user_j ->> '$') as distinct_id,
     anonymous_id,
     identified_id is not null as identified
 from judged;
