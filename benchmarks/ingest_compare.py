@@ -7,6 +7,8 @@ and the CPU seconds (user + system of that process, all DuckDB threads) are kept
 the medians is the figure to quote, with the load average it was measured under.
 
     python -m benchmarks.ingest_compare REVISION [--runs 3] [--kind plain|mixpanel]
+
+prints the comparison as JSON (progress on stderr).
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def compare(revision: str, runs: int, kind: str, scratch: Path) -> dict:
             db = scratch / f"{side}-{run}.duckdb"
             loads[side].append(_one_load(checkout, landing, day, db))
             db.unlink()
-            print(f"[ingest_compare] {side} run {run + 1}: {loads[side][-1]}", flush=True)
+            print(f"[ingest_compare] {side} run {run + 1}: {loads[side][-1]}", file=sys.stderr)
     median = {
         side: {m: round(statistics.median(x[m] for x in xs), 2) for m in ("wall", "cpu")}
         for side, xs in loads.items()
