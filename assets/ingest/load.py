@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from assets.ingest.fields import source_paths
+from assets.ingest.fields import SourcePaths, source_paths
 from pipelines.landing import arrival_files, arrival_folder
 from pipelines.sql import run_sql_file
 from pipelines.warehouse import prepare_base_schema
@@ -173,6 +173,29 @@ def _replace_day(
             unreadable += 1
             continue
         unreadable += not _stage_file(conn, path, source_file, sources.top_level_names)
+    # The stage above numbers lines by insertion order; nothing after it needs an order, and
+    # without one DuckDB writes the validated records and their copies in parallel.
+    conn.execute("set preserve_insertion_order = false")
+    try:
+        identity_seconds = _store_day(
+            conn, day, sources, len(files), unreadable, started_at, timezone
+        )
+    finally:
+        conn.execute("reset preserve_insertion_order")
+    return _result(conn, day, identity_seconds)
+
+
+def _store_day(
+    conn: duckdb.DuckDBPyConnection,
+    day: dt.date,
+    sources: SourcePaths,
+    files: int,
+    unreadable: int,
+    started_at: dt.datetime,
+    timezone: str,
+) -> float:
+    """Validate the staged records and replace the day with them; returns the seconds of
+    identity resolution."""
     run_sql_file(
         conn,
         "staging/parse_records.sql",
@@ -192,22 +215,22 @@ def _replace_day(
             "staging/load_partition.sql",
             {
                 "arrival_date": day,
-                "files": len(files),
+                "files": files,
                 "unreadable_files": unreadable,
                 "started_at": started_at,
                 "finished_at": _utc_now(),
             },
         )
         identity_started = time.perf_counter()
-        run_sql_file(conn, "staging/resolve_identities.sql")
+        run_sql_file(conn, "staging/resolve_identities.sql", {"arrival_date": day})
         identity_seconds = time.perf_counter() - identity_started
         # What the marts must update (their incremental builds read it).
-        run_sql_file(conn, "staging/record_changes.sql")
+        run_sql_file(conn, "staging/record_changes.sql", {"arrival_date": day})
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
         raise
-    return _result(conn, day, identity_seconds)
+    return identity_seconds
 
 
 def _kept_result(conn: duckdb.DuckDBPyConnection, day: dt.date) -> IngestResult:

@@ -9,13 +9,28 @@ select event_id from event_copies where arrival_date = $arrival_date
 union
 select event_id from parsed_records where reason is null;
 
+-- The copies of those ids on other days: the one look through the whole history a load
+-- makes (events_before, ranked_copies, the duplicates' quarantine rows and record_changes.sql's
+-- events_after read them here). Usually few: an id seldom arrives on two days.
+create or replace temp table other_copies as
+select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
+    properties, arrival_date, source_file, line_no, kept, anonymous_id, raw
+from event_copies
+where arrival_date <> $arrival_date and event_id in (select event_id from affected_ids);
+
 -- What `events` held for those ids before the load, to record what it changed
--- (record_changes.sql, after resolve_identities.sql).
+-- (record_changes.sql, after resolve_identities.sql): the day's kept copies (all of them are
+-- affected) and the kept ones of other days.
 create or replace temp table events_before as
 select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
     properties
 from event_copies
-where kept and event_id in (select event_id from affected_ids);
+where arrival_date = $arrival_date and kept
+union all
+select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
+    properties
+from other_copies
+where kept;
 
 -- Anonymous ids this load may re-link: those of the day's copies before it (CONTRACT §2
 -- Identity). The day's new copies and every copy whose fate it changes join them below.
@@ -31,8 +46,7 @@ delete from event_copies where arrival_date = $arrival_date;
 create or replace temp table ranked_copies as
 with copies as (
     select event_id, arrival_date, source_file, line_no, null::bigint as staged_row
-    from event_copies
-    where event_id in (select event_id from affected_ids)
+    from other_copies
     union all
     select event_id, $arrival_date, source_file, line_no, rowid
     from parsed_records
@@ -109,14 +123,20 @@ select $arrival_date, source_file, line_no, reason, detail, raw, null
 from parsed_records
 where reason is not null;
 
+-- Every copy that is not kept is one of ranked_copies (its id has several copies); its raw
+-- text is the staged record's, or that of its copy on another day.
 insert into quarantine
 select c.arrival_date, c.source_file, c.line_no, 'duplicate_event_id',
        'event_id ' || c.event_id || ': the copy kept arrived ' || w.arrival_date::varchar
            || ' in ' || w.source_file || ' line ' || w.line_no::varchar,
-       c.raw, c.event_id
-from event_copies c
-join event_copies w on w.event_id = c.event_id and w.kept
-where not c.kept and c.event_id in (select event_id from affected_ids);
+       coalesce(p.raw, o.raw), c.event_id
+from ranked_copies as c
+join ranked_copies as w on w.event_id = c.event_id and w.kept
+left join parsed_records as p on p.rowid = c.staged_row
+left join other_copies as o
+    on c.staged_row is null and o.event_id = c.event_id and o.arrival_date = c.arrival_date
+    and o.source_file = c.source_file and o.line_no = c.line_no
+where not c.kept;
 
 insert into ingest_log
 select

@@ -6,16 +6,28 @@
 -- the list of their values ($<field>_sources). `event_date` is the day in $timezone.
 -- needs: macros/local_time.sql
 
--- JSON null counts as absent. (json_transform already gives SQL NULL for it; the text test
--- keeps that true without parsing the value again.)
+-- JSON null counts as absent: json_extract gives it as the JSON text 'null' (json_transform
+-- gives SQL NULL, so first_key needs no test); comparing the text spares parsing the value.
 create or replace temp macro present(j) as case when j::varchar = 'null' then null else j end;
 
--- Text of a scalar JSON value ('' counts as absent); NULL for objects and arrays.
--- `kind` is json_type(j), computed once by the caller.
+-- The JSON type of a value read by json_transform or json_extract, which write it minified:
+-- a string starts with its quote. json_type parses its argument on every call, so only the
+-- rare values that are not strings pay for it.
+create or replace temp macro json_kind(j) as
+    case when starts_with(j::varchar, '"') then 'VARCHAR' else json_type(j) end;
+
+-- The text of a JSON string (`kind` VARCHAR): without a backslash the text between the quotes
+-- is the string itself, which spares decoding it (->> parses the value again).
+create or replace temp macro json_text(j) as
+    case when contains(j::varchar, '\') then j ->> '$' else (j::varchar)[2:-2] end;
+
+-- Text of a scalar JSON value ('' counts as absent); NULL for objects and arrays. `kind` is
+-- json_kind(j), computed once by the caller. A number or boolean is its minified JSON text.
 create or replace temp macro scalar_text(j, kind) as
     case
         when j is null or kind in ('OBJECT', 'ARRAY', 'NULL') then null
-        else nullif(j ->> '$', '')
+        when kind = 'VARCHAR' then nullif(json_text(j), '')
+        else nullif(j::varchar, '')
     end;
 
 -- Epoch numbers: milliseconds, or microseconds, when the magnitude says so (1e11 s is the year
@@ -50,16 +62,16 @@ create or replace temp macro first_present(vals, positions) as coalesce(
 );
 
 -- The same among the fields of a struct read with json_transform (the contract's names, at
--- most 8 a field).
+-- most 8 a field). json_transform reads JSON null as SQL NULL already.
 create or replace temp macro first_key(doc, positions) as coalesce(
-    present(struct_extract_at(doc, positions[1])),
-    present(struct_extract_at(doc, positions[2])),
-    present(struct_extract_at(doc, positions[3])),
-    present(struct_extract_at(doc, positions[4])),
-    present(struct_extract_at(doc, positions[5])),
-    present(struct_extract_at(doc, positions[6])),
-    present(struct_extract_at(doc, positions[7])),
-    present(struct_extract_at(doc, positions[8]))
+    struct_extract_at(doc, positions[1]),
+    struct_extract_at(doc, positions[2]),
+    struct_extract_at(doc, positions[3]),
+    struct_extract_at(doc, positions[4]),
+    struct_extract_at(doc, positions[5]),
+    struct_extract_at(doc, positions[6]),
+    struct_extract_at(doc, positions[7]),
+    struct_extract_at(doc, positions[8])
 );
 
 -- A field's value: the first present of its sources (`s`: positions per group of
@@ -79,8 +91,8 @@ create or replace temp macro field_value(
 -- An id as text: a JSON string (trimmed, '' is absent) or a whole number; NULL otherwise.
 create or replace temp macro id_text(j, kind) as
     case
-        when kind = 'VARCHAR' then nullif(trim(j ->> '$'), '')
-        when kind in ('UBIGINT', 'BIGINT') then j ->> '$'
+        when kind = 'VARCHAR' then nullif(trim(json_text(j)), '')
+        when kind in ('UBIGINT', 'BIGINT') then j::varchar
     end;
 
 -- The top-level keys the contract names as record fields; every other top-level key is a
@@ -174,7 +186,7 @@ record_fields as (
     from fields
 ),
 kinds as (
-    select *, json_type(props_j) as props_kind from record_fields
+    select *, json_kind(props_j) as props_kind from record_fields
 ),
 objects as (
     select
@@ -224,7 +236,7 @@ lifted as (
         -- type ($identify, $pageview, ...), before the `name` alias (its page's name).
         coalesce(
             case
-                when present(struct_extract_at(doc, $event_key)) is null
+                when struct_extract_at(doc, $event_key) is null
                     then to_json(segment_call_event(field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $call_type_sources) ->> '$'))
             end,
             field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $event_sources)
@@ -239,19 +251,19 @@ lifted as (
     from sourced
 ),
 lifted_kinds as (
-    -- Each JSON type once: json_type parses its argument on every call.
+    -- Each JSON type once.
     select
         *,
-        json_type(user_j) as user_kind,
-        json_type(event_j) as event_kind,
-        json_type(time_j) as time_kind,
-        json_type(id_j) as id_kind,
-        json_type(platform_j) as platform_kind,
-        json_type(channel_j) as channel_kind,
-        json_type(campaign_j) as campaign_kind,
-        json_type(country_j) as country_kind,
-        json_type(revenue_j) as revenue_kind,
-        case when time_kind = 'VARCHAR' then trim(time_j ->> '$') end as time_text
+        json_kind(user_j) as user_kind,
+        json_kind(event_j) as event_kind,
+        json_kind(time_j) as time_kind,
+        json_kind(id_j) as id_kind,
+        json_kind(platform_j) as platform_kind,
+        json_kind(channel_j) as channel_kind,
+        json_kind(campaign_j) as campaign_kind,
+        json_kind(country_j) as country_kind,
+        json_kind(revenue_j) as revenue_kind,
+        case when time_kind = 'VARCHAR' then trim(json_text(time_j)) end as time_text
     from lifted
 ),
 typed as (
@@ -259,7 +271,7 @@ typed as (
         *,
         case
             when time_kind in ('UBIGINT', 'BIGINT', 'DOUBLE')
-                then epoch_to_ts((time_j ->> '$')::double)
+                then epoch_to_ts(time_j::varchar::double)
             -- Epoch numbers as text. (The cast fails fast on ISO text, sparing it the pattern.)
             when try_cast(time_text as double) is not null
                 and regexp_full_match(time_text, '-?[0-9]+(\.[0-9]+)?')
@@ -268,14 +280,14 @@ typed as (
         end as ts,
         case
             when revenue_kind in ('UBIGINT', 'BIGINT', 'DOUBLE')
-                then (revenue_j ->> '$')::double
-            when revenue_kind = 'VARCHAR' then try_cast(trim(revenue_j ->> '$') as double)
+                then revenue_j::varchar::double
+            when revenue_kind = 'VARCHAR' then try_cast(trim(json_text(revenue_j)) as double)
         end as revenue_value,
         case
-            when user_kind = 'VARCHAR' then nullif(trim(user_j ->> '$'), '')
+            when user_kind = 'VARCHAR' then nullif(trim(json_text(user_j)), '')
         end as user_text,
         case
-            when event_kind = 'VARCHAR' then nullif(trim(event_j ->> '$'), '')
+            when event_kind = 'VARCHAR' then nullif(trim(json_text(event_j)), '')
         end as event_text
     from lifted_kinds
 ),
@@ -286,10 +298,10 @@ ids as (
         *,
         case
             when identified_j is not distinct from user_j then coalesce(user_text, user_j ->> '$')
-            else id_text(identified_j, json_type(identified_j))
+            else id_text(identified_j, json_kind(identified_j))
         end as identified_text,
-        id_text(anonymous_j, json_type(anonymous_j)) as anonymous_text,
-        id_text(distinct_j, json_type(distinct_j)) as distinct_text
+        id_text(anonymous_j, json_kind(anonymous_j)) as anonymous_text,
+        id_text(distinct_j, json_kind(distinct_j)) as distinct_text
     from typed
 ),
 identity as (

@@ -5,18 +5,27 @@
 -- the columns the incremental marts read (country and properties too: breakdowns by them), and the copies whose person changed are added
 -- (reattributed_events). A re-sent day that changes nothing records nothing.
 -- needs: macros/change_numbers.sql
-create or replace temp table events_after as
-select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
-    properties
-from event_copies
-where kept and event_id in (select event_id from affected_ids);
-
 insert into mart_changes
 select next_change_no(), 'events', user_id, event_date
 from (
+    -- The affected ids' kept copies now: the day's, and those of other days that hold a copy
+    -- of one (load_partition.sql's other_copies; their `kept` may have changed, their person
+    -- too). Read once, so not stored.
+    with events_after as (
+        select event_id, user_id, event, ts, event_date, platform, channel, campaign, country,
+            revenue, properties
+        from event_copies
+        where arrival_date = $arrival_date and kept
+        union all
+        select event_id, user_id, event, ts, event_date, platform, channel, campaign, country,
+            revenue, properties
+        from event_copies
+        where arrival_date <> $arrival_date and kept
+          and event_id in (select event_id from other_copies)
+    ),
     -- Each id's row before and after, compared whole (an id has one kept copy on each side):
     -- a join on the id instead of two set differences over every column.
-    with differing as (
+    differing as (
         select b, a
         from events_before as b
         full join events_after as a on a.event_id = b.event_id

@@ -1,7 +1,8 @@
 -- sql/staging/resolve_identities.sql: CONTRACT §2 Identity, after load_partition.sql and in
 -- the same transaction, for the anonymous ids the load touched (touched_anonymous: those of the
--- day's copies before the load; those of every copy whose event id the load re-decided are
--- added here), so its cost follows the day, not the history.
+-- day's copies before the load; those of every copy whose event id the load re-decided, the
+-- day's new copies and load_partition.sql's other_copies, are added here), so its cost follows
+-- the day, not the history.
 --
 -- A link comes from the kept copies that carry both an anonymous and an identified id: the
 -- earliest by event time (then the smallest user id) wins. Then every copy without an
@@ -10,8 +11,11 @@
 -- earlier days, a lost link gives them back).
 -- needs: macros/identity.sql
 insert into touched_anonymous
-select distinct anonymous_id from event_copies
-where event_id in (select event_id from affected_ids) and anonymous_id is not null;
+select anonymous_id from event_copies
+where arrival_date = $arrival_date and anonymous_id is not null
+union
+select anonymous_id from other_copies
+where anonymous_id is not null;
 
 create or replace temp view link_candidates as
 select anonymous_id, user_id, ts, arrival_date

@@ -1,0 +1,117 @@
+"""This checkout's ingest against an earlier revision's, loads alternated in one run.
+
+On a shared machine a single timing says little: other work comes and goes. So the same
+1M-record day (benchmarks/ingest_bench.py `write_events`, vendor paths and aliases on) is loaded
+into a fresh warehouse by each side in turn, each load in its own process, and both the wall
+and the CPU seconds (user + system of that process, all DuckDB threads) are kept; the ratio of
+the medians is the figure to quote, with the load average it was measured under.
+
+    python -m benchmarks.ingest_compare REVISION [--runs 3] [--kind plain|mixpanel]
+
+prints the comparison as JSON (progress on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.ingest_bench import DAY, RECORDS, write_events, write_mixpanel_events
+
+ROOT = Path(__file__).resolve().parent.parent
+# Run inside the checkout under test: only its own load_partition and warehouse are imported.
+ONE_LOAD = """
+import datetime as dt, json, resource, sys, time
+from pathlib import Path
+from assets.ingest.load import load_partition
+from pipelines import warehouse
+landing, day, db = Path(sys.argv[1]), dt.date.fromisoformat(sys.argv[2]), Path(sys.argv[3])
+aliases = {"timestamp": ("event_date",), "revenue": ("dollar_value",)}
+conn = warehouse.connect(db)
+before = resource.getrusage(resource.RUSAGE_SELF)
+started = time.perf_counter()
+result = load_partition(conn, landing, day, aliases)
+wall = time.perf_counter() - started
+after = resource.getrusage(resource.RUSAGE_SELF)
+cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+conn.close()
+print(json.dumps({"wall": wall, "cpu": cpu, "loaded": result.loaded,
+                  "quarantined": result.quarantined}))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("revision", help="the git revision to compare against, e.g. main~3")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--kind", choices=("plain", "mixpanel"), default="plain")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        print(json.dumps(compare(args.revision, args.runs, args.kind, Path(scratch)), indent=2))
+
+
+def compare(revision: str, runs: int, kind: str, scratch: Path) -> dict:
+    """Alternate `runs` loads of each side; medians, their ratios and the load averages."""
+    baseline = scratch / "baseline"
+    baseline.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive, check=True)
+    landing = scratch / "landing" / "events"
+    day = DAY if kind == "plain" else DAY + dt.timedelta(days=1)
+    write = write_events if kind == "plain" else write_mixpanel_events
+    write(landing / f"date={day}" / "events.jsonl", RECORDS)
+    sides = {"baseline": baseline, "this": ROOT}
+    loads: dict[str, list[dict]] = {side: [] for side in sides}
+    load_before = os.getloadavg()
+    for run in range(runs):
+        for side, checkout in sides.items():
+            db = scratch / f"{side}-{run}.duckdb"
+            loads[side].append(_one_load(checkout, landing, day, db))
+            db.unlink()
+            print(f"[ingest_compare] {side} run {run + 1}: {loads[side][-1]}", file=sys.stderr)
+    median = {
+        side: {m: round(statistics.median(x[m] for x in xs), 2) for m in ("wall", "cpu")}
+        for side, xs in loads.items()
+    }
+    return {
+        "revision": revision,
+        "kind": kind,
+        "records": RECORDS,
+        "runs": runs,
+        "median": median,
+        "cpu_ratio": round(median["baseline"]["cpu"] / median["this"]["cpu"], 2),
+        "wall_ratio": round(median["baseline"]["wall"] / median["this"]["wall"], 2),
+        "same_counts": all(
+            (a["loaded"], a["quarantined"]) == (b["loaded"], b["quarantined"])
+            for a, b in zip(loads["baseline"], loads["this"], strict=True)
+        ),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "loads": loads,
+    }
+
+
+def _one_load(checkout: Path, landing: Path, day: dt.date, db: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_LOAD, str(landing), day.isoformat(), str(db)],
+        cwd=checkout,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    main()
