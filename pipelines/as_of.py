@@ -84,7 +84,7 @@ def as_of_warehouse(
         )
         _copy(conn, memory, "user_keys", "select * from user_keys")
         prepare_base_schema(memory)
-        _link_identities(memory)
+        _link_identities(memory, day)
         # After linking: a record of a later day that had arrived by the day links identities.
         memory.execute("delete from event_copies where event_date > $day", {"day": day})
         build_sessions(memory, settings)
@@ -111,15 +111,18 @@ def _marts_current(conn: duckdb.DuckDBPyConnection) -> bool:
     return found == 3
 
 
-def _link_identities(memory: duckdb.DuckDBPyConnection) -> None:
+def _link_identities(memory: duckdb.DuckDBPyConnection, day: dt.date) -> None:
     """Settle every anonymous id's person from the copies in `memory` (ingest's own rule, in
-    sql/staging/resolve_identities.sql), as if they were all the warehouse had."""
-    memory.execute("create or replace temp table affected_ids (event_id varchar)")
+    sql/staging/resolve_identities.sql), as if they were all the warehouse had: every anonymous
+    id counts as touched, and no other day's copies are in play."""
     memory.execute(
         "create or replace temp table touched_anonymous as "
         "select distinct anonymous_id from event_copies where anonymous_id is not null"
     )
-    run_sql_file(memory, "staging/resolve_identities.sql")
+    memory.execute(
+        "create or replace temp table other_copies as select anonymous_id from event_copies limit 0"
+    )
+    run_sql_file(memory, "staging/resolve_identities.sql", {"arrival_date": day})
 
 
 def _last_known_date(conn: duckdb.DuckDBPyConnection) -> dt.date:
