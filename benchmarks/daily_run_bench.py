@@ -132,10 +132,11 @@ def prime_marts(path: Path) -> str:
 def run_held_day(home: Path, folder: str) -> dict:
     """Put a held arrival day back in landing/ and run it: wall time and step times."""
     (home / "held" / folder).rename(home / "landing" / "events" / folder)
+    since = time.time()
     started = time.perf_counter()
     cli(home, "run", "--date", folder.split("=")[1])
     seconds = time.perf_counter() - started
-    steps = last_run_steps(home / "dagster")
+    steps = run_steps_since(home / "dagster", since)
     anomaly = sum(s for step, s in steps.items() if "anomal" in step)
     return {
         "seconds": round(seconds, 2),
@@ -159,11 +160,15 @@ def cli(home: Path, *args: str) -> None:
     subprocess.run(command, cwd=home, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def last_run_steps(dagster_home: Path) -> dict[str, float]:
-    """Seconds per step of the latest run, from the Dagster event log."""
+def run_steps_since(dagster_home: Path, since: float) -> dict[str, float]:
+    """Seconds per step of every run started after `since` (a Unix time), from the Dagster
+    event log: `eventpulse run` makes two runs, the warehouse's steps and then the reports and
+    corpus that read the published warehouse."""
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        run = instance.get_runs(limit=1)[0]
-        stats = instance.get_run_step_stats(run.run_id)
+        records = [
+            r for r in instance.get_run_records(limit=10) if r.create_timestamp.timestamp() >= since
+        ]
+        stats = [s for r in records for s in instance.get_run_step_stats(r.dagster_run.run_id)]
     return {
         s.step_key: round(s.end_time - s.start_time, 2)
         for s in sorted(stats, key=lambda s: s.start_time or 0)
