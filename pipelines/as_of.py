@@ -11,12 +11,12 @@ reports only).
 `as_of_warehouse` opens an in-memory DuckDB and copies into it, through the caller's connection,
 those events (without their raw text) and the user keys; it links identities there with ingest's
 own SQL and builds `sessions`, `users`, `daily_metrics` (with its `dimension_values`),
-`retention`, `cohorts`, `funnel_steps` and `funnel_daily` with the marts' own functions. Every
-other table is copied as it is: `anomalies` and `anomaly_incidents` are the rows as scored, so
-a day re-scored after late events shows its new scores (re-scoring in every report would cost
-seconds each; see the README). A warehouse without events (only mart tables, as in some tests),
-or with nothing dated or arrived after the day (the daily run's report of the latest day), is
-used as it is: its marts are the day's already.
+`retention`, `cohorts`, `funnel_steps` and `funnel_daily` with the marts' own functions. The
+anomaly rows are those the day knew: a day scored again after late events keeps its earlier
+rows in `anomaly_history` with the arrival days they knew (sql/marts/anomalies_as_of.sql picks
+them). Every other table is copied as it is. A warehouse without events (only mart tables, as
+in some tests), or with nothing dated or arrived after the day (the daily run's report of the
+latest day), is used as it is: its marts are the day's already.
 
 Cost: about half a second of CPU per report on the 90-day demo (copy, sessions, funnels), paid
 only by reports of days before the last event or arrival date (backfills, `eventpulse report` of
@@ -97,6 +97,8 @@ def as_of_warehouse(
         build_funnels(memory, settings)
         for table in sorted(tables - NOT_COPIED - _tables(memory)):
             _copy(conn, memory, table, "select * from query_table($table)", {"table": table})
+        if {"anomalies", "anomaly_incidents", "anomaly_days"} <= tables:
+            run_sql_file(memory, "marts/anomalies_as_of.sql", {"day": day})
         yield memory
     finally:
         memory.close()

@@ -9,6 +9,7 @@ models under sql/marts/anomal*.sql, and describe.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,16 @@ from pipelines.settings import AnomalySettings, Settings
 from pipelines.sql import run_sql_file
 
 PREVIEW_ROWS = 20
+# A full scoring (first run, other settings, another scorer version) starts every table afresh,
+# the kept versions of earlier scores included: their columns may be another version's.
+FULL_SCORING_DROPS = (
+    "anomalies",
+    "anomaly_inputs",
+    "anomaly_incidents",
+    "anomaly_days",
+    "anomaly_history",
+    "anomaly_incident_history",
+)
 
 
 def require_daily_metrics(conn: duckdb.DuckDBPyConnection) -> None:
@@ -63,16 +74,20 @@ def write_anomalies(
     incidents = group_incidents(update.rows) if not update.rows.empty else _no_incidents()
     if update.score_from is None:
         return incidents
-    params = {"score_from": update.score_from}
+    params = {"score_from": update.score_from, "known_through": _last_arrival_day(conn)}
     conn.register("scored", update.rows.reindex(columns=ANOMALY_COLUMNS))
     conn.register("incident_rows_frame", incidents.reindex(columns=INCIDENT_COLUMNS))
     try:
         conn.execute("begin")
         if update.full:
-            for table in ("anomalies", "anomaly_inputs", "anomaly_incidents"):
+            for table in FULL_SCORING_DROPS:
                 conn.execute(f"drop table if exists {table}")  # names from this code, not input
+        else:
+            # The rows about to be replaced, for reports written again later (as of their day).
+            run_sql_file(conn, "marts/anomaly_history.sql", params)
         run_sql_file(conn, "marts/anomalies.sql", params)
         run_sql_file(conn, "marts/anomaly_incidents.sql", params)
+        run_sql_file(conn, "marts/anomaly_days.sql", params)
         run_sql_file(conn, "marts/anomaly_inputs.sql", params)
         run_sql_file(conn, "marts/anomaly_state.sql", {"settings": settings_key(settings)})
         conn.execute("commit")
@@ -83,6 +98,13 @@ def write_anomalies(
         conn.unregister("scored")
         conn.unregister("incident_rows_frame")
     return incidents
+
+
+def _last_arrival_day(conn: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The last arrival day loaded: what a scoring run knew (None without events)."""
+    if not _has_table(conn, "event_copies"):
+        return None
+    return conn.execute("select max(arrival_date) from event_copies").fetchall()[0][0]
 
 
 def _no_incidents() -> pd.DataFrame:

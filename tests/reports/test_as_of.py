@@ -13,6 +13,8 @@ import pytest
 from conftest import insert_events
 from random_arrivals import DAYS, random_record, write_day
 
+from assets.anomalies.assets import write_anomalies
+from assets.anomalies.incremental import score_changed_days
 from assets.ingest.load import load_partition
 from assets.marts.cohorts import build_cohorts
 from assets.marts.funnels import build_funnels
@@ -168,3 +170,53 @@ def test_late_events_and_later_links_leave_an_earlier_day_as_it_was(
     finally:
         then_conn.close()
         now_conn.close()
+
+
+def _anomaly_rows(conn: duckdb.DuckDBPyConnection, day: dt.date) -> dict[str, list[tuple]]:
+    return {
+        table: conn.execute(
+            f"select * from {table} where metric_date <= $d order by all", {"d": day}
+        ).fetchall()
+        for table in ("anomalies", "anomaly_incidents")
+    }
+
+
+def _score(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    write_anomalies(conn, score_changed_days(conn, settings.anomalies), settings.anomalies)
+
+
+def test_a_day_scored_again_after_late_events_shows_its_first_scores_as_of_the_day(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """The daily runs of a month, then late events for the last two days: those days are scored
+    again, but the warehouse as of the last day shows the anomaly rows and incidents its own
+    run scored. A run that knew nothing new replaces rows for good."""
+    settings = Settings(home=tmp_path / "home", funnels=(FUNNEL,))
+    events = _events(dt.date(2026, 2, 2), 45, seed=5)
+    # A burst on the report day, so that it has flagged rows and an incident.
+    burst = [
+        {"user_id": f"b{n}", "event": "page_view", "ts": dt.datetime.combine(DAY, dt.time(12))}
+        for n in range(60)
+    ]
+    for day in sorted({e["ts"].date() for e in events if e["ts"].date() <= DAY}):
+        insert_events(
+            conn, [e for e in events if e["ts"].date() == day] + (burst if day == DAY else [])
+        )
+        _build(conn, settings)
+        _score(conn, settings)
+    then = _anomaly_rows(conn, DAY)
+    assert then["anomaly_incidents"], "the burst day should have an incident"
+
+    late = [
+        {**e, "ts": e["ts"].replace(hour=23), "arrival_date": DAY + dt.timedelta(days=2)}
+        for e in _events(dt.date(2026, 3, 10), 2, seed=9)
+    ]
+    insert_events(conn, late + [e for e in events if e["ts"].date() > DAY])
+    _build(conn, settings)
+    _score(conn, settings)
+    _score(conn, settings)  # nothing new: nothing replaced, nothing kept twice
+    assert _anomaly_rows(conn, DAY) != then  # the late events did change the day's scores
+
+    with as_of_warehouse(conn, settings, DAY) as as_of:
+        assert as_of is not conn
+        assert _anomaly_rows(as_of, DAY) == then
