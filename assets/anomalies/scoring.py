@@ -39,11 +39,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
-from sklearn.ensemble import IsolationForest
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from assets.anomalies.explain import drivers, explanations, segment_shares
+from assets.anomalies.forest import fit_forest
 from pipelines.errors import EventpulseError
 from pipelines.settings import DAILY_METRICS, METRIC_NAMES, AnomalySettings
 
@@ -519,13 +517,14 @@ def _forest_scores(
         train = trainable & (pool_dates < day) & (pool_dates >= day - window)
         if rows.size == 0 or train.sum() < MIN_TRAIN_ROWS:
             continue
-        forest = IsolationForest(
-            n_estimators=N_ESTIMATORS, contamination=contamination, random_state=RANDOM_STATE
-        )
-        model = make_pipeline(StandardScaler(), forest).fit(x_pool[train])
-        scores[rows] = -model.score_samples(x[rows])
+        forest = fit_forest(x_pool[train], N_ESTIMATORS, RANDOM_STATE)
+        scores[rows] = forest.score(x[rows])
         # A numeric contamination puts the line at that quantile of the training scores.
-        thresholds[rows] = AUTO_SCORE_LINE if contamination == "auto" else -forest.offset_
+        thresholds[rows] = (
+            AUTO_SCORE_LINE
+            if contamination == "auto"
+            else forest.training_line(x_pool[train], contamination)
+        )
     return np.clip(scores, 0.0, 1.0), thresholds
 
 
