@@ -345,40 +345,47 @@ def _baseline(y: np.ndarray, period: int, steps: np.ndarray) -> tuple[np.ndarray
     dividing the factors out of the level keeps it honest after a multi-day incident (the
     median of 7 raw days with 3 crash days in it would land on a quiet weekend day).
     """
-    n = y.shape[0]
     weekly = _nanmedian(_past(y, period))
     with np.errstate(divide="ignore", invalid="ignore"):
         index = np.where(weekly > 0, y / weekly, np.nan)
     index[steps < period] = np.nan  # a median of less than a full week carries a weekday bias
-    level = np.full(n, np.nan)
-    expected = np.full(n, np.nan)
-    for t in range(1, n):
-        past = y[max(0, t - period) : t]
-        factors = _weekday_factors(index, t, period)  # for days t - period .. t - 1
-        with np.errstate(divide="ignore", invalid="ignore"):
-            adjusted = past if factors is None else np.where(factors > 0, past / factors, np.nan)
-        if not np.all(np.isnan(adjusted)):
-            level[t] = np.nanmedian(adjusted)
-            # Day t has the weekday of day t - period, the first of the window.
-            expected[t] = level[t] * (1.0 if factors is None else factors[0])
+    # Row t: the factors of days t - period .. t - 1 (NaN where that day has none yet).
+    medians = _past(_same_weekday_medians(index, period), period)
+    mean = np.ascontiguousarray(medians).mean(axis=1)  # each row summed as its own mean() sums
+    with np.errstate(invalid="ignore"):
+        has_factors = (np.arange(y.shape[0]) >= period) & ~np.isnan(medians).any(axis=1)
+        has_factors &= mean > 0
+    past = _past(y, period)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factors = medians / mean[:, None]
+        deseasoned = np.where(factors > 0, past / factors, np.nan)
+    adjusted = np.where(has_factors[:, None], deseasoned, past)
+    level = _exact_row_medians(adjusted)
+    # Day t has the weekday of day t - period, the first of the window.
+    expected = level * np.where(has_factors, factors[:, 0], 1.0)
     return level, expected
 
 
-def _weekday_factors(index: np.ndarray, t: int, period: int) -> np.ndarray | None:
-    """Seasonal factors of days t - period .. t - 1 from the indexes before t, normalised over
-    the cycle; None while some weekday has fewer than MIN_SEASON_WEEKS indexes."""
-    if t < period:
-        return None
-    medians = np.full(period, np.nan)
-    for phase, day in enumerate(range(t - period, t)):
-        first = day - min(SEASON_WEEKS - 1, day // period) * period  # same weekday as day
-        same = index[first : day + 1 : period]
-        same = same[~np.isnan(same)]
-        if same.size >= MIN_SEASON_WEEKS:
-            medians[phase] = np.median(same)
-    if np.isnan(medians).any() or medians.mean() <= 0:
-        return None
-    return medians / medians.mean()
+def _same_weekday_medians(index: np.ndarray, period: int) -> np.ndarray:
+    """Per day, the median of its weekday index and those of its last SEASON_WEEKS - 1 same
+    weekdays (NaN with fewer than MIN_SEASON_WEEKS of them)."""
+    same = _lags(index, period, SEASON_WEEKS - 1)
+    medians = _exact_row_medians(np.column_stack([index, same]))
+    enough = np.sum(~np.isnan(np.column_stack([index, same])), axis=1) >= MIN_SEASON_WEEKS
+    return np.where(enough, medians, np.nan)
+
+
+def _exact_row_medians(windows: np.ndarray) -> np.ndarray:
+    """Row medians ignoring NaN, NaN for an all-NaN row, with numpy's median arithmetic (the
+    middle value, or the two middle values' sum halved) so the result is the same to the bit
+    as np.nanmedian of each row on its own, without a Python loop over rows."""
+    ordered = np.sort(windows, axis=1)  # NaN sorts last
+    count = np.sum(~np.isnan(windows), axis=1)
+    rows = np.arange(windows.shape[0])
+    upper = ordered[rows, np.minimum(count // 2, windows.shape[1] - 1)]
+    lower = ordered[rows, np.maximum(count - 1, 0) // 2]
+    median = np.where(count % 2 == 1, upper, (lower + upper) / 2)
+    return np.where(count > 0, median, np.nan)
 
 
 def _stabilise(metric: str, values: np.ndarray) -> np.ndarray:
