@@ -40,9 +40,8 @@ def driver_rows(scored: pd.DataFrame) -> dict[Any, pd.Series]:
     segments = scored[scored["dimension"] != "all"]
     if totals.empty or segments.empty:
         return found
-    weight = np.where(segments["metric"].isin(RATES), segments["volume"], 1.0)
-    segments = segments.assign(contribution=(segments["value"] - segments["expected"]) * weight)
-    by_day = dict(list(segments.dropna(subset=["contribution"]).groupby(["metric_date", "metric"])))
+    segments = _contributions(segments, totals)
+    by_day = dict(list(segments.groupby(["metric_date", "metric"])))
     for idx, row in totals.iterrows():
         candidates = by_day.get((row["metric_date"], row["metric"]))
         if candidates is None:
@@ -123,10 +122,7 @@ def segment_shares(scored: pd.DataFrame, top: int = 3, enough: float = 0.8) -> p
     segments = scored[scored["dimension"] != "all"]
     if totals.empty or segments.empty:
         return found
-    weight = np.where(segments["metric"].isin(RATES), segments["volume"], 1.0)
-    segments = segments.assign(contribution=(segments["value"] - segments["expected"]) * weight)
-    segments = segments.dropna(subset=["contribution"])
-    by_day = dict(list(segments.groupby(["metric_date", "metric"])))
+    by_day = dict(list(_contributions(segments, totals).groupby(["metric_date", "metric"])))
     for idx, row in totals.iterrows():
         candidates = by_day.get((row["metric_date"], row["metric"]))
         if candidates is None:
@@ -149,6 +145,17 @@ def segment_shares(scored: pd.DataFrame, top: int = 3, enough: float = 0.8) -> p
         if named:
             found[idx] = "; ".join(named)
     return found
+
+
+def _contributions(segments: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFrame:
+    """The segment rows of the days and metrics of `totals`, with their contribution to the
+    total's change (value - expected; for a rate weighted by its users), where it has one.
+    Only those days and metrics: a backfill scores a year of days, a few of them flagged."""
+    keys = pd.MultiIndex.from_frame(totals[["metric_date", "metric"]])
+    segments = segments[pd.MultiIndex.from_frame(segments[["metric_date", "metric"]]).isin(keys)]
+    weight = np.where(segments["metric"].isin(RATES), segments["volume"], 1.0)
+    segments = segments.assign(contribution=(segments["value"] - segments["expected"]) * weight)
+    return segments.dropna(subset=["contribution"])
 
 
 def _usual(row: Mapping[str, Any]) -> str:

@@ -67,38 +67,43 @@ def fit_forest(x: np.ndarray, n_estimators: int, random_state: int) -> Forest:
     x32 = np.asarray(scaler.transform(x), dtype=np.float32)
     n = x32.shape[0]
     max_samples = min(MAX_SAMPLES, n)
-    max_depth = int(np.ceil(np.log2(max(max_samples, 2))))
+    random = _generator()
     # The regression target IsolationForest gives its trees: uniform noise (a random split
     # ignores it, but a node of equal targets would stop splitting, so it is the same draw).
-    y = np.random.RandomState(random_state).uniform(size=n).reshape(-1, 1)
-    random = _generator()
+    random.seed(random_state)
+    y = random.uniform(size=n).reshape(-1, 1)
+    builder = _IsolationTrees(max_samples, int(np.ceil(np.log2(max(max_samples, 2)))), random)
     trees, leaf_paths = [], []
-    for bagging_seed, tree_seed in _seeds(n_estimators, random_state):
-        rows = _sample_rows(bagging_seed, n, max_samples, x32.shape[1])
-        random.seed(tree_seed)  # the splitter takes its one draw when the build starts
-        tree = _build_tree(x32[rows], y[rows], random, max_depth)
+    for sample_seed, tree_seed in _seeds(n_estimators, random_state):
+        rows = _sample_rows(sample_seed, n, max_samples, x32.shape[1])
+        tree = builder.build(x32[rows], y[rows], tree_seed)
         trees.append(tree)
-        depths = tree.compute_node_depths()
-        leaf_paths.append(depths + _average_path_length(tree.n_node_samples) - 1.0)
+        path_lengths = _average_path_lengths()[tree.n_node_samples]
+        leaf_paths.append(tree.compute_node_depths() + path_lengths - 1.0)
     return Forest(scaler, trees, leaf_paths, max_samples)
 
 
-def _build_tree(
-    x32: np.ndarray, y: np.ndarray, random: np.random.RandomState, max_depth: int
-) -> Tree:
-    """The ExtraTreeRegressor(max_features=1, splitter='random') of an isolation forest, built
-    as `BaseDecisionTree._fit` builds it (the same criterion, splitter and builder).
+class _IsolationTrees:
+    """Builds the ExtraTreeRegressor(max_features=1, splitter='random') trees of an isolation
+    forest as `BaseDecisionTree._fit` builds them: the same criterion, splitter and builder.
 
-    scikit-learn gives the tree every row with weight 1 on its sample and 0 elsewhere; the
+    scikit-learn gives each tree every row, with weight 1 on its sample and 0 elsewhere; the
     splitter drops the zero-weight rows and keeps the others in row order, and a weight of 1
-    multiplies nothing, so the sampled rows alone, in row order, build the same tree without
-    a pass over the whole training set per tree."""
-    criterion = MSE(1, x32.shape[0])
-    splitter = RandomSplitter(criterion, 1, 1, 0.0, random, None)
-    tree = Tree(x32.shape[1], np.array([1], dtype=np.intp), 1)
-    builder = DepthFirstTreeBuilder(splitter, 2, 1, 0.0, max_depth, 0.0)
-    builder.build(tree, np.ascontiguousarray(x32), np.ascontiguousarray(y), None, None)
-    return tree
+    multiplies nothing, so the sampled rows alone, in row order, build the same tree without a
+    pass over the whole training set per tree. One criterion, splitter and builder serve every
+    tree: a build starts by resetting them (`Splitter.init`, then `Criterion.init` per node).
+    """
+
+    def __init__(self, max_samples: int, max_depth: int, random: np.random.RandomState) -> None:
+        self._random = random
+        splitter = RandomSplitter(MSE(1, max_samples), 1, 1, 0.0, random, None)
+        self._builder = DepthFirstTreeBuilder(splitter, 2, 1, 0.0, max_depth, 0.0)
+
+    def build(self, x32: np.ndarray, y: np.ndarray, seed: int) -> Tree:
+        self._random.seed(seed)  # the splitter takes its one draw when the build starts
+        tree = Tree(x32.shape[1], np.array([1], dtype=np.intp), 1)
+        self._builder.build(tree, x32, y, None, None)
+        return tree
 
 
 @lru_cache(maxsize=8)
@@ -130,6 +135,12 @@ def _generator() -> np.random.RandomState:
     if not hasattr(_local, "random"):
         _local.random = np.random.RandomState(0)
     return _local.random
+
+
+@lru_cache(maxsize=1)
+def _average_path_lengths() -> np.ndarray:
+    """c(n) for every node size a tree can have (0..MAX_SAMPLES), looked up per tree."""
+    return _average_path_length(np.arange(MAX_SAMPLES + 1))
 
 
 def _average_path_length(n_samples_leaf: np.ndarray) -> np.ndarray:

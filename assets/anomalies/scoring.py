@@ -360,7 +360,7 @@ def _baseline(y: np.ndarray, period: int, steps: np.ndarray) -> tuple[np.ndarray
         factors = medians / mean[:, None]
         deseasoned = np.where(factors > 0, past / factors, np.nan)
     adjusted = np.where(has_factors[:, None], deseasoned, past)
-    level = _exact_row_medians(adjusted)
+    level = _nanmedian(adjusted)
     # Day t has the weekday of day t - period, the first of the window.
     expected = level * np.where(has_factors, factors[:, 0], 1.0)
     return level, expected
@@ -370,15 +370,15 @@ def _same_weekday_medians(index: np.ndarray, period: int) -> np.ndarray:
     """Per day, the median of its weekday index and those of its last SEASON_WEEKS - 1 same
     weekdays (NaN with fewer than MIN_SEASON_WEEKS of them)."""
     same = _lags(index, period, SEASON_WEEKS - 1)
-    medians = _exact_row_medians(np.column_stack([index, same]))
+    medians = _nanmedian(np.column_stack([index, same]))
     enough = np.sum(~np.isnan(np.column_stack([index, same])), axis=1) >= MIN_SEASON_WEEKS
     return np.where(enough, medians, np.nan)
 
 
-def _exact_row_medians(windows: np.ndarray) -> np.ndarray:
-    """Row medians ignoring NaN, NaN for an all-NaN row, with numpy's median arithmetic (the
-    middle value, or the two middle values' sum halved) so the result is the same to the bit
-    as np.nanmedian of each row on its own, without a Python loop over rows."""
+def _nanmedian(windows: np.ndarray) -> np.ndarray:
+    """Row medians ignoring NaN, NaN for an all-NaN row (without numpy's warning), with
+    np.nanmedian's arithmetic (the middle value, or the two middle values' sum halved): the
+    same to the bit, without its masked-array overhead or a Python loop over rows."""
     ordered = np.sort(windows, axis=1)  # NaN sorts last
     count = np.sum(~np.isnan(windows), axis=1)
     rows = np.arange(windows.shape[0])
@@ -475,14 +475,6 @@ def _lags(values: np.ndarray, period: int, count: int) -> np.ndarray:
             column[k * period :] = values[: -k * period]
         columns.append(column)
     return np.column_stack(columns)
-
-
-def _nanmedian(windows: np.ndarray) -> np.ndarray:
-    """Row medians ignoring NaN; NaN for an all-NaN row (without numpy's warning)."""
-    out = np.full(windows.shape[0], np.nan)
-    has_data = ~np.all(np.isnan(windows), axis=1)
-    out[has_data] = np.nanmedian(windows[has_data], axis=1)
-    return out
 
 
 # --- the forest and the decision ---------------------------------------------------------------
