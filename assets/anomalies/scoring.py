@@ -191,12 +191,7 @@ def score_series(
         return long
     long["metric_date"] = pd.to_datetime(long["metric_date"]).astype("datetime64[ns]")
     long = long.sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
-    offsets = earlier.offsets if earlier else {}
-    parts = [
-        _series_features(series, period, offsets.get(key, 0))
-        for key, series in long.groupby(SERIES_KEY)
-    ]
-    features = pd.concat(parts).sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
+    features = _features(long, period, earlier.offsets if earlier else {})
     before = _empty_earlier(features)
     if earlier is not None:
         features = features[features["metric_date"] >= earlier.score_from].reset_index(drop=True)
@@ -284,13 +279,37 @@ def _long_format(frame: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
 # --- features of one series (past only) -------------------------------------------------------
 
 
-def _series_features(series: pd.DataFrame, period: int, offset: int = 0) -> pd.DataFrame:
-    """Baseline and features of one complete series, each day from strictly earlier days.
+def _features(
+    long: pd.DataFrame, period: int, offsets: dict[tuple[str, str, str], int]
+) -> pd.DataFrame:
+    """`long` (in ROW_KEY order) with every series' baseline and features as new columns.
+
+    Each series is computed on numpy arrays and written into whole-frame columns, which are
+    added once: a DataFrame per series costs more than its arithmetic in a daily run."""
+    values = long["value"].to_numpy(dtype=float)
+    volumes = long["volume"].to_numpy(dtype=float)
+    phases = long["metric_date"].dt.day_of_week.to_numpy() if period == 7 else None
+    columns: dict[str, np.ndarray] = {}
+    grouped = []
+    for key, rows in long.groupby(SERIES_KEY, sort=True).indices.items():
+        found = _series_features(key[0], values[rows], volumes[rows], period, offsets.get(key, 0))
+        if phases is not None:
+            found["f_phase"] = phases[rows].astype(float)
+        for name, column in found.items():
+            columns.setdefault(name, np.empty(len(long), dtype=column.dtype))[rows] = column
+        grouped.append(rows)
+    kept = np.sort(np.concatenate(grouped)) if grouped else np.array([], dtype=int)
+    # A row whose key has a missing part belongs to no series: left out, as groupby leaves it.
+    return long.assign(**columns, period=period).iloc[kept].reset_index(drop=True)
+
+
+def _series_features(
+    metric: str, y: np.ndarray, volume: np.ndarray, period: int, offset: int = 0
+) -> dict[str, np.ndarray]:
+    """Baseline and features of one complete series (its values and volumes in day order),
+    each day from strictly earlier days.
 
     `offset`: the series' rows before the first one given (its recent days only are given)."""
-    metric = series["metric"].iloc[0]
-    y = series["value"].to_numpy(dtype=float)
-    volume = series["volume"].to_numpy(dtype=float)
     if KINDS.get(metric) == "amount":
         # The typical order count, not today's: an outage zeroes today's orders and would
         # otherwise widen its own noise floor.
@@ -315,22 +334,21 @@ def _series_features(series: pd.DataFrame, period: int, offset: int = 0) -> pd.D
     log_ratio = np.log((np.abs(y) + offset) / (np.abs(np.nan_to_num(same_weekdays)) + offset))
 
     centre = _stabilise(metric, expected)
-    phase = pd.DatetimeIndex(series["metric_date"]).day_of_week if period == 7 else steps % period
-    return series.assign(
-        last_week=_lags(y, period, 1)[:, 0],
-        median_4w=_nanmedian(_past(y, SPREAD_DAYS)),
-        expected=expected,
-        expected_low=_unstabilise(metric, centre - BAND_Z * sigma),
-        expected_high=_unstabilise(metric, centre + BAND_Z * sigma),
-        history_days=steps,
-        volume=volume,
-        period=period,
-        f_ratio=np.where(np.isnan(same_weekdays), 0.0, log_ratio),
-        f_z_expected=residual / sigma,
-        f_z_level=(g - _stabilise(metric, level)) / level_sigma,
-        f_z_change=np.nan_to_num(change / change_sigma),
-        f_phase=np.asarray(phase, dtype=float),
-    )
+    return {
+        "last_week": _lags(y, period, 1)[:, 0],
+        "median_4w": _nanmedian(_past(y, SPREAD_DAYS)),
+        "expected": expected,
+        "expected_low": _unstabilise(metric, centre - BAND_Z * sigma),
+        "expected_high": _unstabilise(metric, centre + BAND_Z * sigma),
+        "history_days": steps,
+        "volume": volume,
+        "f_ratio": np.where(np.isnan(same_weekdays), 0.0, log_ratio),
+        "f_z_expected": residual / sigma,
+        "f_z_level": (g - _stabilise(metric, level)) / level_sigma,
+        "f_z_change": np.nan_to_num(change / change_sigma),
+        # The day of the week for daily series (overwritten by the caller), else the step.
+        "f_phase": np.asarray(steps % period, dtype=float),
+    }
 
 
 def _baseline(y: np.ndarray, period: int, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
