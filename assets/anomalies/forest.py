@@ -44,7 +44,7 @@ class Forest:
     def score(self, x: np.ndarray) -> np.ndarray:
         """The anomaly score 2^(-E[path length] / c(max_samples)) of each row: equal to
         `-IsolationForest.score_samples` (higher = more anomalous)."""
-        x32 = np.ascontiguousarray(self.scaler.transform(x), dtype=np.float32)
+        x32 = _standardised(self.scaler, x)
         depths = np.zeros(x32.shape[0], order="f")
         # Summed tree by tree in the forest's order, as scikit-learn does (float addition is
         # not associative: another order could change the last bit).
@@ -64,7 +64,7 @@ def fit_forest(x: np.ndarray, n_estimators: int, random_state: int) -> Forest:
     """Fit the scaler and the trees `IsolationForest(n_estimators, random_state=random_state)`
     would fit on `x` (rows without NaN), in its pipeline after a StandardScaler."""
     scaler = StandardScaler().fit(x)
-    x32 = np.asarray(scaler.transform(x), dtype=np.float32)
+    x32 = _standardised(scaler, x)
     n = x32.shape[0]
     max_samples = min(MAX_SAMPLES, n)
     random = _generator()
@@ -81,6 +81,13 @@ def fit_forest(x: np.ndarray, n_estimators: int, random_state: int) -> Forest:
         path_lengths = _average_path_lengths()[tree.n_node_samples]
         leaf_paths.append(tree.compute_node_depths() + path_lengths - 1.0)
     return Forest(scaler, trees, leaf_paths, max_samples)
+
+
+def _standardised(scaler: StandardScaler, x: np.ndarray) -> np.ndarray:
+    """`scaler.transform(x)` as the forest reads it (float32, C order): the same subtraction
+    and division, without the input checks that cost more than the arithmetic per day."""
+    centred = np.asarray(x, dtype=np.float64) - scaler.mean_
+    return np.ascontiguousarray(centred / scaler.scale_, dtype=np.float32)
 
 
 class _IsolationTrees:
