@@ -19,7 +19,9 @@ How a day is judged, in the order the code runs:
      deviation from the rolling median, day-over-day change, day of week.
 3. An IsolationForest (after a StandardScaler, fixed random_state) is fitted for each day on the
    features of every series on earlier days (an expanding window) and scores that day's rows.
-   `score` is the forest's anomaly score 2^(-E[path length] / c(n)), in 0..1.
+   `score` is the forest's anomaly score 2^(-E[path length] / c(n)), in 0..1. The forests are
+   scikit-learn's, built without its per-tree Python overhead (`assets.anomalies.forest`), so a
+   backfill that fits one per day stays fast with the same scores to the bit.
 4. A row is flagged when the forest finds it unusual (score >= AUTO_SCORE_LINE, or the
    training quantile for a numeric `contamination`), it is at least MIN_ABS_Z robust units
    from expected and moved at least MIN_RELATIVE_CHANGE, the series has `min_history_days` of
