@@ -14,6 +14,28 @@ from pipelines.settings import DAILY_METRICS, AnomalySettings
 
 # A rate's change pulls on the total in proportion to the users behind it.
 RATES = [metric.name for metric in DAILY_METRICS if metric.kind == "rate"]
+# What `_explain` reads of a scored row.
+SENTENCE_COLUMNS = [
+    "metric_date",
+    "metric",
+    "dimension",
+    "segment",
+    "value",
+    "expected",
+    "relative_change",
+    "history_days",
+    "is_anomaly",
+    "unusual",
+    "flaggable",
+    "run_day",
+    "direction",
+    "score",
+    "driver",
+    "segment_shares",
+    "last_week",
+    "median_4w",
+    "period",
+]
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
@@ -40,9 +62,8 @@ def driver_rows(scored: pd.DataFrame) -> dict[Any, pd.Series]:
     segments = scored[scored["dimension"] != "all"]
     if totals.empty or segments.empty:
         return found
-    weight = np.where(segments["metric"].isin(RATES), segments["volume"], 1.0)
-    segments = segments.assign(contribution=(segments["value"] - segments["expected"]) * weight)
-    by_day = dict(list(segments.dropna(subset=["contribution"]).groupby(["metric_date", "metric"])))
+    segments = _contributions(segments, totals)
+    by_day = dict(list(segments.groupby(["metric_date", "metric"])))
     for idx, row in totals.iterrows():
         candidates = by_day.get((row["metric_date"], row["metric"]))
         if candidates is None:
@@ -56,7 +77,11 @@ def driver_rows(scored: pd.DataFrame) -> dict[Any, pd.Series]:
 
 def explanations(scored: pd.DataFrame, settings: AnomalySettings, max_run_days: int) -> list[str]:
     """The sentence of every scored row; `max_run_days`: how many days of a run are flagged."""
-    return [_explain(row, settings, max_run_days) for row in scored.to_dict("records")]
+    # Only the columns a sentence reads: boxing every column of every row costs more than
+    # writing the sentences when a backfill explains a year of rows.
+    columns = [column for column in SENTENCE_COLUMNS if column in scored.columns]
+    rows = scored[columns].to_dict("records")
+    return [_explain(row, settings, max_run_days) for row in rows]
 
 
 def _explain(row: Mapping[str, Any], settings: AnomalySettings, max_run_days: int) -> str:
@@ -123,10 +148,7 @@ def segment_shares(scored: pd.DataFrame, top: int = 3, enough: float = 0.8) -> p
     segments = scored[scored["dimension"] != "all"]
     if totals.empty or segments.empty:
         return found
-    weight = np.where(segments["metric"].isin(RATES), segments["volume"], 1.0)
-    segments = segments.assign(contribution=(segments["value"] - segments["expected"]) * weight)
-    segments = segments.dropna(subset=["contribution"])
-    by_day = dict(list(segments.groupby(["metric_date", "metric"])))
+    by_day = dict(list(_contributions(segments, totals).groupby(["metric_date", "metric"])))
     for idx, row in totals.iterrows():
         candidates = by_day.get((row["metric_date"], row["metric"]))
         if candidates is None:
@@ -149,6 +171,17 @@ def segment_shares(scored: pd.DataFrame, top: int = 3, enough: float = 0.8) -> p
         if named:
             found[idx] = "; ".join(named)
     return found
+
+
+def _contributions(segments: pd.DataFrame, totals: pd.DataFrame) -> pd.DataFrame:
+    """The segment rows of the days and metrics of `totals`, with their contribution to the
+    total's change (value - expected; for a rate weighted by its users), where it has one.
+    Only those days and metrics: a backfill scores a year of days, a few of them flagged."""
+    keys = pd.MultiIndex.from_frame(totals[["metric_date", "metric"]])
+    segments = segments[pd.MultiIndex.from_frame(segments[["metric_date", "metric"]]).isin(keys)]
+    weight = np.where(segments["metric"].isin(RATES), segments["volume"], 1.0)
+    segments = segments.assign(contribution=(segments["value"] - segments["expected"]) * weight)
+    return segments.dropna(subset=["contribution"])
 
 
 def _usual(row: Mapping[str, Any]) -> str:

@@ -19,7 +19,9 @@ How a day is judged, in the order the code runs:
      deviation from the rolling median, day-over-day change, day of week.
 3. An IsolationForest (after a StandardScaler, fixed random_state) is fitted for each day on the
    features of every series on earlier days (an expanding window) and scores that day's rows.
-   `score` is the forest's anomaly score 2^(-E[path length] / c(n)), in 0..1.
+   `score` is the forest's anomaly score 2^(-E[path length] / c(n)), in 0..1. The forests are
+   scikit-learn's, built without its per-tree Python overhead (`assets.anomalies.forest`), so a
+   backfill that fits one per day stays fast with the same scores to the bit.
 4. A row is flagged when the forest finds it unusual (score >= AUTO_SCORE_LINE, or the
    training quantile for a numeric `contamination`), it is at least MIN_ABS_Z robust units
    from expected and moved at least MIN_RELATIVE_CHANGE, the series has `min_history_days` of
@@ -39,11 +41,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
-from sklearn.ensemble import IsolationForest
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from assets.anomalies.explain import drivers, explanations, segment_shares
+from assets.anomalies.forest import fit_forest
 from pipelines.errors import EventpulseError
 from pipelines.settings import DAILY_METRICS, METRIC_NAMES, AnomalySettings
 
@@ -193,12 +193,7 @@ def score_series(
         return long
     long["metric_date"] = pd.to_datetime(long["metric_date"]).astype("datetime64[ns]")
     long = long.sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
-    offsets = earlier.offsets if earlier else {}
-    parts = [
-        _series_features(series, period, offsets.get(key, 0))
-        for key, series in long.groupby(SERIES_KEY)
-    ]
-    features = pd.concat(parts).sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
+    features = _features(long, period, earlier.offsets if earlier else {})
     before = _empty_earlier(features)
     if earlier is not None:
         features = features[features["metric_date"] >= earlier.score_from].reset_index(drop=True)
@@ -286,13 +281,37 @@ def _long_format(frame: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
 # --- features of one series (past only) -------------------------------------------------------
 
 
-def _series_features(series: pd.DataFrame, period: int, offset: int = 0) -> pd.DataFrame:
-    """Baseline and features of one complete series, each day from strictly earlier days.
+def _features(
+    long: pd.DataFrame, period: int, offsets: dict[tuple[str, str, str], int]
+) -> pd.DataFrame:
+    """`long` (in ROW_KEY order) with every series' baseline and features as new columns.
+
+    Each series is computed on numpy arrays and written into whole-frame columns, which are
+    added once: a DataFrame per series costs more than its arithmetic in a daily run."""
+    values = long["value"].to_numpy(dtype=float)
+    volumes = long["volume"].to_numpy(dtype=float)
+    phases = long["metric_date"].dt.day_of_week.to_numpy() if period == 7 else None
+    columns: dict[str, np.ndarray] = {}
+    grouped = []
+    for key, rows in long.groupby(SERIES_KEY, sort=True).indices.items():
+        found = _series_features(key[0], values[rows], volumes[rows], period, offsets.get(key, 0))
+        if phases is not None:
+            found["f_phase"] = phases[rows].astype(float)
+        for name, column in found.items():
+            columns.setdefault(name, np.empty(len(long), dtype=column.dtype))[rows] = column
+        grouped.append(rows)
+    kept = np.sort(np.concatenate(grouped)) if grouped else np.array([], dtype=int)
+    # A row whose key has a missing part belongs to no series: left out, as groupby leaves it.
+    return long.assign(**columns, period=period).iloc[kept].reset_index(drop=True)
+
+
+def _series_features(
+    metric: str, y: np.ndarray, volume: np.ndarray, period: int, offset: int = 0
+) -> dict[str, np.ndarray]:
+    """Baseline and features of one complete series (its values and volumes in day order),
+    each day from strictly earlier days.
 
     `offset`: the series' rows before the first one given (its recent days only are given)."""
-    metric = series["metric"].iloc[0]
-    y = series["value"].to_numpy(dtype=float)
-    volume = series["volume"].to_numpy(dtype=float)
     if KINDS.get(metric) == "amount":
         # The typical order count, not today's: an outage zeroes today's orders and would
         # otherwise widen its own noise floor.
@@ -317,22 +336,21 @@ def _series_features(series: pd.DataFrame, period: int, offset: int = 0) -> pd.D
     log_ratio = np.log((np.abs(y) + offset) / (np.abs(np.nan_to_num(same_weekdays)) + offset))
 
     centre = _stabilise(metric, expected)
-    phase = pd.DatetimeIndex(series["metric_date"]).day_of_week if period == 7 else steps % period
-    return series.assign(
-        last_week=_lags(y, period, 1)[:, 0],
-        median_4w=_nanmedian(_past(y, SPREAD_DAYS)),
-        expected=expected,
-        expected_low=_unstabilise(metric, centre - BAND_Z * sigma),
-        expected_high=_unstabilise(metric, centre + BAND_Z * sigma),
-        history_days=steps,
-        volume=volume,
-        period=period,
-        f_ratio=np.where(np.isnan(same_weekdays), 0.0, log_ratio),
-        f_z_expected=residual / sigma,
-        f_z_level=(g - _stabilise(metric, level)) / level_sigma,
-        f_z_change=np.nan_to_num(change / change_sigma),
-        f_phase=np.asarray(phase, dtype=float),
-    )
+    return {
+        "last_week": _lags(y, period, 1)[:, 0],
+        "median_4w": _nanmedian(_past(y, SPREAD_DAYS)),
+        "expected": expected,
+        "expected_low": _unstabilise(metric, centre - BAND_Z * sigma),
+        "expected_high": _unstabilise(metric, centre + BAND_Z * sigma),
+        "history_days": steps,
+        "volume": volume,
+        "f_ratio": np.where(np.isnan(same_weekdays), 0.0, log_ratio),
+        "f_z_expected": residual / sigma,
+        "f_z_level": (g - _stabilise(metric, level)) / level_sigma,
+        "f_z_change": np.nan_to_num(change / change_sigma),
+        # The day of the week for daily series (overwritten by the caller), else the step.
+        "f_phase": np.asarray(steps % period, dtype=float),
+    }
 
 
 def _baseline(y: np.ndarray, period: int, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -347,40 +365,47 @@ def _baseline(y: np.ndarray, period: int, steps: np.ndarray) -> tuple[np.ndarray
     dividing the factors out of the level keeps it honest after a multi-day incident (the
     median of 7 raw days with 3 crash days in it would land on a quiet weekend day).
     """
-    n = y.shape[0]
     weekly = _nanmedian(_past(y, period))
     with np.errstate(divide="ignore", invalid="ignore"):
         index = np.where(weekly > 0, y / weekly, np.nan)
     index[steps < period] = np.nan  # a median of less than a full week carries a weekday bias
-    level = np.full(n, np.nan)
-    expected = np.full(n, np.nan)
-    for t in range(1, n):
-        past = y[max(0, t - period) : t]
-        factors = _weekday_factors(index, t, period)  # for days t - period .. t - 1
-        with np.errstate(divide="ignore", invalid="ignore"):
-            adjusted = past if factors is None else np.where(factors > 0, past / factors, np.nan)
-        if not np.all(np.isnan(adjusted)):
-            level[t] = np.nanmedian(adjusted)
-            # Day t has the weekday of day t - period, the first of the window.
-            expected[t] = level[t] * (1.0 if factors is None else factors[0])
+    # Row t: the factors of days t - period .. t - 1 (NaN where that day has none yet).
+    medians = _past(_same_weekday_medians(index, period), period)
+    mean = np.ascontiguousarray(medians).mean(axis=1)  # each row summed as its own mean() sums
+    with np.errstate(invalid="ignore"):
+        has_factors = (np.arange(y.shape[0]) >= period) & ~np.isnan(medians).any(axis=1)
+        has_factors &= mean > 0
+    past = _past(y, period)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factors = medians / mean[:, None]
+        deseasoned = np.where(factors > 0, past / factors, np.nan)
+    adjusted = np.where(has_factors[:, None], deseasoned, past)
+    level = _nanmedian(adjusted)
+    # Day t has the weekday of day t - period, the first of the window.
+    expected = level * np.where(has_factors, factors[:, 0], 1.0)
     return level, expected
 
 
-def _weekday_factors(index: np.ndarray, t: int, period: int) -> np.ndarray | None:
-    """Seasonal factors of days t - period .. t - 1 from the indexes before t, normalised over
-    the cycle; None while some weekday has fewer than MIN_SEASON_WEEKS indexes."""
-    if t < period:
-        return None
-    medians = np.full(period, np.nan)
-    for phase, day in enumerate(range(t - period, t)):
-        first = day - min(SEASON_WEEKS - 1, day // period) * period  # same weekday as day
-        same = index[first : day + 1 : period]
-        same = same[~np.isnan(same)]
-        if same.size >= MIN_SEASON_WEEKS:
-            medians[phase] = np.median(same)
-    if np.isnan(medians).any() or medians.mean() <= 0:
-        return None
-    return medians / medians.mean()
+def _same_weekday_medians(index: np.ndarray, period: int) -> np.ndarray:
+    """Per day, the median of its weekday index and those of its last SEASON_WEEKS - 1 same
+    weekdays (NaN with fewer than MIN_SEASON_WEEKS of them)."""
+    same = _lags(index, period, SEASON_WEEKS - 1)
+    medians = _nanmedian(np.column_stack([index, same]))
+    enough = np.sum(~np.isnan(np.column_stack([index, same])), axis=1) >= MIN_SEASON_WEEKS
+    return np.where(enough, medians, np.nan)
+
+
+def _nanmedian(windows: np.ndarray) -> np.ndarray:
+    """Row medians ignoring NaN, NaN for an all-NaN row (without numpy's warning), with
+    np.nanmedian's arithmetic (the middle value, or the two middle values' sum halved): the
+    same to the bit, without its masked-array overhead or a Python loop over rows."""
+    ordered = np.sort(windows, axis=1)  # NaN sorts last
+    count = np.sum(~np.isnan(windows), axis=1)
+    rows = np.arange(windows.shape[0])
+    upper = ordered[rows, np.minimum(count // 2, windows.shape[1] - 1)]
+    lower = ordered[rows, np.maximum(count - 1, 0) // 2]
+    median = np.where(count % 2 == 1, upper, (lower + upper) / 2)
+    return np.where(count > 0, median, np.nan)
 
 
 def _stabilise(metric: str, values: np.ndarray) -> np.ndarray:
@@ -472,14 +497,6 @@ def _lags(values: np.ndarray, period: int, count: int) -> np.ndarray:
     return np.column_stack(columns)
 
 
-def _nanmedian(windows: np.ndarray) -> np.ndarray:
-    """Row medians ignoring NaN; NaN for an all-NaN row (without numpy's warning)."""
-    out = np.full(windows.shape[0], np.nan)
-    has_data = ~np.all(np.isnan(windows), axis=1)
-    out[has_data] = np.nanmedian(windows[has_data], axis=1)
-    return out
-
-
 # --- the forest and the decision ---------------------------------------------------------------
 
 
@@ -519,13 +536,14 @@ def _forest_scores(
         train = trainable & (pool_dates < day) & (pool_dates >= day - window)
         if rows.size == 0 or train.sum() < MIN_TRAIN_ROWS:
             continue
-        forest = IsolationForest(
-            n_estimators=N_ESTIMATORS, contamination=contamination, random_state=RANDOM_STATE
-        )
-        model = make_pipeline(StandardScaler(), forest).fit(x_pool[train])
-        scores[rows] = -model.score_samples(x[rows])
+        forest = fit_forest(x_pool[train], N_ESTIMATORS, RANDOM_STATE)
+        scores[rows] = forest.score(x[rows])
         # A numeric contamination puts the line at that quantile of the training scores.
-        thresholds[rows] = AUTO_SCORE_LINE if contamination == "auto" else -forest.offset_
+        thresholds[rows] = (
+            AUTO_SCORE_LINE
+            if contamination == "auto"
+            else forest.training_line(x_pool[train], contamination)
+        )
     return np.clip(scores, 0.0, 1.0), thresholds
 
 
