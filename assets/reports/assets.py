@@ -10,7 +10,7 @@ import datetime as dt
 
 import dagster as dg
 
-from assets.reports.build import ReportPaths, build_daily_report, build_weekly_report
+from assets.reports.build import ReportPaths, build_daily_reports, build_weekly_reports
 from assets.reports.sections import MART_TABLES
 from pipelines.partitions import DAILY, WEEKLY, window_days
 from pipelines.resources import Warehouse
@@ -34,8 +34,8 @@ def daily_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     settings = warehouse.settings()
     written = []
     with warehouse.reader() as conn:
-        for number, day in enumerate(days, start=1):
-            written.append(build_daily_report(conn, settings, day))
+        for number, paths in enumerate(build_daily_reports(conn, settings, days), start=1):
+            written.append(paths)
             # One line per report as it is written: a long backfill is never silent.
             context.log.info(f"daily report {number} of {len(days)}: {written[-1].html}")
     return dg.MaterializeResult(metadata=_metadata(written, days))
@@ -56,8 +56,8 @@ def weekly_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
     settings = warehouse.settings()
     written = []
     with warehouse.reader() as conn:
-        for number, monday in enumerate(weeks, start=1):
-            written.append(build_weekly_report(conn, settings, monday))
+        for number, paths in enumerate(build_weekly_reports(conn, settings, weeks), start=1):
+            written.append(paths)
             context.log.info(f"weekly report {number} of {len(weeks)}: {written[-1].html}")
     return dg.MaterializeResult(metadata=_metadata(written, weeks))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import duckdb
 import jinja2
 
 from assets.reports.sections import existing_tables, has_data, report_sections
-from pipelines.as_of import as_of_warehouse
+from pipelines.as_of import as_of_warehouses
 from pipelines.previews import markdown_cell
 from pipelines.settings import Settings
 
@@ -63,37 +64,64 @@ def build_daily_report(
     conn: duckdb.DuckDBPyConnection, settings: Settings, day: dt.date
 ) -> ReportPaths:
     """Write `reports/daily/YYYY-MM-DD.md` and `.html` with figures under `YYYY-MM-DD/`."""
-    period = Period("daily", day.isoformat(), day, day)
-    return _build_report(conn, settings, period)
+    (paths,) = build_daily_reports(conn, settings, [day])
+    return paths
+
+
+def build_daily_reports(
+    conn: duckdb.DuckDBPyConnection, settings: Settings, days: Sequence[dt.date]
+) -> Iterator[ReportPaths]:
+    """The daily reports of `days`, oldest first, each as of its day: one replay of the
+    history (pipelines/as_of.py), so a backfill's reports cost about linearly in its length."""
+    periods = [Period("daily", day.isoformat(), day, day) for day in sorted(days)]
+    yield from _build_reports(conn, settings, periods)
 
 
 def build_weekly_report(
     conn: duckdb.DuckDBPyConnection, settings: Settings, week_start: dt.date
 ) -> ReportPaths:
     """Write `reports/weekly/YYYY-Www.md` and `.html` for the Monday week starting `week_start`."""
-    monday = week_start - dt.timedelta(days=week_start.weekday())
-    year, week, _ = monday.isocalendar()
-    period = Period("weekly", f"{year}-W{week:02d}", monday, monday + dt.timedelta(days=6))
-    return _build_report(conn, settings, period)
+    (paths,) = build_weekly_reports(conn, settings, [week_start])
+    return paths
+
+
+def build_weekly_reports(
+    conn: duckdb.DuckDBPyConnection, settings: Settings, week_starts: Sequence[dt.date]
+) -> Iterator[ReportPaths]:
+    """The weekly reports of the Monday weeks starting on or before each of `week_starts`,
+    oldest first, each as of the week's last day."""
+    periods = []
+    for monday in sorted({start - dt.timedelta(days=start.weekday()) for start in week_starts}):
+        year, week, _ = monday.isocalendar()
+        periods.append(
+            Period("weekly", f"{year}-W{week:02d}", monday, monday + dt.timedelta(days=6))
+        )
+    yield from _build_reports(conn, settings, periods)
+
+
+def _build_reports(
+    conn: duckdb.DuckDBPyConnection, settings: Settings, periods: list[Period]
+) -> Iterator[ReportPaths]:
+    with as_of_warehouses(conn, settings, [period.end for period in periods]) as as_of:
+        for period in periods:
+            # The marts as of the period's last day (what had arrived by then): a report
+            # written again later, after more days were loaded, shows the same numbers.
+            yield _build_report(as_of(period.end), settings, period)
 
 
 def _build_report(
     conn: duckdb.DuckDBPyConnection, settings: Settings, period: Period
 ) -> ReportPaths:
+    """One report from `conn`, whose marts are those of the period's last day."""
     out_dir = settings.reports_dir / period.kind
     figures_dir = out_dir / period.label
     # A rewrite starts clean: a figure from an earlier version must not linger beside the new one.
     if figures_dir.exists():
         shutil.rmtree(figures_dir)
     figures_dir.mkdir(parents=True)
-    # The marts as of the period's last day (what had arrived by then): a report written again
-    # later, after more days were loaded, shows the same numbers.
-    with as_of_warehouse(conn, settings, period.end) as as_of:
-        tables = existing_tables(as_of)
-        with_data = has_data(as_of, tables, period)
-        sections = (
-            report_sections(as_of, settings, period, tables, figures_dir) if with_data else []
-        )
+    tables = existing_tables(conn)
+    with_data = has_data(conn, tables, period)
+    sections = report_sections(conn, settings, period, tables, figures_dir) if with_data else []
     context = {
         "period": period,
         "title": _title(period),
