@@ -7,15 +7,19 @@ read the warehouse, so they take no slot in the `warehouse` pool.
 """
 
 import datetime as dt
+import os
 
 import dagster as dg
 
 from assets.reports.build import ReportPaths, build_daily_reports, build_weekly_reports
 from assets.reports.sections import MART_TABLES
+from pipelines.charts import drawn_in_background
 from pipelines.partitions import DAILY, WEEKLY, window_days
 from pipelines.resources import Warehouse
 
 PREVIEW_CHARS = 4000
+# From this many reports on, charts are drawn in worker processes (starting them costs ~2 s).
+BACKGROUND_FROM_REPORTS = 8
 
 
 @dg.asset(
@@ -33,7 +37,7 @@ def daily_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     days = window_days(*context.partition_time_window)
     settings = warehouse.settings()
     written = []
-    with warehouse.reader() as conn:
+    with warehouse.reader() as conn, drawn_in_background(_chart_workers(len(days))):
         for number, paths in enumerate(build_daily_reports(conn, settings, days), start=1):
             written.append(paths)
             # One line per report as it is written: a long backfill is never silent.
@@ -55,11 +59,17 @@ def weekly_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
     weeks = window_days(*context.partition_time_window)[::7]  # weekly windows start on Mondays
     settings = warehouse.settings()
     written = []
-    with warehouse.reader() as conn:
+    with warehouse.reader() as conn, drawn_in_background(_chart_workers(len(weeks))):
         for number, paths in enumerate(build_weekly_reports(conn, settings, weeks), start=1):
             written.append(paths)
             context.log.info(f"weekly report {number} of {len(weeks)}: {written[-1].html}")
     return dg.MaterializeResult(metadata=_metadata(written, weeks))
+
+
+def _chart_workers(reports: int) -> int:
+    """Processes that draw the charts while the next reports' numbers are queried: none for a
+    few reports, else one per CPU."""
+    return 0 if reports < BACKGROUND_FROM_REPORTS else os.cpu_count() or 1
 
 
 def _metadata(written: list[ReportPaths], starts: list[dt.date]) -> dict[str, dg.MetadataValue]:

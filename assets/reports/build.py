@@ -133,7 +133,11 @@ def _build_report(
     html = out_dir / f"{period.label}.html"
     _write_text(markdown, _render(f"{period.kind}.md.j2", context))
     _write_text(html, _render(f"{period.kind}.html.j2", context))
-    figures = tuple(sorted(figures_dir.glob("*.png")))
+    # From the sections, not the folder: inside drawn_in_background the PNGs may still be
+    # being drawn.
+    figures = tuple(
+        sorted(out_dir / figure.src for section in sections for figure in section.figures)
+    )
     if not figures:
         figures_dir.rmdir()
     return ReportPaths(markdown=markdown, html=html, figures=figures, has_data=with_data)
