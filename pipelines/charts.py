@@ -4,21 +4,12 @@ Every chart uses matplotlib's object API on the Agg canvas (no pyplot: no global
 worker threads and on servers without a display). The stages draw their own figures with
 `new_figure` and write them with `save_png`; `series_chart` is the anomaly chart that both the
 anomalies stage and the reports draw.
-
-Drawing is most of a report's cost (matplotlib lays out and rasterises in Python, ~0.1-0.5 s a
-chart), so a run that writes many reports draws them in worker processes: inside
-`drawn_in_background`, `draw` hands the chart function and its data to a pool while the caller
-goes on to the next report's queries.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import multiprocessing
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,44 +19,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pipelines.formatting import metric_value
-
-# The pool of `drawn_in_background` and the charts handed to it, while the block runs.
-_pool: ProcessPoolExecutor | None = None
-_pending: list[Future] = []
-
-
-@contextmanager
-def drawn_in_background(workers: int) -> Iterator[None]:
-    """Within the block, `draw` runs charts in `workers` processes; leaving it waits for every
-    chart and raises the first error. Spawned, not forked: the caller holds DuckDB threads."""
-    global _pool
-    if _pool is not None or workers < 1:
-        yield
-        return
-    context = multiprocessing.get_context("spawn")
-    _pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    try:
-        yield
-        while _pending:
-            _pending.pop(0).result()
-    finally:
-        for future in _pending:
-            future.cancel()
-        _pending.clear()
-        _pool.shutdown(wait=True, cancel_futures=True)
-        _pool = None
-
-
-def draw(chart: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-    """Run `chart` (a function that writes a PNG file from its arguments, all plain data): now,
-    or in a background worker inside `drawn_in_background`."""
-    if _pool is None:
-        chart(*args, **kwargs)
-        return
-    _pending.append(_pool.submit(chart, *args, **kwargs))
-    # Errors surface early, and the list stays short over a long backfill.
-    while _pending and _pending[0].done():
-        _pending.pop(0).result()
 
 
 def new_figure(width: float, height: float, dpi: int = 100) -> Figure:

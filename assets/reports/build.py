@@ -11,9 +11,12 @@ bytes, so re-runs and backfills change nothing downstream (e.g. the RAG corpus).
 from __future__ import annotations
 
 import datetime as dt
+import math
+import multiprocessing
 import os
 import shutil
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import duckdb
 import jinja2
 
 from assets.reports.sections import existing_tables, has_data, report_sections
+from pipelines import warehouse
 from pipelines.as_of import as_of_warehouses
 from pipelines.previews import markdown_cell
 from pipelines.settings import Settings
@@ -99,6 +103,37 @@ def build_weekly_reports(
     yield from _build_reports(conn, settings, periods)
 
 
+def build_reports_in_processes(
+    settings: Settings, kind: str, starts: Sequence[dt.date], processes: int
+) -> Iterator[list[ReportPaths]]:
+    """The `kind` ('daily' or 'weekly') reports of `starts`, written by `processes` processes
+    that each open the published warehouse and replay their own stretch of the days (a
+    report's cost is mostly one CPU's Python: the marts' SQL per day and matplotlib); yields
+    each stretch's reports, oldest stretch first, as they are written."""
+    stretches = split_by_history(sorted(starts), processes)
+    context = multiprocessing.get_context("spawn")  # not forked: the caller holds DuckDB threads
+    with ProcessPoolExecutor(len(stretches), mp_context=context) as pool:
+        futures = [pool.submit(write_reports, settings, kind, days) for days in stretches]
+        for future in futures:
+            yield future.result()
+
+
+def split_by_history(days: list[dt.date], parts: int) -> list[list[dt.date]]:
+    """Contiguous stretches of `days` with about the same work each: a day's replay costs about
+    what the history before it holds, so the stretches shorten as the history grows (the
+    cumulative work ~ n^2 is cut at n * sqrt(i / parts))."""
+    parts = max(1, min(parts, len(days)))
+    cuts = [round(len(days) * math.sqrt(i / parts)) for i in range(parts + 1)]
+    return [days[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+def write_reports(settings: Settings, kind: str, starts: list[dt.date]) -> list[ReportPaths]:
+    """One process's share of `build_reports_in_processes`."""
+    build = build_daily_reports if kind == "daily" else build_weekly_reports
+    with warehouse.reader(settings.home) as conn:
+        return list(build(conn, settings, starts))
+
+
 def _build_reports(
     conn: duckdb.DuckDBPyConnection, settings: Settings, periods: list[Period]
 ) -> Iterator[ReportPaths]:
@@ -133,11 +168,7 @@ def _build_report(
     html = out_dir / f"{period.label}.html"
     _write_text(markdown, _render(f"{period.kind}.md.j2", context))
     _write_text(html, _render(f"{period.kind}.html.j2", context))
-    # From the sections, not the folder: inside drawn_in_background the PNGs may still be
-    # being drawn.
-    figures = tuple(
-        sorted(out_dir / figure.src for section in sections for figure in section.figures)
-    )
+    figures = tuple(sorted(figures_dir.glob("*.png")))
     if not figures:
         figures_dir.rmdir()
     return ReportPaths(markdown=markdown, html=html, figures=figures, has_data=with_data)

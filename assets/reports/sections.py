@@ -21,7 +21,7 @@ from assets.reports.figures import cohort_heatmap, funnel_chart, retention_chart
 from assets.reports.headline import daily_breakdown, daily_headline, weekly_headline
 from assets.reports.layout import MISSING, ReportFigure, Section, Table
 from assets.reports.trends import breakdown_section, trend_section
-from pipelines.charts import draw, series_chart
+from pipelines.charts import series_chart
 from pipelines.formatting import duration, metric_value, percent, slug
 from pipelines.settings import Funnel, Settings
 
@@ -141,8 +141,7 @@ def _funnels(
                 "window), so the later steps are still growing: the bars are hatched and the "
                 "users and rates of the period are counts so far, not a drop."
             )
-        draw(
-            funnel_chart,
+        funnel_chart(
             funnel.step_names,
             shown,
             f'Funnel "{funnel.name}": users entering {scope}',
@@ -278,7 +277,7 @@ def _retention(
                 ]
             )
         path = figures_dir / f"retention-{granularity}.png"
-        draw(retention_chart, [row[0] for row in rows], rates, granularity, path)
+        retention_chart([row[0] for row in rows], rates, granularity, path)
         section.figures.append(
             ReportFigure(f"{figures_dir.name}/{path.name}", f"Retention by {granularity}", table)
         )
@@ -331,7 +330,7 @@ def _cohorts(conn: duckdb.DuckDBPyConnection, period: Period, figures_dir: Path)
             ]
         )
     path = figures_dir / "cohorts-week.png"
-    draw(cohort_heatmap, starts, matrix, width, path, running)
+    cohort_heatmap(starts, matrix, width, path, running)
     section.figures.append(
         ReportFigure(f"{figures_dir.name}/{path.name}", "Week cohort retention", table)
     )
@@ -431,7 +430,7 @@ def _anomaly_figure(
             "end": period.end,
         },
     ).pl()
-    draw(series_chart, series, path)
+    series_chart(series, path)
     table = Table(columns=["Day", "Value", "Expected", "Anomaly"])
     for day, value, expected, is_anomaly, *_ in series.iter_rows():
         table.rows.append(

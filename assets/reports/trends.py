@@ -20,7 +20,7 @@ import matplotlib.dates as mdates
 
 from assets.reports.headline import METRIC_LABELS, value_text
 from assets.reports.layout import MISSING, ReportFigure, Section, Table
-from pipelines.charts import draw, fixed_margins, new_figure, save_png
+from pipelines.charts import fixed_margins, new_figure, save_png
 from pipelines.formatting import percent
 from pipelines.settings import DEFAULT_DIMENSIONS, PROPERTY_DIMENSION_PREFIX
 
@@ -101,7 +101,7 @@ def trend_section(
         f"each day, ± {BAND_WIDTH:g} standard deviations; a point outside it is unusual."
     )
     path = figures_dir / "trends.png"
-    draw(trend_chart, trends, path)
+    trend_chart(trends, path)
     table = Table(columns=["Day", *(METRIC_LABELS[m] for m in TREND_METRICS)])
     for index, day in enumerate(p.day for p in trends[TREND_METRICS[0]]):
         table.rows.append(
