@@ -13,9 +13,7 @@ Run: `.venv/bin/python -m benchmarks.backfill_bench [days ...]` (part of `make b
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -24,7 +22,13 @@ from pathlib import Path
 
 import duckdb
 
-from benchmarks.daily_run_bench import HISTORIES, SEED, cli, run_steps_since
+from benchmarks.daily_run_bench import (
+    HISTORIES,
+    SEED,
+    cli,
+    run_steps_since,
+    write_run_results,
+)
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Stage of each step (a step key starts with its asset's name; checks follow their asset).
@@ -45,7 +49,7 @@ def main(only_days: list[int] | None = None) -> None:
     runs = [
         backfill(days, users) for days, users in HISTORIES if not only_days or days in only_days
     ]
-    write_results(runs)
+    write_run_results("backfill", runs, markdown)
 
 
 def backfill(days: int, users: int) -> dict:
@@ -86,18 +90,6 @@ def _records(home: Path) -> int:
         return conn.execute("select coalesce(sum(records), 0) from ingest_log").fetchall()[0][0]
     finally:
         conn.close()
-
-
-def write_results(runs: list[dict]) -> None:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    machine = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "duckdb": duckdb.__version__,
-    }
-    payload = {"benchmark": "backfill", "machine": machine, "runs": runs}
-    (RESULTS_DIR / "backfill_bench.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (RESULTS_DIR / "backfill_bench.md").write_text(markdown(runs, machine))
 
 
 def markdown(runs: list[dict], machine: dict) -> str:
