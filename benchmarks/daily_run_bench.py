@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -225,15 +226,22 @@ def day_records(home: Path, folder: str) -> int:
 
 
 def write_results(runs: list[dict]) -> None:
+    write_run_results("daily_run", runs, markdown)
+
+
+def write_run_results(
+    name: str, runs: list[dict], render: Callable[[list[dict], dict], str]
+) -> None:
+    """`benchmarks/results/<name>_bench.json` and `.md` (rendered by `render(runs, machine)`)."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     machine = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "duckdb": duckdb.__version__,
     }
-    payload = {"benchmark": "daily_run", "machine": machine, "runs": runs}
-    (RESULTS_DIR / "daily_run_bench.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (RESULTS_DIR / "daily_run_bench.md").write_text(markdown(runs, machine))
+    payload = {"benchmark": name, "machine": machine, "runs": runs}
+    (RESULTS_DIR / f"{name}_bench.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS_DIR / f"{name}_bench.md").write_text(render(runs, machine))
 
 
 def markdown(runs: list[dict], machine: dict) -> str:

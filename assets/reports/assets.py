@@ -7,15 +7,24 @@ read the warehouse, so they take no slot in the `warehouse` pool.
 """
 
 import datetime as dt
+import os
 
 import dagster as dg
 
-from assets.reports.build import ReportPaths, build_daily_report, build_weekly_report
+from assets.reports.build import (
+    ReportPaths,
+    build_daily_reports,
+    build_reports_in_processes,
+    build_weekly_reports,
+)
 from assets.reports.sections import MART_TABLES
 from pipelines.partitions import DAILY, WEEKLY, window_days
 from pipelines.resources import Warehouse
+from pipelines.warehouse import RUN_BUILD_ENV
 
 PREVIEW_CHARS = 4000
+# From this many reports on, they are written by one process per CPU (starting one costs ~2 s).
+PROCESSES_FROM_REPORTS = 8
 
 
 @dg.asset(
@@ -31,13 +40,7 @@ def daily_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.
     heatmap and the day's anomalies, as Markdown and self-contained HTML with PNG figures under
     `reports/daily/`."""
     days = window_days(*context.partition_time_window)
-    settings = warehouse.settings()
-    written = []
-    with warehouse.reader() as conn:
-        for number, day in enumerate(days, start=1):
-            written.append(build_daily_report(conn, settings, day))
-            # One line per report as it is written: a long backfill is never silent.
-            context.log.info(f"daily report {number} of {len(days)}: {written[-1].html}")
+    written = _write_reports(context, warehouse, "daily", days)
     return dg.MaterializeResult(metadata=_metadata(written, days))
 
 
@@ -53,13 +56,39 @@ def weekly_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
     daily averages against the previous week, day by day, funnels, retention, cohorts and the
     week's anomalies, as Markdown and self-contained HTML under `reports/weekly/`."""
     weeks = window_days(*context.partition_time_window)[::7]  # weekly windows start on Mondays
-    settings = warehouse.settings()
-    written = []
-    with warehouse.reader() as conn:
-        for number, monday in enumerate(weeks, start=1):
-            written.append(build_weekly_report(conn, settings, monday))
-            context.log.info(f"weekly report {number} of {len(weeks)}: {written[-1].html}")
+    written = _write_reports(context, warehouse, "weekly", weeks)
     return dg.MaterializeResult(metadata=_metadata(written, weeks))
+
+
+def _write_reports(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, kind: str, starts: list[dt.date]
+) -> list[ReportPaths]:
+    """Write the reports, saying how far it got: a long backfill is never silent."""
+    settings = warehouse.settings()
+    processes = _processes(len(starts))
+    written: list[ReportPaths] = []
+    if processes > 1:
+        context.log.info(f"writing {len(starts)} {kind} reports in {processes} processes")
+        for stretch in build_reports_in_processes(settings, kind, starts, processes):
+            written += stretch
+            context.log.info(
+                f"{kind} reports {len(written)} of {len(starts)} written, up to {stretch[-1].html}"
+            )
+        return written
+    build = build_daily_reports if kind == "daily" else build_weekly_reports
+    with warehouse.reader() as conn:
+        for paths in build(conn, settings, starts):
+            written.append(paths)
+            context.log.info(f"{kind} report {len(written)} of {len(starts)}: {paths.html}")
+    return written
+
+
+def _processes(reports: int) -> int:
+    """One process per CPU for many reports; one for a few, and inside a run's private build
+    (other processes could not open it while this one has it open)."""
+    if reports < PROCESSES_FROM_REPORTS or os.environ.get(RUN_BUILD_ENV):
+        return 1
+    return os.cpu_count() or 1
 
 
 def _metadata(written: list[ReportPaths], starts: list[dt.date]) -> dict[str, dg.MetadataValue]:

@@ -11,8 +11,12 @@ bytes, so re-runs and backfills change nothing downstream (e.g. the RAG corpus).
 from __future__ import annotations
 
 import datetime as dt
+import math
+import multiprocessing
 import os
 import shutil
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,8 @@ import duckdb
 import jinja2
 
 from assets.reports.sections import existing_tables, has_data, report_sections
-from pipelines.as_of import as_of_warehouse
+from pipelines import warehouse
+from pipelines.as_of import as_of_warehouses
 from pipelines.previews import markdown_cell
 from pipelines.settings import Settings
 
@@ -63,37 +68,95 @@ def build_daily_report(
     conn: duckdb.DuckDBPyConnection, settings: Settings, day: dt.date
 ) -> ReportPaths:
     """Write `reports/daily/YYYY-MM-DD.md` and `.html` with figures under `YYYY-MM-DD/`."""
-    period = Period("daily", day.isoformat(), day, day)
-    return _build_report(conn, settings, period)
+    (paths,) = build_daily_reports(conn, settings, [day])
+    return paths
+
+
+def build_daily_reports(
+    conn: duckdb.DuckDBPyConnection, settings: Settings, days: Sequence[dt.date]
+) -> Iterator[ReportPaths]:
+    """The daily reports of `days`, oldest first, each as of its day: one replay of the
+    history (pipelines/as_of.py), so a backfill's reports cost about linearly in its length."""
+    periods = [Period("daily", day.isoformat(), day, day) for day in sorted(days)]
+    yield from _build_reports(conn, settings, periods)
 
 
 def build_weekly_report(
     conn: duckdb.DuckDBPyConnection, settings: Settings, week_start: dt.date
 ) -> ReportPaths:
     """Write `reports/weekly/YYYY-Www.md` and `.html` for the Monday week starting `week_start`."""
-    monday = week_start - dt.timedelta(days=week_start.weekday())
-    year, week, _ = monday.isocalendar()
-    period = Period("weekly", f"{year}-W{week:02d}", monday, monday + dt.timedelta(days=6))
-    return _build_report(conn, settings, period)
+    (paths,) = build_weekly_reports(conn, settings, [week_start])
+    return paths
+
+
+def build_weekly_reports(
+    conn: duckdb.DuckDBPyConnection, settings: Settings, week_starts: Sequence[dt.date]
+) -> Iterator[ReportPaths]:
+    """The weekly reports of the Monday weeks starting on or before each of `week_starts`,
+    oldest first, each as of the week's last day."""
+    periods = []
+    for monday in sorted({start - dt.timedelta(days=start.weekday()) for start in week_starts}):
+        year, week, _ = monday.isocalendar()
+        periods.append(
+            Period("weekly", f"{year}-W{week:02d}", monday, monday + dt.timedelta(days=6))
+        )
+    yield from _build_reports(conn, settings, periods)
+
+
+def build_reports_in_processes(
+    settings: Settings, kind: str, starts: Sequence[dt.date], processes: int
+) -> Iterator[list[ReportPaths]]:
+    """The `kind` ('daily' or 'weekly') reports of `starts`, written by `processes` processes
+    that each open the published warehouse and replay their own stretch of the days (a
+    report's cost is mostly one CPU's Python: the marts' SQL per day and matplotlib); yields
+    each stretch's reports, oldest stretch first, as they are written."""
+    stretches = split_by_history(sorted(starts), processes)
+    context = multiprocessing.get_context("spawn")  # not forked: the caller holds DuckDB threads
+    with ProcessPoolExecutor(len(stretches), mp_context=context) as pool:
+        futures = [pool.submit(write_reports, settings, kind, days) for days in stretches]
+        for future in futures:
+            yield future.result()
+
+
+def split_by_history(days: list[dt.date], parts: int) -> list[list[dt.date]]:
+    """Contiguous stretches of `days` with about the same work each: a day's replay costs about
+    what the history before it holds, so the stretches shorten as the history grows (the
+    cumulative work ~ n^2 is cut at n * sqrt(i / parts))."""
+    parts = max(1, min(parts, len(days)))
+    cuts = [round(len(days) * math.sqrt(i / parts)) for i in range(parts + 1)]
+    return [days[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+def write_reports(settings: Settings, kind: str, starts: list[dt.date]) -> list[ReportPaths]:
+    """One process's share of `build_reports_in_processes`."""
+    build = build_daily_reports if kind == "daily" else build_weekly_reports
+    with warehouse.reader(settings.home) as conn:
+        return list(build(conn, settings, starts))
+
+
+def _build_reports(
+    conn: duckdb.DuckDBPyConnection, settings: Settings, periods: list[Period]
+) -> Iterator[ReportPaths]:
+    with as_of_warehouses(conn, settings, [period.end for period in periods]) as as_of:
+        for period in periods:
+            # The marts as of the period's last day (what had arrived by then): a report
+            # written again later, after more days were loaded, shows the same numbers.
+            yield _build_report(as_of(period.end), settings, period)
 
 
 def _build_report(
     conn: duckdb.DuckDBPyConnection, settings: Settings, period: Period
 ) -> ReportPaths:
+    """One report from `conn`, whose marts are those of the period's last day."""
     out_dir = settings.reports_dir / period.kind
     figures_dir = out_dir / period.label
     # A rewrite starts clean: a figure from an earlier version must not linger beside the new one.
     if figures_dir.exists():
         shutil.rmtree(figures_dir)
     figures_dir.mkdir(parents=True)
-    # The marts as of the period's last day (what had arrived by then): a report written again
-    # later, after more days were loaded, shows the same numbers.
-    with as_of_warehouse(conn, settings, period.end) as as_of:
-        tables = existing_tables(as_of)
-        with_data = has_data(as_of, tables, period)
-        sections = (
-            report_sections(as_of, settings, period, tables, figures_dir) if with_data else []
-        )
+    tables = existing_tables(conn)
+    with_data = has_data(conn, tables, period)
+    sections = report_sections(conn, settings, period, tables, figures_dir) if with_data else []
     context = {
         "period": period,
         "title": _title(period),

@@ -14,7 +14,7 @@ from pathlib import Path
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from pipelines.charts import new_figure, save_png
+from pipelines.charts import fixed_margins, new_figure, save_png
 
 BLUE = "#1f77b4"
 PARTIAL_GREY = "#d9d9d9"  # a period still running: grey and hatched, never a plain value
@@ -52,7 +52,8 @@ def funnel_chart(
     ax.set_ylabel("users")
     ax.set_ylim(0, max(counts + [1]) * 1.3)
     ax.set_title(title, fontsize=9)
-    save_png(fig, path)
+    fixed_margins(fig, left=0.85, right=0.15, bottom=0.4, top=0.35)
+    save_png(fig, path, tight=False)
 
 
 def retention_chart(
@@ -70,7 +71,8 @@ def retention_chart(
     ax.set_ylim(0, 105)
     ax.grid(alpha=0.3)
     ax.set_title(f"Retention by {granularity}", fontsize=9)
-    save_png(fig, path)
+    fixed_margins(fig, left=0.7, right=0.15, bottom=0.5, top=0.3)
+    save_png(fig, path, tight=False)
 
 
 def cohort_heatmap(
@@ -115,4 +117,5 @@ def cohort_heatmap(
     ax.set_yticks(range(len(starts)), [s.isoformat() for s in starts], fontsize=7)
     ax.set_title("Week cohorts: % of users active in week N", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.03)
-    save_png(fig, path)
+    fixed_margins(fig, left=0.8, right=0.45, bottom=0.3, top=0.3)
+    save_png(fig, path, tight=False)

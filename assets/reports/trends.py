@@ -20,7 +20,7 @@ import matplotlib.dates as mdates
 
 from assets.reports.headline import METRIC_LABELS, value_text
 from assets.reports.layout import MISSING, ReportFigure, Section, Table
-from pipelines.charts import new_figure, save_png
+from pipelines.charts import fixed_margins, new_figure, save_png
 from pipelines.formatting import percent
 from pipelines.settings import DEFAULT_DIMENSIONS, PROPERTY_DIMENSION_PREFIX
 
@@ -101,7 +101,7 @@ def trend_section(
         f"each day, ± {BAND_WIDTH:g} standard deviations; a point outside it is unusual."
     )
     path = figures_dir / "trends.png"
-    save_png(trend_figure(trends), path)
+    trend_chart(trends, path)
     table = Table(columns=["Day", *(METRIC_LABELS[m] for m in TREND_METRICS)])
     for index, day in enumerate(p.day for p in trends[TREND_METRICS[0]]):
         table.rows.append(
@@ -122,6 +122,12 @@ def _with_band(metric: str, point: TrendPoint, currency: str) -> str:
         return value
     low = value_text(metric, max(point.low, 0.0), currency)
     return f"{value} (expected {low} – {value_text(metric, point.high, currency)})"
+
+
+def trend_chart(trends: dict[str, list[TrendPoint]], path: Path) -> None:
+    figure = trend_figure(trends)
+    fixed_margins(figure, left=0.5, right=0.15, bottom=0.35, top=0.25, wspace=0.15, hspace=0.45)
+    save_png(figure, path, tight=False)
 
 
 def trend_figure(trends: dict[str, list[TrendPoint]]) -> Figure:

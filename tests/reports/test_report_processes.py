@@ -1,0 +1,65 @@
+"""A backfill's reports are written by several processes, each replaying its own stretch of the
+days: the files are those one process writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+from conftest import insert_events
+from test_as_of import FUNNEL, _build, _events
+
+from assets.reports.build import build_daily_reports, build_reports_in_processes, split_by_history
+from pipelines import warehouse
+from pipelines.settings import Settings
+
+
+def test_stretches_cover_every_day_once_in_order_and_shorten_as_history_grows() -> None:
+    days = [dt.date(2026, 1, 1) + dt.timedelta(days=n) for n in range(360)]
+    stretches = split_by_history(days, 2)
+    assert [d for stretch in stretches for d in stretch] == days
+    assert len(stretches) == 2 and len(stretches[0]) > len(stretches[1])
+    # About the same replayed history in each: sum of the days' positions.
+    work = [sum(days.index(d) for d in stretch) for stretch in stretches]
+    assert abs(work[0] - work[1]) / sum(work) < 0.02
+    assert split_by_history(days[:1], 4) == [days[:1]]
+    assert split_by_history([], 2) == []
+
+
+def test_reports_written_by_two_processes_equal_those_of_one(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    settings = Settings(home=one, funnels=(FUNNEL,))
+    conn = warehouse.connect(warehouse.published_path(one))
+    try:
+        # Late events too: every report but the last is built as of its day.
+        events = _events(dt.date(2026, 2, 2), 24, seed=4)
+        insert_events(
+            conn,
+            [
+                {**e, "arrival_date": e["ts"].date() + dt.timedelta(days=n % 3)}
+                for n, e in enumerate(events)
+            ],
+        )
+        _build(conn, settings)
+        conn.execute("checkpoint")
+    finally:
+        conn.close()
+    shutil.copytree(one, two)
+    days = [dt.date(2026, 2, 19) + dt.timedelta(days=n) for n in range(6)]
+
+    with warehouse.reader(one) as conn:
+        alone = list(build_daily_reports(conn, settings, days))
+    stretches = list(
+        build_reports_in_processes(Settings(home=two, funnels=(FUNNEL,)), "daily", days, 2)
+    )
+
+    assert len(stretches) == 2
+    together = [paths for stretch in stretches for paths in stretch]
+    assert [p.markdown.name for p in together] == [p.markdown.name for p in alone]
+    for a, b in zip(alone, together, strict=True):
+        assert b.markdown.read_bytes() == a.markdown.read_bytes()
+        assert b.html.read_bytes() == a.html.read_bytes()
+        assert [f.read_bytes() for f in b.figures] == [f.read_bytes() for f in a.figures]
+        assert b.figures and all(str(f).startswith(str(two)) for f in b.figures)
