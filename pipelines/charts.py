@@ -128,7 +128,8 @@ def series_chart(series: Any, path: Path, title: str | None = None) -> Path:
     axes.legend(fontsize=8, loc="best")
     axes.grid(alpha=0.3)
     date_axis(axes, days)
-    save_png(figure, path, stamp_software=True)
+    fixed_margins(figure, left=0.75, right=0.15, bottom=0.45, top=0.35)
+    save_png(figure, path, stamp_software=True, tight=False)
     return Path(path)
 
 
