@@ -17,6 +17,7 @@ BENCHMARKS = [
     "ask_bench",
     "report_bench",
     "daily_run_bench",
+    "corpus_bench",
 ]
 
 
