@@ -18,6 +18,7 @@ BENCHMARKS = [
     "report_bench",
     "daily_run_bench",
     "backfill_bench",
+    "corpus_bench",
 ]
 
 

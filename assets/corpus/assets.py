@@ -24,7 +24,8 @@ def corpus(
 ) -> dg.MaterializeResult:
     """Reports, flagged anomalies, weekly funnel and cohort summaries, the glossary and
     `docs/`, chunked along headings and embedded with all-MiniLM-L6-v2; only new or changed
-    chunks are embedded, chunks of vanished documents are deleted."""
+    chunks are embedded, chunks of vanished documents are deleted. A daily report gives its
+    own day (report_sections.py), so a day's refresh embeds about one report's chunks."""
     stats = build_corpus(
         warehouse.settings(),
         lancedb_dir=Path(corpus.path),

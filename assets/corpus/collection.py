@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from assets.corpus.documents import Document, report_documents, user_documents
 from assets.corpus.glossary import glossary_documents
+from assets.corpus.report_sections import own_day_reports
 from assets.corpus.summaries import WarehouseOpener, warehouse_documents_if_any
 from pipelines.settings import Settings
 
@@ -28,7 +29,7 @@ def collect_documents(settings: Settings, open_warehouse: WarehouseOpener) -> Co
     collection = Collection(documents=glossary_documents())
     collection.documents += user_documents(settings.docs_dir, collection.problems)
     collection.documents += warehouse_documents_if_any(open_warehouse, collection.problems)
-    collection.documents += report_documents(settings.reports_dir)
+    collection.documents += own_day_reports(report_documents(settings.reports_dir))
     collection.documents = _unique_doc_ids(collection.documents, collection.problems)
     return collection
 
