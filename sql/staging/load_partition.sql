@@ -1,6 +1,6 @@
--- Replace one arrival day (CONTRACT §2). Runs inside the load's one transaction, with
--- resolve_identities.sql after it (assets/ingest/load.py): a reader or a crash never sees the
--- day half-written. Of several copies of an event id, the earliest by (arrival_date,
+-- Replace one arrival day (CONTRACT §2) with its parsed_records (day_records.sql). Runs inside
+-- the day's one transaction, with resolve_identities.sql after it (assets/ingest/load.py): a
+-- reader or a crash never sees the day half-written. Of several copies of an event id, the earliest by (arrival_date,
 -- source_file, line_no) is kept. Every id this day held before or holds now is re-decided
 -- from all its copies, so the result does not depend on load order.
 -- needs: macros/identity.sql
@@ -142,7 +142,8 @@ insert into ingest_log
 select
     $arrival_date,
     $files,
-    (select count(*) from raw_records),
+    -- One parsed row per record read.
+    (select count(*) from parsed_records),
     (select count(*) from events where arrival_date = $arrival_date),
     (select count(*) from quarantine where arrival_date = $arrival_date),
     (select count(*) from quarantine
