@@ -19,7 +19,7 @@ import duckdb
 
 from assets.ingest.fields import SourcePaths, source_paths
 from pipelines.landing import arrival_files, arrival_folder
-from pipelines.sql import run_sql_file
+from pipelines.sql import run_sql_file, sql_text
 from pipelines.warehouse import prepare_base_schema
 
 FORMATS = {
@@ -224,15 +224,17 @@ def _store_days(
     # without one DuckDB writes the validated records and their copies in parallel.
     conn.execute("set preserve_insertion_order = false")
     try:
+        window: dict[str, dt.date] = {}
         if staged:
             _parse_records(conn, sources, timezone)
+            window = _history_window(conn, list(staged))
         results = []
         for day in days:
             if day not in staged:
                 results.append(_kept_result(conn, day))
                 continue
             run_sql_file(conn, "staging/day_records.sql", {"arrival_date": day})
-            identity_seconds = _replace_day(conn, staged[day])
+            identity_seconds = _replace_day(conn, staged[day], window)
             results.append(_result(conn, day, identity_seconds))
     finally:
         conn.execute("reset preserve_insertion_order")
@@ -252,9 +254,18 @@ def _parse_records(conn: duckdb.DuckDBPyConnection, sources: SourcePaths, timezo
     )
 
 
-def _replace_day(conn: duckdb.DuckDBPyConnection, staged: _StagedDay) -> float:
+def _history_window(conn: duckdb.DuckDBPyConnection, days: list[dt.date]) -> dict[str, dt.date]:
+    """The span of arrival days holding every copy the loads of `days` may look at
+    (history_window.sql), as the parameters the per-day statements take."""
+    first, last = conn.execute(sql_text("staging/history_window.sql"), {"days": days}).fetchone()
+    return {"history_first": first, "history_last": last}
+
+
+def _replace_day(
+    conn: duckdb.DuckDBPyConnection, staged: _StagedDay, window: Mapping[str, dt.date]
+) -> float:
     """Replace the day's rows with its parsed_records; returns the seconds of identity
-    resolution."""
+    resolution. `window`: the history_window.sql of the load."""
     day = staged.day
     # One transaction: a reader or a crash never sees the day half-replaced.
     conn.execute("begin transaction")
@@ -268,13 +279,14 @@ def _replace_day(conn: duckdb.DuckDBPyConnection, staged: _StagedDay) -> float:
                 "unreadable_files": staged.unreadable,
                 "started_at": staged.started_at,
                 "finished_at": _utc_now(),
+                **window,
             },
         )
         identity_started = time.perf_counter()
         run_sql_file(conn, "staging/resolve_identities.sql", {"arrival_date": day})
         identity_seconds = time.perf_counter() - identity_started
         # What the marts must update (their incremental builds read it).
-        run_sql_file(conn, "staging/record_changes.sql", {"arrival_date": day})
+        run_sql_file(conn, "staging/record_changes.sql", {"arrival_date": day, **window})
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")

@@ -16,7 +16,11 @@ create or replace temp table other_copies as
 select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
     properties, arrival_date, source_file, line_no, kept, anonymous_id, raw
 from event_copies
-where arrival_date <> $arrival_date and event_id in (select event_id from affected_ids);
+where arrival_date <> $arrival_date
+  -- Every copy of an affected id arrived in this span (history_window.sql): most row groups
+  -- are skipped unread.
+  and arrival_date between $history_first and $history_last
+  and event_id in (select event_id from affected_ids);
 
 -- What `events` held for those ids before the load, to record what it changed
 -- (record_changes.sql, after resolve_identities.sql): the day's kept copies (all of them are
@@ -112,7 +116,8 @@ set kept = r.kept
 from ranked_copies r
 where c.event_id = r.event_id and c.arrival_date = r.arrival_date
   and c.source_file = r.source_file and c.line_no = r.line_no
-  and c.arrival_date <> $arrival_date and c.kept <> r.kept;
+  and c.arrival_date <> $arrival_date and c.kept <> r.kept
+  and c.arrival_date between $history_first and $history_last;
 
 delete from quarantine
 where (arrival_date = $arrival_date and reason <> 'duplicate_event_id')
