@@ -224,17 +224,16 @@ def _store_days(
     # without one DuckDB writes the validated records and their copies in parallel.
     conn.execute("set preserve_insertion_order = false")
     try:
-        window: dict[str, dt.date] = {}
         if staged:
             _parse_records(conn, sources, timezone)
-            window = _history_window(conn, list(staged))
+            run_sql_file(conn, "staging/copy_days.sql", {"days": list(staged)})
         results = []
         for day in days:
             if day not in staged:
                 results.append(_kept_result(conn, day))
                 continue
             run_sql_file(conn, "staging/day_records.sql", {"arrival_date": day})
-            identity_seconds = _replace_day(conn, staged[day], window)
+            identity_seconds = _replace_day(conn, staged[day], _day_window(conn, day))
             results.append(_result(conn, day, identity_seconds))
     finally:
         conn.execute("reset preserve_insertion_order")
@@ -254,10 +253,10 @@ def _parse_records(conn: duckdb.DuckDBPyConnection, sources: SourcePaths, timezo
     )
 
 
-def _history_window(conn: duckdb.DuckDBPyConnection, days: list[dt.date]) -> dict[str, dt.date]:
-    """The span of arrival days holding every copy the loads of `days` may look at
-    (history_window.sql), as the parameters the per-day statements take."""
-    first, last = conn.execute(sql_text("staging/history_window.sql"), {"days": days}).fetchone()
+def _day_window(conn: duckdb.DuckDBPyConnection, day: dt.date) -> dict[str, dt.date]:
+    """The span of arrival days holding every copy the load of `day` may look at
+    (day_window.sql), as the parameters of the day's statements."""
+    first, last = conn.execute(sql_text("staging/day_window.sql"), {"arrival_date": day}).fetchone()
     return {"history_first": first, "history_last": last}
 
 
@@ -265,7 +264,7 @@ def _replace_day(
     conn: duckdb.DuckDBPyConnection, staged: _StagedDay, window: Mapping[str, dt.date]
 ) -> float:
     """Replace the day's rows with its parsed_records; returns the seconds of identity
-    resolution. `window`: the history_window.sql of the load."""
+    resolution. `window`: the day's day_window.sql."""
     day = staged.day
     # One transaction: a reader or a crash never sees the day half-replaced.
     conn.execute("begin transaction")

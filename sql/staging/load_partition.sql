@@ -17,7 +17,7 @@ select event_id, user_id, event, ts, event_date, platform, channel, campaign, co
     properties, arrival_date, source_file, line_no, kept, anonymous_id, raw
 from event_copies
 where arrival_date <> $arrival_date
-  -- Every copy of an affected id arrived in this span (history_window.sql): most row groups
+  -- Every copy of an affected id arrived in this span (day_window.sql): most row groups
   -- are skipped unread.
   and arrival_date between $history_first and $history_last
   and event_id in (select event_id from affected_ids);
