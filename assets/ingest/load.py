@@ -232,12 +232,23 @@ def _store_days(
             if day not in staged:
                 results.append(_kept_result(conn, day))
                 continue
-            run_sql_file(conn, "staging/day_records.sql", {"arrival_date": day})
+            _day_records(conn, day, alone=len(staged) == 1 and days.count(day) == 1)
             identity_seconds = _replace_day(conn, staged[day], _day_window(conn, day))
             results.append(_result(conn, day, identity_seconds))
     finally:
         conn.execute("reset preserve_insertion_order")
     return results
+
+
+def _day_records(conn: duckdb.DuckDBPyConnection, day: dt.date, alone: bool) -> None:
+    """Make `day`'s validated records the parsed_records that load_partition.sql reads. The
+    day a load replaces `alone` (a daily run) takes the whole batch as it is, rather than a
+    copy of every record (raw text included) of a day that may hold millions."""
+    if not alone:
+        run_sql_file(conn, "staging/day_records.sql", {"arrival_date": day})
+        return
+    conn.execute("drop table if exists parsed_records")
+    conn.execute("alter table parsed_batch rename to parsed_records")
 
 
 def _parse_records(conn: duckdb.DuckDBPyConnection, sources: SourcePaths, timezone: str) -> None:

@@ -41,6 +41,28 @@ def tables(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     return {name: conn.execute(f"{sql} order by all").fetchall() for name, sql in TABLES.items()}
 
 
+def wrongly_kept(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """Event ids whose kept copy is not their earliest by (arrival day, file, line), or whose
+    other copies are not quarantined as duplicates: the rule itself, so that a mistake both
+    ways of loading share is caught too."""
+    return conn.execute(
+        """
+        with ranked as (
+            select event_id, arrival_date, source_file, line_no, kept, row_number() over (
+                partition by event_id order by arrival_date, source_file, line_no
+            ) = 1 as earliest
+            from event_copies
+        )
+        select event_id, arrival_date, source_file, line_no from ranked where kept <> earliest
+        union all
+        select event_id, arrival_date, source_file, line_no from ranked where not earliest
+        except all
+        select event_id, arrival_date, source_file, line_no from quarantine
+        where reason = 'duplicate_event_id'
+        """
+    ).fetchall()
+
+
 def land_day(landing: Path, rng: random.Random, day: dt.date, shared_ids: list[str]) -> None:
     """A day's records, and now and then files whose records are quarantined; the file names
     repeat across days, as a daily export's do."""
@@ -70,6 +92,7 @@ def load_both(
     assert [r.summary() for r in results] == [r.summary() for r in expected]
     assert [r.by_reason for r in results] == [r.by_reason for r in expected]
     assert tables(ranged) == tables(sequential), f"after loading {days}"
+    assert wrongly_kept(ranged) == []
 
 
 @pytest.mark.parametrize("seed", range(4))
