@@ -5,6 +5,8 @@ validated in SQL (`parse_records.sql`) and the day is replaced in one transactio
 (`load_partition.sql`). Every record read ends in `events` or `quarantine`.
 """
 
+from __future__ import annotations
+
 import csv
 import datetime as dt
 import gzip
@@ -36,8 +38,10 @@ FORMATS = {
 EARLIEST_EVENT_TIME = dt.datetime(1990, 1, 1)
 LARGEST_REVENUE = 1e15
 # Days validated in one pass by a range load: enough that the per-pass cost is spread thin
-# (about 0.2 s a pass), few enough that their raw records (7,500 a day in the demo) stay small.
+# (about 0.2 s a pass), few enough that their raw records stay small (7,500 a day in the demo;
+# a batch of bigger days ends at BATCH_RECORDS).
 BATCH_DAYS = 30
+BATCH_RECORDS = 2_000_000
 STAGE_SQL = {
     "lines": "staging/stage_lines.sql",
     "csv": "staging/stage_csv.sql",
@@ -123,24 +127,46 @@ def load_range(
     """Load (or re-load) arrival days in the order given, each as `load_partition` loads it:
     the warehouse ends row for row as after one `load_partition` per day, and each day is
     replaced in its own transaction. Cheaper than those calls: the schema is prepared once,
-    and the records of up to BATCH_DAYS days are validated in one pass, whose fixed cost
-    (planning parse_records.sql) is otherwise paid per day."""
+    and the records of up to BATCH_DAYS days (BATCH_RECORDS records) are validated in one
+    pass, whose fixed cost (planning parse_records.sql) is otherwise paid per day."""
     prepare_base_schema(conn)
     date_events_in(conn, timezone)
     sources = source_paths(aliases)
     results: list[IngestResult] = []
-    for first in range(0, len(days), BATCH_DAYS):
-        batch = days[first : first + BATCH_DAYS]
-        run_sql_file(conn, "staging/raw_records.sql")
-        staged = {}
-        for day in batch:
-            folder = arrival_folder(landing_dir, day)
-            files = arrival_files(folder)
-            if files and day not in staged:
-                named = [(path, path.relative_to(folder).as_posix()) for path in files]
-                staged[day] = _stage_day(conn, day, named, sources, folder)
+    remaining = list(days)
+    while remaining:
+        batch, staged = _stage_batch(conn, landing_dir, remaining, sources)
         results += _store_days(conn, batch, staged, sources, timezone)
+        remaining = remaining[len(batch) :]
     return results
+
+
+def _stage_batch(
+    conn: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    days: list[dt.date],
+    sources: SourcePaths,
+) -> tuple[list[dt.date], dict[dt.date, _StagedDay]]:
+    """Stage the files of the first days of `days` into raw_records: up to BATCH_DAYS days, and
+    no more once BATCH_RECORDS records are staged (a backfill of big days stays in memory).
+    Returns those days and the ones staged (a day whose folder is empty or missing is not)."""
+    run_sql_file(conn, "staging/raw_records.sql")
+    batch: list[dt.date] = []
+    staged: dict[dt.date, _StagedDay] = {}
+    for day in days[:BATCH_DAYS]:
+        if staged and _staged_records(conn) >= BATCH_RECORDS:
+            break
+        batch.append(day)
+        folder = arrival_folder(landing_dir, day)
+        files = arrival_files(folder)
+        if files and day not in staged:
+            named = [(path, path.relative_to(folder).as_posix()) for path in files]
+            staged[day] = _stage_day(conn, day, named, sources, folder)
+    return batch, staged
+
+
+def _staged_records(conn: duckdb.DuckDBPyConnection) -> int:
+    return conn.execute("select count(*) from raw_records").fetchall()[0][0]
 
 
 def forget_partition(

@@ -5,7 +5,8 @@ Random arrival histories (tests/random_arrivals.py: late events, re-sent copies,
 visits linked by a later sign-up) plus files that quarantine (invalid JSON, a line that is not
 UTF-8, a ragged CSV row), loaded both ways into two warehouses: first ranges, then re-runs of
 days already loaded with other content, ranges out of order after later days were loaded, and
-days with nothing arrived. The validation batch is made a week (two or three days with files) so ranges cross batches.
+days with nothing arrived. The validation batch is made a week (two or three days with
+files) or 40 records, so ranges cross batches.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def test_a_range_load_equals_one_load_per_day_in_every_table(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(load, "BATCH_DAYS", 7)
+    monkeypatch.setattr(load, "BATCH_RECORDS", 40)  # some batches end by records, not days
     rng = random.Random(seed)
     landing = tmp_path / "landing" / "events"
     shared_ids: list[str] = []
