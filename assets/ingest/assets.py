@@ -9,7 +9,7 @@ from assets.ingest.load import (
     IngestResult,
     conservation_failures,
     duplicate_event_ids,
-    load_partition,
+    load_range,
 )
 from pipelines.landing import stray_folders
 from pipelines.partitions import DAILY, window_days
@@ -30,14 +30,13 @@ def events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.Materi
     `quarantine` with a reason; each load is logged in `ingest_log` (CONTRACT §2)."""
     settings = warehouse.settings()
     days = window_days(*context.partition_time_window)
-    results: list[IngestResult] = []
     with warehouse.writer() as conn:
-        for day in days:
-            result = load_partition(
-                conn, settings.landing_dir, day, settings.aliases, settings.timezone
-            )
+        # A range run (a backfill) loads its days together: each day as its own load would.
+        results: list[IngestResult] = load_range(
+            conn, settings.landing_dir, days, settings.aliases, settings.timezone
+        )
+        for result in results:
             context.log.info(result.summary())
-            results.append(result)
         for stray in stray_folders(settings.landing_dir):
             context.log.warning(stray.reason)
         total_rows = conn.execute("select count(*) from events").fetchall()[0][0]

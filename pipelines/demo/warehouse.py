@@ -11,7 +11,7 @@ from pathlib import Path
 
 from assets.anomalies.assets import write_anomalies
 from assets.anomalies.incremental import score_changed_days
-from assets.ingest.load import load_partition
+from assets.ingest.load import load_range
 from assets.marts.cohorts import build_cohorts
 from assets.marts.funnels import build_funnels
 from assets.marts.metrics import build_daily_metrics
@@ -30,8 +30,7 @@ def build_demo_warehouse(
     with `settings` (whose home is `home`)."""
     generate(home, days=days, users=users, seed=seed, end=end)
     with warehouse.writer(home) as conn:
-        for day in landing_dates(settings.landing_dir):
-            load_partition(conn, settings.landing_dir, day)
+        load_range(conn, settings.landing_dir, landing_dates(settings.landing_dir))
         build_sessions(conn, settings)
         build_users(conn, settings)
         build_daily_metrics(conn, settings)

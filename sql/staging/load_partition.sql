@@ -1,6 +1,6 @@
--- Replace one arrival day (CONTRACT §2). Runs inside the load's one transaction, with
--- resolve_identities.sql after it (assets/ingest/load.py): a reader or a crash never sees the
--- day half-written. Of several copies of an event id, the earliest by (arrival_date,
+-- Replace one arrival day (CONTRACT §2) with its parsed_records (day_records.sql). Runs inside
+-- the day's one transaction, with resolve_identities.sql after it (assets/ingest/load.py): a
+-- reader or a crash never sees the day half-written. Of several copies of an event id, the earliest by (arrival_date,
 -- source_file, line_no) is kept. Every id this day held before or holds now is re-decided
 -- from all its copies, so the result does not depend on load order.
 -- needs: macros/identity.sql
@@ -16,7 +16,11 @@ create or replace temp table other_copies as
 select event_id, user_id, event, ts, event_date, platform, channel, campaign, country, revenue,
     properties, arrival_date, source_file, line_no, kept, anonymous_id, raw
 from event_copies
-where arrival_date <> $arrival_date and event_id in (select event_id from affected_ids);
+where arrival_date <> $arrival_date
+  -- Every copy of an affected id arrived in this span (day_window.sql): most row groups
+  -- are skipped unread.
+  and arrival_date between $history_first and $history_last
+  and event_id in (select event_id from affected_ids);
 
 -- What `events` held for those ids before the load, to record what it changed
 -- (record_changes.sql, after resolve_identities.sql): the day's kept copies (all of them are
@@ -112,7 +116,8 @@ set kept = r.kept
 from ranked_copies r
 where c.event_id = r.event_id and c.arrival_date = r.arrival_date
   and c.source_file = r.source_file and c.line_no = r.line_no
-  and c.arrival_date <> $arrival_date and c.kept <> r.kept;
+  and c.arrival_date <> $arrival_date and c.kept <> r.kept
+  and c.arrival_date between $history_first and $history_last;
 
 delete from quarantine
 where (arrival_date = $arrival_date and reason <> 'duplicate_event_id')
@@ -142,7 +147,8 @@ insert into ingest_log
 select
     $arrival_date,
     $files,
-    (select count(*) from raw_records),
+    -- One parsed row per record read.
+    (select count(*) from parsed_records),
     (select count(*) from events where arrival_date = $arrival_date),
     (select count(*) from quarantine where arrival_date = $arrival_date),
     (select count(*) from quarantine

@@ -1,5 +1,5 @@
--- Validate raw_records of one arrival day (CONTRACT §2): each record gets either clean event
--- columns or exactly one quarantine reason. Each field is the first present of its sources
+-- Validate raw_records of the load's arrival days (CONTRACT §2): each record gets either clean
+-- event columns or exactly one quarantine reason. Each field is the first present of its sources
 -- (assets/ingest/fields.py: the configured aliases, the contract's, then each vendor's place),
 -- bound as four lists of JSON paths (into the record, then into its properties; the contract's
 -- and configured names, then the vendors') and, per field, the positions of its sources in
@@ -120,7 +120,9 @@ create or replace temp macro segment_call_event(call_type) as
         when 'screen' then '$screen'
     end;
 
-create or replace temp table parsed_records as
+-- All days in one pass: the query's planning costs as much as validating a few thousand
+-- records, and a range load pays it once (assets/ingest/load.py load_range).
+create or replace temp table parsed_batch as
 with docs as (
     select
         *,
@@ -358,7 +360,7 @@ judged as (
             -- DuckDB reads 'infinity' and 'epoch' as timestamps; no event happens there.
             when ts is null or not isfinite(ts) or ts < $earliest_event_time
                 then 'invalid_timestamp'
-            when ts > $arrival_date::timestamp + interval 2 day then 'future_timestamp'
+            when ts > arrival_date::timestamp + interval 2 day then 'future_timestamp'
             when revenue_j is not null and (
                 revenue_value is null or not isfinite(revenue_value)
                 or abs(revenue_value) > $largest_revenue
@@ -368,6 +370,7 @@ judged as (
     from identity
 )
 select
+    arrival_date,
     source_file,
     line_no,
     reason,
@@ -387,7 +390,7 @@ select
                 case when platform_kind in ('OBJECT', 'ARRAY') or channel_kind in ('OBJECT', 'ARRAY') or campaign_kind in ('OBJECT', 'ARRAY') or country_kind in ('OBJECT', 'ARRAY') then 'platform/channel/campaign/country must be text' end
             )
         when 'invalid_timestamp' then 'timestamp ' || (time_j::varchar) || ' is not ISO 8601 or epoch seconds/milliseconds from ' || strftime($earliest_event_time, '%Y-%m-%d') || ' on'
-        when 'future_timestamp' then 'timestamp ' || strftime(ts, '%Y-%m-%dT%H:%M:%S') || 'Z is more than 1 day after the end of arrival day ' || $arrival_date::varchar
+        when 'future_timestamp' then 'timestamp ' || strftime(ts, '%Y-%m-%dT%H:%M:%S') || 'Z is more than 1 day after the end of arrival day ' || arrival_date::varchar
         when 'invalid_revenue' then 'revenue ' || (revenue_j::varchar) || ' is not a number within ±' || $largest_revenue::varchar
     end as detail,
     case when reason = 'oversized_record' then left(raw, 65536) else raw end as raw,

@@ -21,6 +21,7 @@ from (
             revenue, properties
         from event_copies
         where arrival_date <> $arrival_date and kept
+          and arrival_date between $history_first and $history_last
           and event_id in (select event_id from other_copies)
     ),
     -- Each id's row before and after, compared whole (an id has one kept copy on each side):

@@ -32,10 +32,10 @@ from (select line, any_value(csv_line) as csv_line, any_value(error_message) as 
 insert into raw_records
 select $source_file,
        1 + k + (select count(*) from file_rejects r where r.accepted_before < k),
-       raw, strlen(raw), true, null
+       raw, strlen(raw), true, null, $arrival_date
 from (select rowid + 1 as k, to_json(file_rows)::varchar as raw from file_rows);
 
 insert into raw_records
 select $source_file, line_no, csv_line, strlen(csv_line), true,
-       'CSV row does not match the header: ' || error_message
+       'CSV row does not match the header: ' || error_message, $arrival_date
 from file_rejects;

@@ -35,7 +35,7 @@ from (select line, any_value(csv_line) as csv_line, any_value(error_message) as 
 -- and carrying the whole text through validation would multiply peak memory.
 insert into raw_records
 select $source_file, rowid + 1, if(strlen(line) > 1048576, left(line, 65536), line),
-       strlen(line), false, null
+       strlen(line), false, null, $arrival_date
 from file_lines
 -- Blank lines are not records. (The first-character test spares a trim of every line.)
 where line is not null
@@ -47,9 +47,10 @@ update raw_records
 set line_no = line_no + (
     select count(*) from file_rejects as r where r.accepted_before < raw_records.line_no
 )
-where source_file = $source_file and exists (select 1 from file_rejects);
+where source_file = $source_file and arrival_date = $arrival_date
+  and exists (select 1 from file_rejects);
 
 insert into raw_records
 select $source_file, line_no, ltrim(csv_line, chr(10)), strlen(csv_line), false,
-       'line is not valid UTF-8: ' || error_message
+       'line is not valid UTF-8: ' || error_message, $arrival_date
 from file_rejects;
