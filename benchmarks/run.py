@@ -8,6 +8,7 @@ import time
 
 BENCHMARKS = [
     "ingest_bench",
+    "ingest_range_bench",
     "generate_bench",
     "marts_bench",
     "funnel_bench",
