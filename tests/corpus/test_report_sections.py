@@ -4,12 +4,10 @@ the rows and whole-history sections that other reports already hold."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
+from test_corpus import CountingEmbedder
 
 from assets.corpus.report_sections import HISTORY_SECTIONS, daily_report_body
 from assets.corpus.store import build_corpus, open_table
@@ -20,22 +18,6 @@ from pipelines.settings import Settings
 
 LAST_DAY = dt.date(2026, 4, 6)
 REPORT_DAYS = [LAST_DAY - dt.timedelta(days=n) for n in (3, 2, 1)]
-
-
-class CountingEmbedder:
-    """Deterministic stand-in vectors (from a text hash) that records what was embedded."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls += list(texts)
-        rows = []
-        for text in texts:
-            seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
-            vector = np.random.default_rng(seed).normal(size=384).astype(np.float32)
-            rows.append(vector / np.linalg.norm(vector))
-        return np.array(rows, dtype=np.float32).reshape(len(texts), 384)
 
 
 REPORT = """# Daily report 2026-03-12 (Thursday)
