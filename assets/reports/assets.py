@@ -13,9 +13,8 @@ import dagster as dg
 
 from assets.reports.build import (
     ReportPaths,
-    build_daily_reports,
+    build_reports,
     build_reports_in_processes,
-    build_weekly_reports,
 )
 from assets.reports.sections import MART_TABLES
 from pipelines.partitions import DAILY, WEEKLY, window_days
@@ -75,9 +74,8 @@ def _write_reports(
                 f"{kind} reports {len(written)} of {len(starts)} written, up to {stretch[-1].html}"
             )
         return written
-    build = build_daily_reports if kind == "daily" else build_weekly_reports
     with warehouse.reader() as conn:
-        for paths in build(conn, settings, starts):
+        for paths in build_reports(conn, settings, kind, starts):
             written.append(paths)
             context.log.info(f"{kind} report {len(written)} of {len(starts)}: {paths.html}")
     return written

@@ -127,11 +127,18 @@ def split_by_history(days: list[dt.date], parts: int) -> list[list[dt.date]]:
     return [days[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
 
+def build_reports(
+    conn: duckdb.DuckDBPyConnection, settings: Settings, kind: str, starts: Sequence[dt.date]
+) -> Iterator[ReportPaths]:
+    """The `kind` ('daily' or 'weekly') reports of `starts`, oldest first."""
+    build = build_daily_reports if kind == "daily" else build_weekly_reports
+    yield from build(conn, settings, starts)
+
+
 def write_reports(settings: Settings, kind: str, starts: list[dt.date]) -> list[ReportPaths]:
     """One process's share of `build_reports_in_processes`."""
-    build = build_daily_reports if kind == "daily" else build_weekly_reports
     with warehouse.reader(settings.home) as conn:
-        return list(build(conn, settings, starts))
+        return list(build_reports(conn, settings, kind, starts))
 
 
 def _build_reports(
