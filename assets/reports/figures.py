@@ -2,7 +2,9 @@
 
 Each function draws one PNG from numbers the report also prints as a table. The anomaly charts
 are not here: the reports draw them with `pipelines.charts.series_chart`, the chart the anomalies
-stage draws too. PNGs carry no "Software" stamp, so the same data gives the same bytes.
+stage draws too. PNGs carry no "Software" stamp, so the same data gives the same bytes, and a
+chart asked again with the data it was last drawn from is copied, not drawn again
+(`reuse_identical_png`: in a backfill the retention curves and the heatmap change once a period).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from pathlib import Path
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from pipelines.charts import fixed_margins, new_figure, save_png
+from pipelines.charts import TITLE_Y, fixed_margins, new_figure, reuse_identical_png, save_png
 
 BLUE = "#1f77b4"
 PARTIAL_GREY = "#d9d9d9"  # a period still running: grey and hatched, never a plain value
 
 
+@reuse_identical_png
 def funnel_chart(
     steps: Sequence[str],
     users: dict[int, int],
@@ -51,11 +54,12 @@ def funnel_chart(
     ax.set_xticks(range(len(counts)), list(steps), fontsize=8)
     ax.set_ylabel("users")
     ax.set_ylim(0, max(counts + [1]) * 1.3)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=9, y=TITLE_Y)
     fixed_margins(fig, left=0.85, right=0.15, bottom=0.4, top=0.35)
     save_png(fig, path, tight=False)
 
 
+@reuse_identical_png
 def retention_chart(
     periods: Sequence[int], rates: Sequence[float | None], granularity: str, path: Path
 ) -> None:
@@ -70,11 +74,12 @@ def retention_chart(
     ax.set_ylabel("retained %")
     ax.set_ylim(0, 105)
     ax.grid(alpha=0.3)
-    ax.set_title(f"Retention by {granularity}", fontsize=9)
+    ax.set_title(f"Retention by {granularity}", fontsize=9, y=TITLE_Y)
     fixed_margins(fig, left=0.7, right=0.15, bottom=0.5, top=0.3)
     save_png(fig, path, tight=False)
 
 
+@reuse_identical_png
 def cohort_heatmap(
     starts: list[dt.date],
     matrix: dict[dt.date, list[float | None]],
@@ -115,7 +120,7 @@ def cohort_heatmap(
                 ax.text(x, y, f"{value:.0f}", ha="center", va="center", fontsize=7, color=color)
     ax.set_xticks(range(width), [f"W{i}" for i in range(width)], fontsize=7)
     ax.set_yticks(range(len(starts)), [s.isoformat() for s in starts], fontsize=7)
-    ax.set_title("Week cohorts: % of users active in week N", fontsize=9)
+    ax.set_title("Week cohorts: % of users active in week N", fontsize=9, y=TITLE_Y)
     fig.colorbar(image, ax=ax, fraction=0.03)
     fixed_margins(fig, left=0.8, right=0.45, bottom=0.3, top=0.3)
     save_png(fig, path, tight=False)

@@ -20,7 +20,7 @@ import matplotlib.dates as mdates
 
 from assets.reports.headline import METRIC_LABELS, value_text
 from assets.reports.layout import MISSING, ReportFigure, Section, Table
-from pipelines.charts import fixed_margins, new_figure, save_png
+from pipelines.charts import TITLE_Y, fixed_margins, new_figure, save_png
 from pipelines.formatting import percent
 from pipelines.settings import DEFAULT_DIMENSIONS, PROPERTY_DIMENSION_PREFIX
 
@@ -157,7 +157,7 @@ def trend_figure(trends: dict[str, list[TrendPoint]]) -> Figure:
             markersize=2,
         )
         unit = " (%)" if metric == "conversion_rate" else ""
-        axes.set_title(METRIC_LABELS[metric] + unit, fontsize=9)
+        axes.set_title(METRIC_LABELS[metric] + unit, fontsize=9, y=TITLE_Y)
         axes.tick_params(labelsize=7)
         axes.grid(alpha=0.3)
         axes.set_ylim(bottom=0)

@@ -1,0 +1,38 @@
+"""The report charts: a chart asked again with the data it was last drawn from is copied."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from assets.reports import figures
+from pipelines.charts import reuse_identical_png
+
+
+def test_a_chart_of_equal_data_is_copied_and_other_data_is_drawn(tmp_path: Path) -> None:
+    calls: list[tuple[int, ...]] = []
+
+    @reuse_identical_png
+    def bars(values: list[int], path: Path, *, title: str = "") -> None:
+        calls.append(tuple(values))
+        path.write_bytes(f"{title}:{values}".encode())
+
+    bars([1, 2], tmp_path / "a.png", title="t")
+    bars([1, 2], tmp_path / "sub" / "b.png", title="t")  # copied, folder made
+    bars([1, 3], tmp_path / "c.png", title="t")
+    bars([1, 2], tmp_path / "d.png", title="other")
+    assert calls == [(1, 2), (1, 3), (1, 2)]
+    assert (tmp_path / "sub" / "b.png").read_bytes() == (tmp_path / "a.png").read_bytes()
+    assert (tmp_path / "d.png").read_bytes() == b"other:[1, 2]"
+
+
+def test_the_copied_heatmap_has_the_bytes_of_a_fresh_drawing(tmp_path: Path) -> None:
+    starts = [dt.date(2026, 3, 2) + dt.timedelta(weeks=i) for i in range(3)]
+    matrix = {s: [1.0, 0.5 - i / 10, None] for i, s in enumerate(starts)}
+    args = (starts, matrix, 3)
+    figures.cohort_heatmap(*args, tmp_path / "first.png", running=[(starts[-1], 0)])
+    figures.cohort_heatmap(*args, tmp_path / "copied.png", running=[(starts[-1], 0)])
+    figures.cohort_heatmap.__wrapped__(*args, tmp_path / "fresh.png", running=[(starts[-1], 0)])
+    fresh = (tmp_path / "fresh.png").read_bytes()
+    assert fresh.startswith(b"\x89PNG")
+    assert (tmp_path / "copied.png").read_bytes() == fresh == (tmp_path / "first.png").read_bytes()
