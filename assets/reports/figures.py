@@ -79,7 +79,6 @@ def retention_chart(
     save_png(fig, path, tight=False)
 
 
-@reuse_identical_png
 def cohort_heatmap(
     starts: list[dt.date],
     matrix: dict[dt.date, list[float | None]],
@@ -97,29 +96,39 @@ def cohort_heatmap(
         ]
         for s in starts
     ]
-    fig = new_figure(7, 0.9 + 0.32 * len(starts))
+    # Only what is drawn: a running cell's value changes every day, its hatching once a week.
+    running_cells = sorted((starts.index(s), i) for s, i in running if s in starts)
+    draw_cohort_heatmap([s.isoformat() for s in starts], grid, width, running_cells, path)
+
+
+@reuse_identical_png
+def draw_cohort_heatmap(
+    rows: list[str], grid: list[list[float]], width: int, running: list[tuple[int, int]], path: Path
+) -> None:
+    """`grid` (NaN: no value) with one labelled row per cohort; `running` (row, column) cells
+    hatched grey."""
+    fig = new_figure(7, 0.9 + 0.32 * len(rows))
     ax = fig.subplots()
-    for start, index in running:
-        if start in starts:
-            ax.add_patch(
-                Rectangle(
-                    (index - 0.5, starts.index(start) - 0.5),
-                    1,
-                    1,
-                    facecolor=PARTIAL_GREY,
-                    hatch="//",
-                    edgecolor="#808080",
-                    linewidth=0,
-                )
+    for row, index in running:
+        ax.add_patch(
+            Rectangle(
+                (index - 0.5, row - 0.5),
+                1,
+                1,
+                facecolor=PARTIAL_GREY,
+                hatch="//",
+                edgecolor="#808080",
+                linewidth=0,
             )
+        )
     image = ax.imshow(grid, aspect="auto", cmap="Blues", vmin=0, vmax=100)
-    for y, row in enumerate(grid):
-        for x, value in enumerate(row):
+    for y, cells in enumerate(grid):
+        for x, value in enumerate(cells):
             if value == value:  # not NaN
                 color = "white" if value > 60 else "black"
                 ax.text(x, y, f"{value:.0f}", ha="center", va="center", fontsize=7, color=color)
     ax.set_xticks(range(width), [f"W{i}" for i in range(width)], fontsize=7)
-    ax.set_yticks(range(len(starts)), [s.isoformat() for s in starts], fontsize=7)
+    ax.set_yticks(range(len(rows)), rows, fontsize=7)
     ax.set_title("Week cohorts: % of users active in week N", fontsize=9, y=TITLE_Y)
     fig.colorbar(image, ax=ax, fraction=0.03)
     fixed_margins(fig, left=0.8, right=0.45, bottom=0.3, top=0.3)

@@ -125,16 +125,48 @@ def _with_band(metric: str, point: TrendPoint, currency: str) -> str:
 
 
 def trend_chart(trends: dict[str, list[TrendPoint]], path: Path) -> None:
-    figure = trend_figure(trends)
-    fixed_margins(figure, left=0.5, right=0.15, bottom=0.35, top=0.25, wspace=0.15, hspace=0.45)
-    save_png(figure, path, tight=False)
+    save_png(_reused_trend_figure(trends), path, tight=False)
 
 
-def trend_figure(trends: dict[str, list[TrendPoint]]) -> Figure:
-    """The six headline metrics, one panel each, over the same TREND_DAYS days."""
+_reused_figures: list[Figure] = []  # this process's trend figure, drawn again for each report
+
+
+def _reused_trend_figure(trends: dict[str, list[TrendPoint]]) -> Figure:
+    """The trend figure of `trends`, drawn on this process's previous one: setting up six
+    panels costs about as much as drawing them, and a backfill draws hundreds of these charts.
+    The PNG has the bytes a new figure gives (tests/reports/test_trends.py)."""
+    if not _reused_figures:
+        _reused_figures.append(new_trend_figure())
+    return trend_figure(trends, _reused_figures[0])
+
+
+def new_trend_figure() -> Figure:
+    """Six empty panels, one per headline metric, sharing the x axis."""
     figure = new_figure(9, 4.4)
     axes_grid = figure.subplots(3, 2, sharex=True)
     for axes, metric in zip(axes_grid.flat, TREND_METRICS, strict=True):
+        unit = " (%)" if metric == "conversion_rate" else ""
+        axes.set_title(METRIC_LABELS[metric] + unit, fontsize=9, y=TITLE_Y)
+        axes.tick_params(labelsize=7)
+        axes.grid(alpha=0.3)
+    for axes in axes_grid[-1]:
+        # Weekly ticks on Mondays: six weeks of days would otherwise crowd the axis.
+        locator = mdates.WeekdayLocator(byweekday=mdates.MO)
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    fixed_margins(figure, left=0.5, right=0.15, bottom=0.35, top=0.25, wspace=0.15, hspace=0.45)
+    return figure
+
+
+def trend_figure(trends: dict[str, list[TrendPoint]], figure: Figure | None = None) -> Figure:
+    """The six headline metrics, one panel each, over the same TREND_DAYS days: drawn on
+    `figure` (from `new_trend_figure`, its earlier data replaced) or on a new one."""
+    figure = figure or new_trend_figure()
+    for axes, metric in zip(figure.axes, TREND_METRICS, strict=True):
+        for artist in [*axes.lines, *axes.collections]:
+            artist.remove()
+        axes.relim()  # forget the removed data's limits
+        axes.set_autoscaley_on(True)
         points = trends[metric]
         scale = 100.0 if metric == "conversion_rate" else 1.0
         days = [p.day for p in points]
@@ -156,23 +188,16 @@ def trend_figure(trends: dict[str, list[TrendPoint]]) -> Figure:
             marker="o",
             markersize=2,
         )
-        unit = " (%)" if metric == "conversion_rate" else ""
-        axes.set_title(METRIC_LABELS[metric] + unit, fontsize=9, y=TITLE_Y)
-        axes.tick_params(labelsize=7)
-        axes.grid(alpha=0.3)
         axes.set_ylim(bottom=0)
-    for axes in axes_grid[-1]:
-        # Weekly ticks on Mondays: six weeks of days would otherwise crowd the axis.
-        locator = mdates.WeekdayLocator(byweekday=mdates.MO)
-        axes.xaxis.set_major_locator(locator)
-        axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     # The window is always the days shown, whatever data exists: left to autoscaling, a home's
     # first day (one point) spans years, and drawing a Monday tick per week of them took
     # seconds per report. (The panels share the x axis.)
     shown = [dt.datetime.combine(p.day, dt.time()) for p in trends[TREND_METRICS[0]]]
     if shown:
         half_day = dt.timedelta(hours=12)
-        axes_grid[0][0].set_xlim(shown[0] - half_day, shown[-1] + half_day)
+        figure.axes[0].set_xlim(shown[0] - half_day, shown[-1] + half_day)
+    else:
+        figure.axes[0].set_autoscalex_on(True)
     return figure
 
 

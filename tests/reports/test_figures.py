@@ -31,8 +31,13 @@ def test_the_copied_heatmap_has_the_bytes_of_a_fresh_drawing(tmp_path: Path) -> 
     matrix = {s: [1.0, 0.5 - i / 10, None] for i, s in enumerate(starts)}
     args = (starts, matrix, 3)
     figures.cohort_heatmap(*args, tmp_path / "first.png", running=[(starts[-1], 0)])
+    # A running cell's value changes, what is drawn does not: copied.
+    matrix[starts[-1]][0] = 0.9
     figures.cohort_heatmap(*args, tmp_path / "copied.png", running=[(starts[-1], 0)])
-    figures.cohort_heatmap.__wrapped__(*args, tmp_path / "fresh.png", running=[(starts[-1], 0)])
+    rows = [s.isoformat() for s in starts]
+    nan = float("nan")
+    grid = [[100.0, 50.0, nan], [100.0, 40.0, nan], [nan, 30.0, nan]]
+    figures.draw_cohort_heatmap.__wrapped__(rows, grid, 3, [(2, 0)], tmp_path / "fresh.png")
     fresh = (tmp_path / "fresh.png").read_bytes()
     assert fresh.startswith(b"\x89PNG")
     assert (tmp_path / "copied.png").read_bytes() == fresh == (tmp_path / "first.png").read_bytes()

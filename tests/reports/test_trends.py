@@ -13,8 +13,9 @@ import matplotlib.dates as mdates
 import pytest
 
 from assets.reports.build import build_daily_report
-from assets.reports.trends import TREND_DAYS, metric_trends, trend_figure
+from assets.reports.trends import TREND_DAYS, metric_trends, trend_chart, trend_figure
 from pipelines import warehouse
+from pipelines.charts import png_bytes
 from pipelines.formatting import money
 from pipelines.settings import Settings, parse_settings
 
@@ -102,6 +103,17 @@ def test_trend_chart_spans_the_six_weeks_shown_even_on_the_first_day_of_data(met
             assert left == first_shown - dt.timedelta(hours=12)
             assert right == dt.datetime.combine(end, dt.time()) + dt.timedelta(hours=12)
             assert len(axes.xaxis.get_major_locator()()) <= 7  # a tick on each Monday shown
+
+
+def test_the_reused_trend_figure_gives_the_bytes_of_a_new_one(metrics_conn, tmp_path) -> None:
+    """Each process draws its trend charts on one figure; a chart must not keep anything of
+    the one drawn before it (data limits, the band of a day with one, the x window)."""
+    middle = FIRST + dt.timedelta(days=9)
+    for i, end in enumerate((END, FIRST, middle, FIRST + dt.timedelta(days=3), END)):
+        trends = metric_trends(metrics_conn, end)
+        trend_chart(trends, tmp_path / f"{i}.png")
+        fresh = png_bytes(trend_figure(trends), tight=False)
+        assert (tmp_path / f"{i}.png").read_bytes() == fresh, end
 
 
 def test_daily_report_has_trends_and_platform_breakdown_with_money(metrics_conn, tmp_path) -> None:
