@@ -6,13 +6,17 @@ users and 360 days x 20,000 users, both ending at about 7,000-8,000 records a da
 `eventpulse run` loads them all and writes everything downstream. Timed: the CLI's wall time
 and each Dagster step's time from the event log, summed by stage.
 
-Run: `.venv/bin/python -m benchmarks.backfill_bench [days ...]` (part of `make bench`; the
-360-day backfill takes the longest of all benchmarks). Writes
+Each history is backfilled twice in the same run, on the same generated files: by an earlier
+revision (`--baseline`, extracted with `git archive`) and then by this one.
+
+Run: `.venv/bin/python -m benchmarks.backfill_bench [DAYS ...] [--baseline REV]` (part of
+`make bench`; the 360-day backfills take the longest of all benchmarks). Writes
 `benchmarks/results/backfill_bench.md` and `.json`. The machine is shared: figures are noisy.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import sys
@@ -24,11 +28,13 @@ import duckdb
 
 from benchmarks.daily_run_bench import (
     HISTORIES,
+    PROJECT_DIR,
     SEED,
     cli,
     run_steps_since,
     write_run_results,
 )
+from benchmarks.revisions import checkout, describe
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Stage of each step (a step key starts with its asset's name; checks follow their asset).
@@ -43,28 +49,50 @@ EARLIER_360 = {
     "seconds": 4934,
     "stages": {"ingest": 596, "anomalies": 170, "reports": 2861, "corpus": 1246},
 }
+# Main before the changes measured against it: the 360-day backfill took 519 s there.
+DEFAULT_BASELINE = "99cef9a"
 
 
-def main(only_days: list[int] | None = None) -> None:
-    runs = [
-        backfill(days, users) for days, users in HISTORIES if not only_days or days in only_days
-    ]
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("days", nargs="*", type=int, help="history lengths (default: all)")
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE, help="revision timed beside")
+    args = parser.parse_args(argv or [])
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="eventpulse-backfill-") as scratch:
+        baseline = checkout(args.baseline, Path(scratch))
+        for days, users in HISTORIES:
+            if not args.days or days in args.days:
+                files = _generate(Path(scratch) / f"generated-{days}d", days, users)
+                base = backfill(files, days, users, baseline, Path(scratch) / "baseline")
+                runs.append(base | {"revision": describe(args.baseline)})
+                this = backfill(files, days, users, PROJECT_DIR, Path(scratch) / "this")
+                runs.append(this | {"revision": "this"})
     write_run_results("backfill", runs, markdown)
 
 
-def backfill(days: int, users: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="eventpulse-backfill-") as tmp:
-        home = Path(tmp) / "home"
-        home.mkdir()
-        cli(home, "generate", "--days", str(days), "--users", str(users), "--seed", str(SEED))
-        load_before = os.getloadavg()[0]
-        since = time.time()
-        started = time.perf_counter()
-        cli(home, "run")
-        seconds = time.perf_counter() - started
-        steps = run_steps_since(home / "dagster", since)
-        records = _records(home)
-        shutil.rmtree(home / "dagster", ignore_errors=True)
+def _generate(home: Path, days: int, users: int) -> Path:
+    """A home with the demo history's files (landing folders, docs), made once for both
+    revisions."""
+    home.mkdir(parents=True)
+    cli(home, "generate", "--days", str(days), "--users", str(users), "--seed", str(SEED))
+    return home
+
+
+def backfill(files: Path, days: int, users: int, code: Path, scratch: Path) -> dict:
+    """`eventpulse run` by the project's files in `code` in a copy of the home `files`."""
+    home = scratch / f"home-{days}d"
+    shutil.rmtree(home, ignore_errors=True)
+    scratch.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(files, home)
+    load_before = os.getloadavg()[0]
+    since = time.time()
+    started = time.perf_counter()
+    cli(home, "run", code=code)
+    seconds = time.perf_counter() - started
+    steps = run_steps_since(home / "dagster", since)
+    records = _records(home)
+    shutil.rmtree(home, ignore_errors=True)
     return {
         "history_days": days,
         "users": users,
@@ -99,40 +127,40 @@ def markdown(runs: list[dict], machine: dict) -> str:
         "",
         f"DuckDB {machine['duckdb']}, {machine['cpus']} CPUs, Python {machine['python']}, a "
         "machine shared with other work (noisy). Demo data (seed 7), every arrival day loaded "
-        "by one `eventpulse run` in a new home; stage times are the sums of their Dagster "
+        "by one `eventpulse run` in a new home, by an earlier revision and by this one in the "
+        "same benchmark run, on the same files; stage times are the sums of their Dagster "
         "steps (the two runs of `eventpulse run` also start processes and publish the "
         "warehouse). Command: `.venv/bin/python -m benchmarks.backfill_bench` (part of "
         "`make bench`).",
         "",
-        "| | " + " | ".join(f"{r['history_days']} days" for r in runs) + " | 360 days before |",
-        "|---|" + "---:|" * (len(runs) + 1),
+        "| | " + " | ".join(f"{r['history_days']} days, {r['revision']}" for r in runs) + " |",
+        "|---|" + "---:|" * len(runs),
         "| users / records | "
         + " | ".join(f"{r['users']:,} / {r['records']:,}" for r in runs)
-        + " | 20,000 / 1,577,926 |",
+        + " |",
         "| **backfill** (CLI wall time) | "
         + " | ".join(f"**{r['seconds']:,.0f} s**" for r in runs)
-        + f" | {EARLIER_360['seconds']:,} s |",
+        + " |",
     ]
     for name in names:
-        before = EARLIER_360["stages"].get(name)
         lines.append(
-            f"| {name} | "
-            + " | ".join(f"{r['stages'].get(name, 0):,.0f} s" for r in runs)
-            + (f" | {before:,} s |" if before is not None else " | - |")
+            f"| {name} | " + " | ".join(f"{r['stages'].get(name, 0):,.0f} s" for r in runs) + " |"
         )
     lines.append(
         "| 1-min load average before | "
         + " | ".join(str(r["load_average_1min_before"]) for r in runs)
-        + " | 5-9 |"
+        + " |"
     )
+    stages = ", ".join(f"{name} {s:,} s" for name, s in EARLIER_360["stages"].items())
     lines += [
         "",
-        "The last column is the 360-day backfill measured before this benchmark, with the code "
-        "of e6d025b (daily reports rebuilt every mart from all earlier events for each report).",
+        f"Before this benchmark existed, the 360-day backfill took {EARLIER_360['seconds']:,} s "
+        f"with the code of e6d025b (load 5-9): {stages}; its daily reports rebuilt every mart "
+        "from all earlier events for each report.",
         "",
     ]
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    main([int(arg) for arg in sys.argv[1:]] or None)
+    main(sys.argv[1:])

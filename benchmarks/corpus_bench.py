@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.daily_run_bench import prepared_history
+from benchmarks.revisions import checkout, describe
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -81,29 +82,29 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def compare(cache: Path, scratch: Path, baseline: str, this: str, refreshes: int) -> dict:
-    sides = {"baseline": _checkout(baseline, scratch), "this": _checkout(this, scratch)}
-    revisions = {"baseline": _describe(baseline), "this": _describe(this)}
+    sides = {"baseline": checkout(baseline, scratch), "this": checkout(this, scratch)}
+    revisions = {"baseline": describe(baseline), "this": describe(this)}
     load_before = os.getloadavg()
     histories = {}
     for days, users in HISTORIES:
         history = prepared_history(cache, days, users)
         homes = {side: _home(history, scratch / f"{side}-{days}d") for side in sides}
         runs: dict[str, dict] = {side: {"refresh": []} for side in sides}
-        for side, checkout in sides.items():
+        for side, code in sides.items():
             if days == 360:
                 shutil.rmtree(homes[side] / "lancedb")  # a backfill's corpus starts empty
             with _newest_report_aside(homes[side]):
-                build = _build(checkout, homes[side])
+                build = _build(code, homes[side])
             if days == 360:
                 runs[side]["backfill"] = build
             _log(side, days, "build without the newest report", build)
         for _ in range(refreshes):
-            for side, checkout in sides.items():
-                refresh = _build(checkout, homes[side])
+            for side, code in sides.items():
+                refresh = _build(code, homes[side])
                 runs[side]["refresh"].append(refresh)
                 _log(side, days, "one-day refresh", refresh)
                 with _newest_report_aside(homes[side]):
-                    _build(checkout, homes[side])
+                    _build(code, homes[side])
         histories[days] = {
             "users": users,
             "reports": len(list((homes["this"] / "reports" / "daily").glob("*.md"))),
@@ -117,27 +118,6 @@ def compare(cache: Path, scratch: Path, baseline: str, this: str, refreshes: int
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "histories": histories,
     }
-
-
-def _checkout(revision: str, scratch: Path) -> Path:
-    folder = scratch / f"code-{revision.replace('/', '_')}"
-    if not folder.exists():
-        folder.mkdir(parents=True)
-        archive = subprocess.run(
-            ["git", "-C", str(ROOT), "archive", revision], check=True, capture_output=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
-
-
-def _describe(revision: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", revision],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip()
 
 
 def _home(history: Path, home: Path) -> Path:
@@ -165,10 +145,10 @@ def _newest_report_aside(home: Path) -> Iterator[None]:
         aside.rename(report)
 
 
-def _build(checkout: Path, home: Path) -> dict:
+def _build(code: Path, home: Path) -> dict:
     env = {
         **{k: v for k, v in os.environ.items() if k != "EVENTPULSE_CONFIG"},
-        "PYTHONPATH": str(checkout),
+        "PYTHONPATH": str(code),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }

@@ -150,7 +150,8 @@ def run_held_day(home: Path, folder: str) -> dict:
     }
 
 
-def cli(home: Path, *args: str) -> None:
+def cli(home: Path, *args: str, code: Path = PROJECT_DIR) -> None:
+    """`eventpulse ARGS` in `home`, run from the project's files in `code` (default: these)."""
     # No eventpulse.yaml in the home, which is the working directory: the built-in defaults.
     env = {
         **{k: v for k, v in os.environ.items() if k != "EVENTPULSE_CONFIG"},
@@ -158,7 +159,7 @@ def cli(home: Path, *args: str) -> None:
         "DAGSTER_HOME": str(home / "dagster"),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
-        "PYTHONPATH": str(PROJECT_DIR),
+        "PYTHONPATH": str(code),
     }
     command = [sys.executable, "-m", "pipelines.cli", *args]
     subprocess.run(command, cwd=home, env=env, check=True, stdout=subprocess.DEVNULL)

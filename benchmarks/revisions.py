@@ -1,0 +1,32 @@
+"""An earlier revision of the project, to time beside this one in the same benchmark run."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def checkout(revision: str, scratch: Path) -> Path:
+    """The files of `revision` (committed only, `git archive`) in a folder under `scratch`, so
+    edits made while a benchmark runs are not measured."""
+    folder = scratch / f"code-{revision.replace('/', '_')}"
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", revision], check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def describe(revision: str) -> str:
+    """The short commit hash of `revision`."""
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", revision],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip()
