@@ -108,7 +108,7 @@ user_day_masks as materialized (
     -- segment) pairs per dimension.
     select
         u.metric_date,
-        u.user_id,
+        u.user_key,
         u.word_no,
         sum(u.events) as events,
         sum(u.revenue) as revenue,
@@ -149,7 +149,7 @@ user_day_masks as materialized (
             from range(0, (select coalesce(max(segment_word), 0) + 1 from value_segments))
         ) as w
     ) as u
-    group by u.metric_date, u.user_id, u.word_no
+    group by u.metric_date, u.user_key, u.word_no
 ),
 segment_numbers as (
     select distinct dimension_no, segment, segment_word, (segment_no % 64)::ubigint as bit_no

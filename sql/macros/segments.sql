@@ -24,13 +24,15 @@ select
     filter_value(dims[8], platform, channel, campaign, country, properties) as value_8
 from query_table(scoped);
 
--- One row per day (event_date), user and combination of the configured dimensions' values of
--- the relation named `scoped` (events), with the events, their revenue and whether one was a
--- `conversion_event`: the rows of dimension_user_days (sql/intermediate/).
+-- One row per day (event_date), user (user_key) and combination of the configured dimensions'
+-- values of the relation named `scoped` (the kept events with their user key), with the
+-- events, their revenue and whether one was a `conversion_event`: the rows of
+-- dimension_user_days (sql/intermediate/). Users by their integer key, not their id: that
+-- table is grouped by user again downstream, and written to disk, both cheaper with a number.
 create or replace temp macro dimension_user_day_rows(scoped, conversion_event, dims) as table
 select
     event_date as metric_date,
-    user_id,
+    user_key,
     value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8,
     count(*) as events,
     -- DECIMAL: a parallel sum of doubles is not deterministic in its last bits.
@@ -55,11 +57,11 @@ create or replace temp macro slot_value(
 end;
 
 -- The distinct (user, value) pairs of dimension number k of the relation named `user_days`
--- (columns user_id, value_1 .. value_8), missing values left out: no rows when k is past the
+-- (columns user_key, value_1 .. value_8), missing values left out: no rows when k is past the
 -- configured dimensions.
 create or replace temp macro dimension_users(user_days, dims, k) as table
 select distinct
-    user_id,
+    user_key,
     k as dimension_no,
     slot_value(k, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8)
         as value
