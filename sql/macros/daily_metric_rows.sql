@@ -144,9 +144,21 @@ user_day_masks as materialized (
             on s7.dimension_no = 7 and s7.value = coalesce(u.value_7, '')
         left join value_segments as s8
             on s8.dimension_no = 8 and s8.value = coalesce(u.value_8, '')
-        cross join (
-            select range as word_no
-            from range(0, (select coalesce(max(segment_word), 0) + 1 from value_segments))
+        -- Every row in every word while there are fewer words than dimensions (the usual one
+        -- word: no list built per row); past that, word 0 (the totals) and the words of the
+        -- row's own segments only, so a large dimension_limit costs at most one row per
+        -- dimension, as many as one grouping per dimension would.
+        cross join lateral (
+            select unnest(
+                if(
+                    (select max(segment_word) from value_segments) < len(dims),
+                    range(0, (select max(segment_word) + 1 from value_segments)),
+                    list_distinct([
+                        0, s1.segment_word, s2.segment_word, s3.segment_word, s4.segment_word,
+                        s5.segment_word, s6.segment_word, s7.segment_word, s8.segment_word
+                    ])
+                )
+            ) as word_no
         ) as w
     ) as u
     group by u.metric_date, u.user_key, u.word_no
