@@ -11,7 +11,8 @@ default limit of 25 folds some into 'other') and a `properties.app_version` (a n
 and `daily_metrics` is rebuilt alternately with the two default dimensions and with four
 (platform, channel, country, properties.app_version), on the same events, each build with the
 dimension_user_days and dimension_values it counts from; target: four dimensions in <= 1.5x
-the two-dimension time.
+the two-dimension time. `benchmarks/dimensions_compare.py` times the same builds against an
+earlier revision's, alternated process by process.
 
 Run: `.venv/bin/python -m benchmarks.marts_bench` (or `make bench`). Writes
 `benchmarks/results/marts_bench.md` and `.json`.

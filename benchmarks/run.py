@@ -11,6 +11,7 @@ BENCHMARKS = [
     "ingest_range_bench",
     "generate_bench",
     "marts_bench",
+    "dimensions_compare",
     "funnel_bench",
     "anomaly_bench",
     "anomaly_daily_bench",

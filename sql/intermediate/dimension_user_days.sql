@@ -5,5 +5,12 @@
 -- daily_metrics counts each day's segments from it. Rebuilt here from every event; kept current
 -- by dimension_user_days_update.sql (the changed days only).
 -- needs: macros/segments.sql
+
+-- The kept events (`events`) with their user key (sql/staging/tables.sql: one key per user_id).
+create or replace temp view dimension_events as
+select event_date, user_key, event, revenue, platform, channel, campaign, country, properties
+from event_copies
+where kept;
+
 create or replace table dimension_user_days as
-select * from dimension_user_day_rows('events', $conversion_event, $dimensions);
+select * from dimension_user_day_rows('dimension_events', $conversion_event, $dimensions);

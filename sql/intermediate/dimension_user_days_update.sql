@@ -6,7 +6,9 @@ create or replace temp table dimension_changed_days as
 select distinct event_date from mart_changes where change_no > $applied and source = 'events';
 
 create or replace temp view dimension_changed_day_events as
-select * from events where event_date in (select event_date from dimension_changed_days);
+select event_date, user_key, event, revenue, platform, channel, campaign, country, properties
+from event_copies
+where kept and event_date in (select event_date from dimension_changed_days);
 
 delete from dimension_user_days
 where metric_date in (select event_date from dimension_changed_days);

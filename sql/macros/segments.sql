@@ -24,13 +24,15 @@ select
     filter_value(dims[8], platform, channel, campaign, country, properties) as value_8
 from query_table(scoped);
 
--- One row per day (event_date), user and combination of the configured dimensions' values of
--- the relation named `scoped` (events), with the events, their revenue and whether one was a
--- `conversion_event`: the rows of dimension_user_days (sql/intermediate/).
+-- One row per day (event_date), user (user_key) and combination of the configured dimensions'
+-- values of the relation named `scoped` (the kept events with their user key), with the
+-- events, their revenue and whether one was a `conversion_event`: the rows of
+-- dimension_user_days (sql/intermediate/). Users by their integer key, not their id: that
+-- table is grouped by user again downstream, and written to disk, both cheaper with a number.
 create or replace temp macro dimension_user_day_rows(scoped, conversion_event, dims) as table
 select
     event_date as metric_date,
-    user_id,
+    user_key,
     value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8,
     count(*) as events,
     -- DECIMAL: a parallel sum of doubles is not deterministic in its last bits.
@@ -55,11 +57,11 @@ create or replace temp macro slot_value(
 end;
 
 -- The distinct (user, value) pairs of dimension number k of the relation named `user_days`
--- (columns user_id, value_1 .. value_8), missing values left out: no rows when k is past the
+-- (columns user_key, value_1 .. value_8), missing values left out: no rows when k is past the
 -- configured dimensions.
 create or replace temp macro dimension_users(user_days, dims, k) as table
 select distinct
-    user_id,
+    user_key,
     k as dimension_no,
     slot_value(k, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8)
         as value
@@ -143,3 +145,65 @@ from query_table(scoped_sessions) as s
 join query_table(scoped_events) as e on e.user_id = s.user_id and e.ts = s.started_at
 where from_events
 group by s.user_id, s.started_at;
+
+-- The sessions of the relation named `scoped_sessions` with their first event's value of each
+-- configured dimension (value_1 .. value_8, as `dimensioned` reads them): daily_metrics'
+-- sessions and new users. platform, channel and campaign are in `sessions`; the other fields
+-- are looked up in `scoped_events` (which holds the sessions' start days) only when
+-- `from_events`. Unlike session_fields, the values are read once from the matched events
+-- (not the whole `properties` carried to a second pass), and only they are kept: the first
+-- event is the earliest by (ts, event_id), as sessionize orders them.
+create or replace temp macro session_values(scoped_sessions, scoped_events, from_events, dims)
+as table
+select
+    user_id,
+    started_at,
+    filter_value(dims[1], platform, channel, campaign, null, null) as value_1,
+    filter_value(dims[2], platform, channel, campaign, null, null) as value_2,
+    filter_value(dims[3], platform, channel, campaign, null, null) as value_3,
+    filter_value(dims[4], platform, channel, campaign, null, null) as value_4,
+    filter_value(dims[5], platform, channel, campaign, null, null) as value_5,
+    filter_value(dims[6], platform, channel, campaign, null, null) as value_6,
+    filter_value(dims[7], platform, channel, campaign, null, null) as value_7,
+    filter_value(dims[8], platform, channel, campaign, null, null) as value_8
+from query_table(scoped_sessions)
+where not from_events
+union all
+select
+    user_id,
+    started_at,
+    unnest(
+        arg_min(
+            {
+                'value_1': value_1, 'value_2': value_2, 'value_3': value_3, 'value_4': value_4,
+                'value_5': value_5, 'value_6': value_6, 'value_7': value_7, 'value_8': value_8
+            },
+            event_id
+        )
+    )
+from (
+    select
+        s.user_id,
+        s.started_at,
+        e.event_id,
+        filter_value(dims[1], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_1,
+        filter_value(dims[2], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_2,
+        filter_value(dims[3], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_3,
+        filter_value(dims[4], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_4,
+        filter_value(dims[5], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_5,
+        filter_value(dims[6], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_6,
+        filter_value(dims[7], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_7,
+        filter_value(dims[8], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_8
+    from query_table(scoped_sessions) as s
+    join query_table(scoped_events) as e on e.user_id = s.user_id and e.ts = s.started_at
+    where from_events
+)
+group by user_id, started_at;

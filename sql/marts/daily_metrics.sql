@@ -10,7 +10,7 @@ from (select min(event_date) as first_day, max(event_date) as last_day from even
     generate_series(first_day, last_day, interval 1 day) as days(day);
 
 create or replace temp table metric_sessions as
-select * from session_fields('sessions', 'events', $session_event_fields);
+select * from session_values('sessions', 'events', $session_event_fields, $dimensions);
 
 create or replace table daily_metrics as
 select *

@@ -48,16 +48,16 @@ where metric_date in (select metric_date from changed_days)
         true
     );
 
-create or replace temp table changed_day_session_fields as
-select * from session_fields(
-    'changed_day_sessions', 'changed_day_events', $session_event_fields
+create or replace temp table changed_day_session_values as
+select * from session_values(
+    'changed_day_sessions', 'changed_day_events', $session_event_fields, $dimensions
 );
 
 insert into daily_metrics by name
 select * from daily_metric_rows(
     'changed_day_user_days',
     'changed_day_users',
-    'changed_day_session_fields',
+    'changed_day_session_values',
     'changed_range_days',
     $dimensions,
     $timezone

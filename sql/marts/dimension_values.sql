@@ -14,7 +14,7 @@ with user_slots as (
     -- lifted columns' values without their case). One grouping per dimension of
     -- dimension_user_days (far fewer rows than events): several times faster than unnesting
     -- every row into its dimensions, as each grouping holds one dimension's values.
-    select u.user_id, d.spec.dimension, u.value, segment_key(d.spec, u.value) as key
+    select u.user_key, d.spec.dimension, u.value, segment_key(d.spec, u.value) as key
     from (
         select * from dimension_users('dimension_user_days', $dimensions, 1)
         union all select * from dimension_users('dimension_user_days', $dimensions, 2)
@@ -30,7 +30,7 @@ with user_slots as (
     ) as d using (dimension_no)
 ),
 key_users as (
-    select dimension, key, count(distinct user_id) as users
+    select dimension, key, count(distinct user_key) as users
     from user_slots
     group by all
 ),
@@ -39,7 +39,7 @@ spellings as (
     -- it), ties by value, so data with one spelling per value keeps it.
     select dimension, key, arg_min(value, (-users, value)) as value
     from (
-        select dimension, key, value, count(distinct user_id) as users
+        select dimension, key, value, count(distinct user_key) as users
         from user_slots
         group by all
     )

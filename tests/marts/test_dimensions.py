@@ -368,3 +368,50 @@ def test_segment_rows_add_up_to_all_in_every_dimension(tmp_path: Path) -> None:
     finally:
         conn.close()
     assert mismatched == []
+
+
+@pytest.mark.parametrize(
+    ("dimensions", "limit"),
+    [
+        (("country", "properties.plan", "platform"), 100),
+        (("country", "properties.plan", "platform"), 40),
+        # One dimension in two words: each row gets only the words of its own segments.
+        (("properties.plan",), 100),
+    ],
+)
+def test_more_segments_than_64_in_all_match_the_reference(
+    tmp_path: Path, dimensions: tuple[str, ...], limit: int
+) -> None:
+    """daily_metrics counts each user once per segment from the set of segments the user was
+    active in that day, 64 segments a word: with 70 countries and 70 plans (more than 64
+    segments, so a set spans words) and users in many values a day, every row is the
+    reference's. Values spelt "other" and "unknown" are the segments of those names, one with
+    the folded values and the missing ones."""
+    rng = random.Random(5)
+    countries = [f"C{i:02d}" for i in range(70)] + ["other", None]
+    plans = [f"p{i:02d}" for i in range(70)] + ["unknown", 7, "7", None]
+    start = dt.datetime(2026, 2, 2)
+    events = []
+    for i in range(900):
+        plan = rng.choice(plans)
+        events.append(
+            dim_ev(
+                f"m{i:04d}",
+                f"u{rng.randrange(25)}",
+                rng.choice(["page_view", "page_view", "signup", "purchase"]),
+                str(start + dt.timedelta(minutes=rng.randrange(60 * 24 * 6))),
+                platform=rng.choice(["web", "ios", None]),
+                country=rng.choice(countries),
+                properties={} if plan is None else {"plan": plan},
+                revenue=rng.choice([None, 4.0]),
+            )
+        )
+    conn = warehouse_with(tmp_path, events)
+    try:
+        build_segment_marts(conn, settings_with(dimensions, limit))
+        metrics = fetch(conn, "daily_metrics")
+    finally:
+        conn.close()
+    expected = reference_dimensions.daily_metrics(events, "purchase", GAP, dimensions, limit)
+    assert_same_rows("daily_metrics", metrics, expected)
+    assert len({(r["dimension"], r["segment"]) for r in metrics}) > 64
