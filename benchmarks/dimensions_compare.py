@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.marts_bench import ADD_DIMENSIONS, FOUR_DIMENSIONS
+from benchmarks.revisions import checkout
 from benchmarks.synthetic_events import generate_events
 from pipelines import warehouse
 from pipelines.settings import Settings
@@ -58,6 +59,8 @@ conn.close()
 cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 print(json.dumps({"wall": wall, "cpu": cpu, "rows": rows, "digest": str(digest)}))
 """
+# Main before the segment bit sets (what `make bench` compares against).
+BASELINE = "99cef9a"
 VARIANTS = {"two": Settings(home=Path(".")).dimensions, "four": FOUR_DIMENSIONS}
 
 
@@ -65,7 +68,10 @@ def main(argv: list[str] | None = None) -> None:
     """`argv` without the program name; none (as benchmarks/run.py calls it) for the defaults."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "revision", nargs="?", default="main", help="the git revision to compare against"
+        "revision",
+        nargs="?",
+        default=BASELINE,
+        help=f"the git revision to compare against (default {BASELINE}, before this change)",
     )
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--rounds", type=int, default=3)
@@ -79,21 +85,16 @@ def main(argv: list[str] | None = None) -> None:
 
 def compare(revision: str, n_events: int, rounds: int, scratch: Path) -> dict:
     """Alternate the builds of both sides for `rounds` rounds; medians, ratios, loads."""
-    baseline = scratch / "baseline"
-    baseline.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", revision], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive, check=True)
+    baseline = checkout(revision, scratch)
     db = scratch / "events.duckdb"
     _prepare(db, n_events)
     sides = {"baseline": baseline, "this": ROOT}
     builds: dict[str, dict[str, list[dict]]] = {s: {v: [] for v in VARIANTS} for s in sides}
     load_before = os.getloadavg()
     for round_no in range(rounds):
-        for side, checkout in sides.items():
+        for side, code in sides.items():
             for variant, dimensions in VARIANTS.items():
-                build = _one_build(checkout, db, dimensions)
+                build = _one_build(code, db, dimensions)
                 builds[side][variant].append(build)
                 print(
                     f"[dimensions_compare] round {round_no + 1} {side} {variant}: {build}",
