@@ -40,9 +40,9 @@ from pathlib import Path
 import duckdb
 
 from assets.marts.cohorts import update_cohorts
-from assets.marts.funnels import build_funnels
+from assets.marts.funnels import update_funnels
 from assets.marts.metrics import update_daily_metrics
-from assets.marts.retention import build_retention
+from assets.marts.retention import update_retention
 from assets.marts.sessions_users import update_sessions, update_users
 from pipelines.settings import Settings
 from pipelines.sql import run_sql_file
@@ -60,8 +60,10 @@ NOT_COPIED = {
     "retention",
     "cohorts",
     "cohort_user_days",
+    "retention_users",
     "funnel_steps",
     "funnel_daily",
+    "funnel_user_attempts",
     "quarantine",
     "identities",
     "mart_changes",
@@ -123,8 +125,8 @@ class _Replay:
         update_users(memory, self.settings)
         update_daily_metrics(memory, self.settings)
         update_cohorts(memory, self.settings)
-        build_retention(memory, self.settings.retention, self.settings.timezone)
-        build_funnels(memory, self.settings)
+        update_retention(memory, self.settings.retention, self.settings.timezone)
+        update_funnels(memory, self.settings)
         if not self._copied:
             self._copy_other_tables(memory)
         if {*ANOMALY_TABLES, "anomaly_days"} <= self.tables:
