@@ -135,7 +135,11 @@ def _run_models(
     if applied is None:
         run_sql_file(conn, f"{_MODELS}/funnel_copies.sql")
     else:
-        run_sql_file(conn, f"{_MODELS}/funnel_copies_update.sql", {"applied": applied})
+        run_sql_file(
+            conn,
+            f"{_MODELS}/funnel_copies_update.sql",
+            {"applied": applied, "event_fields": _reads_event_fields(settings, params)},
+        )
     for model in (
         "funnel_events",
         "funnel_marks",
@@ -163,6 +167,12 @@ def _run_models(
         run_sql_file(conn, f"{_MODELS}/funnel_user_attempts_update.sql")
     run_sql_file(conn, "marts/funnel_steps.sql", params)
     run_sql_file(conn, "marts/funnel_daily.sql")
+
+
+def _reads_event_fields(settings: Settings, params: dict[str, Any]) -> bool:
+    """Whether a funnel model reads an event's campaign, country or properties: a step's
+    `where`, or a dimension on them (the entry event's fields)."""
+    return params["entry_event_fields"] or any(any(f.filters) for f in settings.funnels)
 
 
 def is_chainable(funnel: Funnel) -> bool:

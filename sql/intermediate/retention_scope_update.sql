@@ -8,10 +8,16 @@ select distinct user_id
 from mart_changes
 where change_no > $applied and source = 'events';
 
+-- `events` is event_copies' kept copies; matched on the integer user key, a cheaper test.
 create or replace temp table retention_changed_events as
 select user_id, event, ts, event_date
-from events
-where user_id in (select user_id from retention_changed_users);
+from event_copies
+where kept
+    and user_key in (
+        select k.user_key
+        from user_keys as k
+        where k.user_id in (select user_id from retention_changed_users)
+    );
 
 create or replace temp view retention_events as
 select * from retention_changed_events;

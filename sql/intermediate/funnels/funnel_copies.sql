@@ -9,7 +9,6 @@ select
     rowid as copy_row,
     user_key,
     event_id,
-    user_id,
     event,
     ts,
     platform,
