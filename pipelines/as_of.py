@@ -69,7 +69,8 @@ NOT_COPIED = {
     "mart_changes",
     "mart_state",
 }
-# Rewritten as of each day from the warehouse's versions (sql/marts/anomalies_as_of.sql).
+# Rewritten as of each day from the warehouse's versions (sql/as_of/anomalies_day.sql, the rule
+# of sql/marts/anomalies_as_of.sql).
 ANOMALY_TABLES = ("anomalies", "anomaly_incidents")
 BEGINNING = dt.date(1, 1, 1)
 
@@ -107,6 +108,8 @@ class _Replay:
         self.has_events = {"event_copies", "user_keys"} <= self.tables
         self.known_until = _last_known_date(conn) if self.has_events else dt.date.min
         self.current = self.has_events and _marts_current(conn)
+        # The anomaly rows are picked as of each day from their kept versions.
+        self.anomaly_versions = {*ANOMALY_TABLES, "anomaly_days"} <= self.tables
         self.memory: duckdb.DuckDBPyConnection | None = None
         self.previous = BEGINNING
         self._copied = False
@@ -119,8 +122,8 @@ class _Replay:
             # the marts as they are are those of the day, without rebuilding them.
             return self.conn
         memory = self.memory or self._start()
-        run_sql_file(memory, "as_of/replay_day.sql", {"previous": self.previous, "day": day})
-        self.previous = day
+        previous, self.previous = self.previous, day
+        run_sql_file(memory, "as_of/replay_day.sql", {"previous": previous, "day": day})
         update_sessions(memory, self.settings)
         update_users(memory, self.settings)
         update_daily_metrics(memory, self.settings)
@@ -129,10 +132,8 @@ class _Replay:
         update_funnels(memory, self.settings)
         if not self._copied:
             self._copy_other_tables(memory)
-        if {*ANOMALY_TABLES, "anomaly_days"} <= self.tables:
-            for table in ANOMALY_TABLES:
-                memory.execute(f"create or replace table {table} as from replay_{table}")
-            run_sql_file(memory, "marts/anomalies_as_of.sql", {"day": day})
+        if self.anomaly_versions:
+            run_sql_file(memory, "as_of/anomalies_day.sql", {"previous": previous, "day": day})
         return memory
 
     def _start(self) -> duckdb.DuckDBPyConnection:
@@ -156,9 +157,8 @@ class _Replay:
         tables' versions to pick from)."""
         for table in sorted(self.tables - NOT_COPIED - _tables(memory)):
             _copy(self.conn, memory, table, "select * from query_table($table)", {"table": table})
-        for table in ANOMALY_TABLES:
-            if table in self.tables:
-                memory.execute(f"create table replay_{table} as from {table}")
+        if self.anomaly_versions:
+            run_sql_file(memory, "as_of/anomaly_versions.sql")
         self._copied = True
 
     def close(self) -> None:

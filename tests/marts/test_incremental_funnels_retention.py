@@ -68,6 +68,10 @@ TABLES = (
     "retention_users",
     "cohorts",
     "cohort_user_days",
+    "cohort_members",
+    "cohort_user_periods",
+    "cohort_cells",
+    "cohort_segment_sizes",
 )
 
 
