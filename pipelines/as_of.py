@@ -15,19 +15,23 @@ text) and the user keys once, works out when each anonymous id's link changes
 since the previous one and moves the anonymous events a new link re-attributes
 (sql/as_of/replay_day.sql), recording the (person, day) pairs that changed as a load does. The
 marts then update with their own incremental models (`sessions`, `users`, `daily_metrics` with
-its `dimension_values`, `cohorts`) or are rebuilt (`retention`, `funnel_steps`,
-`funnel_daily`). The anomaly rows are those the day knew: a day scored again after late events
-keeps its earlier rows in `anomaly_history` with the arrival days they knew
-(sql/marts/anomalies_as_of.sql picks them). Every other table is copied as it is. A warehouse
-without events (only mart tables, as in some tests), or with nothing dated or arrived after the
-day (the daily run's report of the latest day), is used as it is: its marts are the day's
-already. `as_of_warehouse` is the same replay for one day.
+its `dimension_values`, `cohorts`, `retention`, `funnel_steps`, `funnel_daily`: each reads
+only the changed persons' events, then counts its table from small per-user tables). The
+anomaly rows are those the day knew: a day scored again after late events keeps its earlier
+rows in `anomaly_history` with the arrival days they knew; the versions are gathered once
+(sql/as_of/anomaly_versions.sql) and each step picks again only the days whose pick the step
+can change (sql/as_of/anomalies_day.sql, the rule of sql/marts/anomalies_as_of.sql). Every
+other table is copied as it is. A warehouse without events (only mart tables, as in some
+tests), or with nothing dated or arrived after the day (the daily run's report of the latest
+day), is used as it is: its marts are the day's already. `as_of_warehouse` is the same replay
+for one day.
 
-Cost: the copy once, then per report day what the day added to the incremental marts, plus
-retention, the funnels and the cohort table aggregated again from the whole history (about 1.7
-of a step's 2.6 s of CPU at the end of a 360-day history, so that part still grows with it).
-The 360-day backfill's 360 daily reports took 337 s in two processes; before the replay, each
-report rebuilt every mart from all events before it (8 s a report at 360 days, 2,861 s).
+Cost: the copy once, then per report day what the day changed: the changed persons' events are
+read again (their whole history: a person's sessions, attempts and returning periods depend on
+all of it), and the marts are counted from per-user tables. At the end of the 360-day demo
+history a step's marts cost about 0.6 s of CPU where they cost about 1.3 s with retention, the
+funnels, the cohort table and the anomaly rows built again from the whole history
+(benchmarks/replay_step_bench.py).
 """
 
 from __future__ import annotations

@@ -1,11 +1,17 @@
 """Stage: funnels. `events` -> `funnel_steps`, `funnel_daily` (CONTRACT §3 Funnel semantics).
 
-The models read `events` through the internal `event_copies` and `keyed_events` (with each
-user's integer key, `sql/staging/tables.sql`) and name users again through `user_keys` in
-`funnel_attempts`.
+The models read `events` through `funnel_copies` (the kept rows of the internal `event_copies`
+with each user's integer key, `sql/staging/tables.sql`) and name users again through
+`user_keys` in `funnel_attempts`.
 
-`build_funnels` runs the SQL models and is what the CLI, the benchmark and the tests call; the
-multi-asset and its checks wrap it for Dagster. Funnel definitions reach SQL by one route: the
+`build_funnels` rebuilds from every event (the reference); `update_funnels` is what the asset
+and the as-of replay run: a user's counted attempt depends on their own events only, so the
+models run over the events of the persons whose events changed (`mart_changes`, as the other
+incremental marts, assets/marts/changes.py), their rows of the internal `funnel_user_attempts`
+are replaced, and both contract tables are aggregated again from that table (one row per user
+and funnel, the entry event's fields included: no event is read again). Another funnel
+definition, zone or dimension list rebuilds in full. The multi-asset and its checks wrap them
+for Dagster. Funnel definitions reach SQL by one route: the
 `$funnels` parameter of `funnel_config.sql` and `funnel_exclusions.sql`, so event names and
 filter values are data, never SQL text. Every other model reads the definitions from those
 tables; the per-funnel models are only told which funnel (`$funnel`) and, per step, which step
@@ -16,6 +22,8 @@ Models, in graph order (temp ones in `sql/intermediate/funnels/<name>.sql`, the 
 in `sql/marts/<name>.sql`):
 - `funnel_config`, `funnel_exclusions`: one row per funnel and step, per funnel and exclusion
   (temp);
+- `funnel_copies` (every user) or `funnel_copies_update` (the changed persons): the events the
+  models read (temp view);
 - `funnel_events`: the events of each matcher, filters applied (temp view; the filtered
   matchers are evaluated once, into the temp table `funnel_filtered_events`);
 - `funnel_marks`: per-timestamp bookkeeping of matchers whose event another step of the funnel
@@ -30,6 +38,8 @@ in `sql/marts/<name>.sql`):
   funnel_chained);
 - `funnel_unordered`: unordered funnels (into funnel_unordered);
 - `funnel_attempts`: the counted attempt per user and funnel (temp);
+- `funnel_attempt_rows`: with the entry event's fields the dimensions read (temp);
+- `funnel_user_attempts` (or `_update`): the internal table of every user's counted attempts;
 - `funnel_steps`, `funnel_daily`: the contract tables.
 """
 
