@@ -4,5 +4,4 @@
 -- aggregate it; funnel_user_attempts_update.sql keeps it current by recomputing only the
 -- attempts of the persons whose events changed.
 create or replace table funnel_user_attempts as
-select * from funnel_attempt_rows
-order by funnel, user_id;
+select * from funnel_attempt_rows;
