@@ -29,9 +29,10 @@ for one day.
 Cost: the copy once, then per report day what the day changed: the changed persons' events are
 read again (their whole history: a person's sessions, attempts and returning periods depend on
 all of it), and the marts are counted from per-user tables. At the end of the 360-day demo
-history a step's marts cost about 0.6 s of CPU where they cost about 1.3 s with retention, the
-funnels, the cohort table and the anomaly rows built again from the whole history
-(benchmarks/replay_step_bench.py).
+history a step's replay and marts cost 1.25 s of CPU where they cost 2.2 s with retention, the
+funnels, the cohort table and the anomaly rows built again from the whole history (0.86 and
+0.77 s at 60 days; a machine at load 8, benchmarks/results/replay_step_bench.md); the report
+itself adds about 1 s at any size.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ NOT_COPIED = {
     "retention",
     "cohorts",
     "cohort_user_days",
+    "cohort_members",
+    "cohort_user_periods",
+    "cohort_cells",
+    "cohort_segment_sizes",
+    "cohort_segment_values",
     "retention_users",
     "funnel_steps",
     "funnel_daily",
