@@ -18,6 +18,7 @@ BENCHMARKS = [
     "rag_bench",
     "ask_bench",
     "report_bench",
+    "replay_step_bench",
     "daily_run_bench",
     "backfill_bench",
     "corpus_bench",

@@ -15,19 +15,24 @@ text) and the user keys once, works out when each anonymous id's link changes
 since the previous one and moves the anonymous events a new link re-attributes
 (sql/as_of/replay_day.sql), recording the (person, day) pairs that changed as a load does. The
 marts then update with their own incremental models (`sessions`, `users`, `daily_metrics` with
-its `dimension_values`, `cohorts`) or are rebuilt (`retention`, `funnel_steps`,
-`funnel_daily`). The anomaly rows are those the day knew: a day scored again after late events
-keeps its earlier rows in `anomaly_history` with the arrival days they knew
-(sql/marts/anomalies_as_of.sql picks them). Every other table is copied as it is. A warehouse
-without events (only mart tables, as in some tests), or with nothing dated or arrived after the
-day (the daily run's report of the latest day), is used as it is: its marts are the day's
-already. `as_of_warehouse` is the same replay for one day.
+its `dimension_values`, `cohorts`, `retention`, `funnel_steps`, `funnel_daily`: each reads
+only the changed persons' events, then counts its table from small per-user tables). The
+anomaly rows are those the day knew: a day scored again after late events keeps its earlier
+rows in `anomaly_history` with the arrival days they knew; the versions are gathered once
+(sql/as_of/anomaly_versions.sql) and each step picks again only the days whose pick the step
+can change (sql/as_of/anomalies_day.sql, the rule of sql/marts/anomalies_as_of.sql). Every
+other table is copied as it is. A warehouse without events (only mart tables, as in some
+tests), or with nothing dated or arrived after the day (the daily run's report of the latest
+day), is used as it is: its marts are the day's already. `as_of_warehouse` is the same replay
+for one day.
 
-Cost: the copy once, then per report day what the day added to the incremental marts, plus
-retention, the funnels and the cohort table aggregated again from the whole history (about 1.7
-of a step's 2.6 s of CPU at the end of a 360-day history, so that part still grows with it).
-The 360-day backfill's 360 daily reports took 337 s in two processes; before the replay, each
-report rebuilt every mart from all events before it (8 s a report at 360 days, 2,861 s).
+Cost: the copy once, then per report day what the day changed: the changed persons' events are
+read again (their whole history: a person's sessions, attempts and returning periods depend on
+all of it), and the marts are counted from per-user tables. At the end of the 360-day demo
+history a step's replay and marts cost 1.25 s of CPU where they cost 2.2 s with retention, the
+funnels, the cohort table and the anomaly rows built again from the whole history (0.86 and
+0.77 s at 60 days; a machine at load 8, benchmarks/results/replay_step_bench.md); the report
+itself adds about 1 s at any size.
 """
 
 from __future__ import annotations
@@ -40,9 +45,9 @@ from pathlib import Path
 import duckdb
 
 from assets.marts.cohorts import update_cohorts
-from assets.marts.funnels import build_funnels
+from assets.marts.funnels import update_funnels
 from assets.marts.metrics import update_daily_metrics
-from assets.marts.retention import build_retention
+from assets.marts.retention import update_retention
 from assets.marts.sessions_users import update_sessions, update_users
 from pipelines.settings import Settings
 from pipelines.sql import run_sql_file
@@ -60,14 +65,22 @@ NOT_COPIED = {
     "retention",
     "cohorts",
     "cohort_user_days",
+    "cohort_members",
+    "cohort_user_periods",
+    "cohort_cells",
+    "cohort_segment_sizes",
+    "cohort_segment_values",
+    "retention_users",
     "funnel_steps",
     "funnel_daily",
+    "funnel_user_attempts",
     "quarantine",
     "identities",
     "mart_changes",
     "mart_state",
 }
-# Rewritten as of each day from the warehouse's versions (sql/marts/anomalies_as_of.sql).
+# Rewritten as of each day from the warehouse's versions (sql/as_of/anomalies_day.sql, the rule
+# of sql/marts/anomalies_as_of.sql).
 ANOMALY_TABLES = ("anomalies", "anomaly_incidents")
 BEGINNING = dt.date(1, 1, 1)
 
@@ -105,6 +118,8 @@ class _Replay:
         self.has_events = {"event_copies", "user_keys"} <= self.tables
         self.known_until = _last_known_date(conn) if self.has_events else dt.date.min
         self.current = self.has_events and _marts_current(conn)
+        # The anomaly rows are picked as of each day from their kept versions.
+        self.anomaly_versions = {*ANOMALY_TABLES, "anomaly_days"} <= self.tables
         self.memory: duckdb.DuckDBPyConnection | None = None
         self.previous = BEGINNING
         self._copied = False
@@ -117,20 +132,18 @@ class _Replay:
             # the marts as they are are those of the day, without rebuilding them.
             return self.conn
         memory = self.memory or self._start()
-        run_sql_file(memory, "as_of/replay_day.sql", {"previous": self.previous, "day": day})
-        self.previous = day
+        previous, self.previous = self.previous, day
+        run_sql_file(memory, "as_of/replay_day.sql", {"previous": previous, "day": day})
         update_sessions(memory, self.settings)
         update_users(memory, self.settings)
         update_daily_metrics(memory, self.settings)
         update_cohorts(memory, self.settings)
-        build_retention(memory, self.settings.retention, self.settings.timezone)
-        build_funnels(memory, self.settings)
+        update_retention(memory, self.settings.retention, self.settings.timezone)
+        update_funnels(memory, self.settings)
         if not self._copied:
             self._copy_other_tables(memory)
-        if {*ANOMALY_TABLES, "anomaly_days"} <= self.tables:
-            for table in ANOMALY_TABLES:
-                memory.execute(f"create or replace table {table} as from replay_{table}")
-            run_sql_file(memory, "marts/anomalies_as_of.sql", {"day": day})
+        if self.anomaly_versions:
+            run_sql_file(memory, "as_of/anomalies_day.sql", {"previous": previous, "day": day})
         return memory
 
     def _start(self) -> duckdb.DuckDBPyConnection:
@@ -154,9 +167,8 @@ class _Replay:
         tables' versions to pick from)."""
         for table in sorted(self.tables - NOT_COPIED - _tables(memory)):
             _copy(self.conn, memory, table, "select * from query_table($table)", {"table": table})
-        for table in ANOMALY_TABLES:
-            if table in self.tables:
-                memory.execute(f"create table replay_{table} as from {table}")
+        if self.anomaly_versions:
+            run_sql_file(memory, "as_of/anomaly_versions.sql")
         self._copied = True
 
     def close(self) -> None:

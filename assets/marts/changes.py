@@ -1,4 +1,5 @@
-"""Marts that update instead of rebuilding: sessions, users, daily_metrics and cohorts.
+"""Marts that update instead of rebuilding: sessions, users, daily_metrics, cohorts, retention
+and the funnels.
 
 Every load records in `mart_changes` the (person, event date) pairs whose events it changed
 (sql/staging/record_changes.sql), numbered by load. Each of these marts remembers in
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,8 @@ BUILT_FROM: dict[str, tuple[str, ...]] = {
     "users": ("sessions",),
     "daily_metrics": ("sessions", "users"),
     "cohorts": ("sessions", "users"),
+    "funnels": (),
+    "retention": ("users",),
 }
 
 
@@ -59,9 +62,11 @@ def refresh_mart(
     models: MartModels,
     params: Mapping[str, Any],
     full: bool = False,
+    run: Callable[[duckdb.DuckDBPyConnection, int | None], None] | None = None,
 ) -> Refresh:
     """Bring one mart up to date in one transaction: update it from the pending changes, or
-    rebuild it (always when `full`)."""
+    rebuild it (always when `full`). `run(conn, applied)` replaces running the models in order,
+    for a mart whose models run per item (applied: None for the full rebuild)."""
     fingerprint = model_fingerprint(models, params)
     prepare_base_schema(conn)  # mart_changes and mart_state, in a warehouse of any age
     conn.execute("begin transaction")
@@ -70,13 +75,19 @@ def refresh_mart(
         pending = _pending_pairs(conn, applied)
         change_no = _next_change_no(conn)
         if full or applied is None:
-            for name in models.full:
-                run_sql_file(conn, name, dict(params))
+            if run is not None:
+                run(conn, None)
+            else:
+                for name in models.full:
+                    run_sql_file(conn, name, dict(params))
             _forget_state(conn, _built_from(models.mart))
             refresh = Refresh("full", pending)
         else:
-            for name in models.update:
-                run_sql_file(conn, name, {**params, "applied": applied, "change_no": change_no})
+            if run is not None:
+                run(conn, applied)
+            else:
+                for name in models.update:
+                    run_sql_file(conn, name, {**params, "applied": applied, "change_no": change_no})
             refresh = Refresh("incremental", pending)
         _remember(conn, models.mart, change_no, fingerprint)
         conn.execute("commit")

@@ -19,9 +19,29 @@ from pipelines.settings import DEFAULT_DIMENSIONS, Settings
 
 COHORTS = MartModels(
     "cohorts",
-    ("intermediate/cohort_user_days.sql", "marts/cohorts.sql"),
-    ("intermediate/cohort_user_days_update.sql", "marts/cohorts.sql"),
-    ("cohort_user_days", "cohorts"),
+    (
+        "intermediate/cohort_user_days.sql",
+        "intermediate/cohort_scope.sql",
+        "intermediate/cohort_user_rows.sql",
+        "intermediate/cohort_cells.sql",
+        "marts/cohorts.sql",
+    ),
+    (
+        "intermediate/cohort_user_days_update.sql",
+        "intermediate/cohort_scope_update.sql",
+        "intermediate/cohort_user_rows.sql",
+        "intermediate/cohort_cells_update.sql",
+        "marts/cohorts.sql",
+    ),
+    (
+        "cohort_user_days",
+        "cohort_members",
+        "cohort_user_periods",
+        "cohort_cells",
+        "cohort_segment_sizes",
+        "cohort_segment_values",
+        "cohorts",
+    ),
 )
 
 
@@ -34,9 +54,11 @@ def build_cohorts(conn: duckdb.DuckDBPyConnection, settings: Settings | None = N
 
 def update_cohorts(conn: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> Refresh:
     """Bring `cohorts` up to date (update users first): each user's revenue per day is updated
-    for the changed (user, day) pairs only, then the cohort table is aggregated from it and
-    `users` (small tables: no event is read again)."""
-    return refresh_mart(conn, COHORTS, _params(conn, settings))
+    for the changed (user, day) pairs only; the changed persons' cohort, segments and periods
+    are taken out of the kept cells and counted in again (sql/intermediate/cohort_cells_update.sql),
+    and the cohort table is written from those cells (no event is read again)."""
+    params = _params(conn, settings)
+    return refresh_mart(conn, COHORTS, params, full=_segments_respelt(conn))
 
 
 def _params(conn: duckdb.DuckDBPyConnection, settings: Settings | None) -> dict:
@@ -45,6 +67,27 @@ def _params(conn: duckdb.DuckDBPyConnection, settings: Settings | None) -> dict:
         **segment_params(conn, settings),
         "session_event_fields": needs_event_fields(settings),
     }
+
+
+def _segments_respelt(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether a value the kept cells were counted with is now spelt otherwise (dimension_values
+    against cohort_segment_values, which the cells' build remembers): the members' segments
+    would change, so the cells are rebuilt. A dimension that folds values into 'other'
+    rebuilds on any change of its kept set already (kept_values in the fingerprint); a new
+    value, or one nobody has any more, changes no other member's segment."""
+    found = conn.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'main' and table_name = 'cohort_segment_values'"
+    ).fetchall()[0][0]
+    if not found:
+        return False  # no cells yet, or from before: the models' state decides
+    return bool(
+        conn.execute(
+            "select count(*) from cohort_segment_values as s "
+            "join dimension_values as d on d.dimension = s.dimension and d.key = s.key "
+            "where d.value <> s.value"
+        ).fetchall()[0][0]
+    )
 
 
 def cohort_size_mismatches(

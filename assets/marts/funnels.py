@@ -1,11 +1,17 @@
 """Stage: funnels. `events` -> `funnel_steps`, `funnel_daily` (CONTRACT §3 Funnel semantics).
 
-The models read `events` through the internal `event_copies` and `keyed_events` (with each
-user's integer key, `sql/staging/tables.sql`) and name users again through `user_keys` in
-`funnel_attempts`.
+The models read `events` through `funnel_copies` (the kept rows of the internal `event_copies`
+with each user's integer key, `sql/staging/tables.sql`) and name users again through
+`user_keys` in `funnel_attempts`.
 
-`build_funnels` runs the SQL models and is what the CLI, the benchmark and the tests call; the
-multi-asset and its checks wrap it for Dagster. Funnel definitions reach SQL by one route: the
+`build_funnels` rebuilds from every event (the reference); `update_funnels` is what the asset
+and the as-of replay run: a user's counted attempt depends on their own events only, so the
+models run over the events of the persons whose events changed (`mart_changes`, as the other
+incremental marts, assets/marts/changes.py), their rows of the internal `funnel_user_attempts`
+are replaced, and both contract tables are aggregated again from that table (one row per user
+and funnel, the entry event's fields included: no event is read again). Another funnel
+definition, zone or dimension list rebuilds in full. The multi-asset and its checks wrap them
+for Dagster. Funnel definitions reach SQL by one route: the
 `$funnels` parameter of `funnel_config.sql` and `funnel_exclusions.sql`, so event names and
 filter values are data, never SQL text. Every other model reads the definitions from those
 tables; the per-funnel models are only told which funnel (`$funnel`) and, per step, which step
@@ -16,6 +22,8 @@ Models, in graph order (temp ones in `sql/intermediate/funnels/<name>.sql`, the 
 in `sql/marts/<name>.sql`):
 - `funnel_config`, `funnel_exclusions`: one row per funnel and step, per funnel and exclusion
   (temp);
+- `funnel_copies` (every user) or `funnel_copies_update` (the changed persons): the events the
+  models read (temp view);
 - `funnel_events`: the events of each matcher, filters applied (temp view; the filtered
   matchers are evaluated once, into the temp table `funnel_filtered_events`);
 - `funnel_marks`: per-timestamp bookkeeping of matchers whose event another step of the funnel
@@ -30,6 +38,8 @@ in `sql/marts/<name>.sql`):
   funnel_chained);
 - `funnel_unordered`: unordered funnels (into funnel_unordered);
 - `funnel_attempts`: the counted attempt per user and funnel (temp);
+- `funnel_attempt_rows`: with the entry event's fields the dimensions read (temp);
+- `funnel_user_attempts` (or `_update`): the internal table of every user's counted attempts;
 - `funnel_steps`, `funnel_daily`: the contract tables.
 """
 
@@ -43,6 +53,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
+from assets.marts.changes import MartModels, Refresh, refresh_mart
 from assets.marts.dimensions import needs_event_fields, segment_params
 from pipelines.charts import new_figure, png_base64, save_png
 from pipelines.formatting import duration, file_name, percent
@@ -52,18 +63,93 @@ from pipelines.settings import LIFTED_FILTER_COLUMNS, Funnel, Settings, StepFilt
 from pipelines.sql import run_sql_file
 from pipelines.warehouse import prepare_base_schema
 
-TABLES = ("funnel_steps", "funnel_daily", "funnel_attempts")
+TABLES = ("funnel_steps", "funnel_daily", "funnel_user_attempts")
+_MODELS = "intermediate/funnels"
+# What one funnel build runs, in order (`_run_models`); the update swaps the first and the
+# last-but-two for their _update versions. Listed for the fingerprint of mart_state.
+FUNNELS = MartModels(
+    "funnels",
+    tuple(
+        f"{_MODELS}/{name}.sql"
+        for name in (
+            "funnel_config",
+            "funnel_exclusions",
+            "funnel_copies",
+            "funnel_events",
+            "funnel_marks",
+            "funnel_entries",
+            "funnel_occurrences",
+            "funnel_match_tables",
+            "funnel_paths",
+            "funnel_advance",
+            "funnel_chain",
+            "funnel_unordered",
+            "funnel_attempts",
+            "funnel_attempt_rows",
+            "funnel_user_attempts",
+        )
+    )
+    + ("marts/funnel_steps.sql", "marts/funnel_daily.sql"),
+    (f"{_MODELS}/funnel_copies_update.sql", f"{_MODELS}/funnel_user_attempts_update.sql"),
+    TABLES,
+)
 
 
 def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    """Rebuild `funnel_steps` and `funnel_daily` from `events` for every configured funnel;
-    returns their row counts and the number of counted users (`funnel_attempts`)."""
-    # The user keys and keyed_events, also on a warehouse no load has brought up to date yet.
+    """Rebuild `funnel_steps` and `funnel_daily` from `events` for every configured funnel (the
+    reference); returns their row counts and the number of counted users."""
+    refresh_funnels(conn, settings, full=True)
+    return {table: _row_count(conn, table) for table in TABLES}
+
+
+def update_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> Refresh:
+    """Bring `funnel_steps` and `funnel_daily` up to date: the counted attempts of the persons
+    whose events changed are recomputed from their events (funnel_user_attempts), and both
+    tables are aggregated again from every person's kept attempt (no other event is read)."""
+    return refresh_funnels(conn, settings)
+
+
+def refresh_funnels(
+    conn: duckdb.DuckDBPyConnection, settings: Settings, full: bool = False
+) -> Refresh:
+    """Update the funnels from the recorded changes, or rebuild them (always when `full`, and
+    when the funnels, the zone or the dimensions changed since the last build)."""
+    # The user keys and keyed_events, also on a warehouse no load has brought up to date yet;
+    # dimension_values up to date (funnel_steps folds values into 'other' with it).
     prepare_base_schema(conn)
-    parameters = {"funnels": funnel_parameters(settings.funnels)}
-    dimensions = segment_params(conn, settings)["dimensions"]  # dimension_values up to date
+    params = {
+        "funnels": funnel_parameters(settings.funnels),
+        "timezone": settings.timezone,
+        "dimensions": segment_params(conn, settings)["dimensions"],
+        # funnel_attempts holds the entry event's platform and channel; a dimension on
+        # another field reads the entry event (funnel_attempt_rows.sql).
+        "entry_event_fields": needs_event_fields(settings, ("platform", "channel")),
+    }
+
+    def run(conn: duckdb.DuckDBPyConnection, applied: int | None) -> None:
+        _run_models(conn, settings, params, applied)
+
+    return refresh_mart(conn, FUNNELS, params, full=full, run=run)
+
+
+def _run_models(
+    conn: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    params: dict[str, Any],
+    applied: int | None,
+) -> None:
+    """The funnel models over every event (applied None) or over the events of the persons
+    changed since `applied`, then the contract tables from the kept attempts."""
     for model in ("funnel_config", "funnel_exclusions"):
-        run_sql_file(conn, f"intermediate/funnels/{model}.sql", parameters)
+        run_sql_file(conn, f"{_MODELS}/{model}.sql", params)
+    if applied is None:
+        run_sql_file(conn, f"{_MODELS}/funnel_copies.sql")
+    else:
+        run_sql_file(
+            conn,
+            f"{_MODELS}/funnel_copies_update.sql",
+            {"applied": applied, "event_fields": _reads_event_fields(settings, params)},
+        )
     for model in (
         "funnel_events",
         "funnel_marks",
@@ -71,33 +157,32 @@ def build_funnels(conn: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
         "funnel_occurrences",
         "funnel_match_tables",
     ):
-        run_sql_file(conn, f"intermediate/funnels/{model}.sql")
+        run_sql_file(conn, f"{_MODELS}/{model}.sql")
     followed = [f for f in settings.funnels if f.order != "unordered" and not is_chainable(f)]
     for funnel in followed:
         for step_index in range(2, len(funnel.steps) + 1):
             model = "funnel_paths" if step_index == 2 else "funnel_advance"
             run_sql_file(
-                conn,
-                f"intermediate/funnels/{model}.sql",
-                {"funnel": funnel.name, "step_index": step_index},
+                conn, f"{_MODELS}/{model}.sql", {"funnel": funnel.name, "step_index": step_index}
             )
     for funnel in filter(is_chainable, settings.funnels):
-        run_sql_file(conn, "intermediate/funnels/funnel_chain.sql", {"funnel": funnel.name})
+        run_sql_file(conn, f"{_MODELS}/funnel_chain.sql", {"funnel": funnel.name})
     if any(f.order == "unordered" for f in settings.funnels):
-        run_sql_file(conn, "intermediate/funnels/funnel_unordered.sql")
-    run_sql_file(conn, "intermediate/funnels/funnel_attempts.sql", {"timezone": settings.timezone})
-    run_sql_file(
-        conn,
-        "marts/funnel_steps.sql",
-        {
-            "dimensions": dimensions,
-            # funnel_attempts holds the entry event's platform and channel; a dimension on
-            # another field reads the entry event (sql/marts/funnel_steps.sql).
-            "entry_event_fields": needs_event_fields(settings, ("platform", "channel")),
-        },
-    )
+        run_sql_file(conn, f"{_MODELS}/funnel_unordered.sql")
+    run_sql_file(conn, f"{_MODELS}/funnel_attempts.sql", params)
+    run_sql_file(conn, f"{_MODELS}/funnel_attempt_rows.sql", params)
+    if applied is None:
+        run_sql_file(conn, f"{_MODELS}/funnel_user_attempts.sql")
+    else:
+        run_sql_file(conn, f"{_MODELS}/funnel_user_attempts_update.sql")
+    run_sql_file(conn, "marts/funnel_steps.sql", params)
     run_sql_file(conn, "marts/funnel_daily.sql")
-    return {table: _row_count(conn, table) for table in TABLES}
+
+
+def _reads_event_fields(settings: Settings, params: dict[str, Any]) -> bool:
+    """Whether a funnel model reads an event's campaign, country or properties: a step's
+    `where`, or a dimension on them (the entry event's fields)."""
+    return params["entry_event_fields"] or any(any(f.filters) for f in settings.funnels)
 
 
 def is_chainable(funnel: Funnel) -> bool:
@@ -230,7 +315,8 @@ def funnel_marts(warehouse: Warehouse) -> Iterator[dg.MaterializeResult]:
     each user's attempts, counted once, at the earliest attempt reaching it."""
     settings = warehouse.settings()
     with warehouse.writer() as conn:
-        counts = build_funnels(conn, settings)
+        refresh = update_funnels(conn, settings)
+        counts = {table: _row_count(conn, table) for table in TABLES}
         summary = _funnel_summary(conn)
         daily_days = conn.execute(
             "select count(distinct (funnel, entry_date)) from funnel_daily"
@@ -241,7 +327,8 @@ def funnel_marts(warehouse: Warehouse) -> Iterator[dg.MaterializeResult]:
         metadata={
             "dagster/row_count": counts["funnel_steps"],
             "funnels": len(summary),
-            "counted_users": counts["funnel_attempts"],
+            "counted_users": counts["funnel_user_attempts"],
+            **refresh.metadata(),
             "preview": dg.MetadataValue.md(_preview_markdown(summary, charts)),
             "charts": dg.MetadataValue.json({n: str(p) for n, (p, _) in charts.items()}),
         },

@@ -1,8 +1,14 @@
 """Stage: retention. `events`, `users` -> `retention` (CONTRACT §3), one set of rows per
 retention definition of eventpulse.yaml (default: `any`, first event then any event).
 
-`build_retention` runs the SQL model and is what the CLI and the tests call; the asset, its
-chart and its check wrap it for Dagster. The chart and the preview show the first definition.
+`build_retention` rebuilds it from every event (the reference) and `update_retention` brings it
+up to date from the changed persons (assets/marts/changes.py): each user's cohort and the
+periods they returned in are kept in the internal `retention_users`
+(sql/intermediate/retention_user_rows.sql), recomputed for the persons whose events changed,
+and `retention` is counted again from it (one row per user, definition and granularity: no
+event is read again; the periods that have started and `is_complete` follow the last event
+date at every count). The asset, its chart and its check wrap them for Dagster. The chart and
+the preview show the first definition.
 """
 
 from __future__ import annotations
@@ -13,12 +19,28 @@ import dagster as dg
 import duckdb
 from matplotlib.ticker import MaxNLocator
 
+from assets.marts.changes import MartModels, Refresh, refresh_mart
 from pipelines.charts import new_figure, png_base64, save_png
 from pipelines.resources import Warehouse
 from pipelines.settings import DEFAULT_RETENTION, RetentionDefinition
-from pipelines.sql import run_sql_file
 
 CHART_PERIODS = 12  # weekly periods drawn in the chart and the preview
+RETENTION = MartModels(
+    "retention",
+    (
+        "intermediate/retention_scope.sql",
+        "intermediate/retention_user_rows.sql",
+        "intermediate/retention_users.sql",
+        "marts/retention.sql",
+    ),
+    (
+        "intermediate/retention_scope_update.sql",
+        "intermediate/retention_user_rows.sql",
+        "intermediate/retention_users_update.sql",
+        "marts/retention.sql",
+    ),
+    ("retention_users", "retention"),
+)
 
 
 def build_retention(
@@ -28,12 +50,23 @@ def build_retention(
 ) -> int:
     """Rebuild `retention` (needs `users`) for each definition, with days in the project's
     `timezone`; returns its row count."""
-    run_sql_file(
-        conn,
-        "marts/retention.sql",
-        {"definitions": definition_parameters(definitions), "timezone": timezone},
-    )
+    refresh_mart(conn, RETENTION, _params(definitions, timezone), full=True)
     return conn.execute("select count(*) from retention").fetchall()[0][0]
+
+
+def update_retention(
+    conn: duckdb.DuckDBPyConnection,
+    definitions: tuple[RetentionDefinition, ...] = DEFAULT_RETENTION,
+    timezone: str = "UTC",
+) -> Refresh:
+    """Bring `retention` up to date (update `users` first): the changed persons' rows of
+    `retention_users`, then the counts; a full rebuild when the definitions or the zone
+    changed, or `users` was rebuilt."""
+    return refresh_mart(conn, RETENTION, _params(definitions, timezone))
+
+
+def _params(definitions: tuple[RetentionDefinition, ...], timezone: str) -> dict:
+    return {"definitions": definition_parameters(definitions), "timezone": timezone}
 
 
 def definition_parameters(definitions: tuple[RetentionDefinition, ...]) -> list[dict]:
@@ -161,7 +194,8 @@ def retention(warehouse: Warehouse) -> dg.MaterializeResult:
     definitions = warehouse.settings().retention
     shown = definitions[0].name
     with warehouse.writer() as conn:
-        rows = build_retention(conn, definitions, warehouse.settings().timezone)
+        refresh = update_retention(conn, definitions, warehouse.settings().timezone)
+        rows = conn.execute("select count(*) from retention").fetchall()[0][0]
         curve = weekly_curve(conn, shown)
         table = weekly_cohort_table(conn, definition=shown)
         empty = definitions_without_rows(conn, definitions)
@@ -170,6 +204,7 @@ def retention(warehouse: Warehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
+            **refresh.metadata(),
             "definitions": ", ".join(d.name for d in definitions),
             # A start_event that never occurs (misspelt?) gives a definition no rows at all.
             "definitions_without_rows": ", ".join(empty) or "none",

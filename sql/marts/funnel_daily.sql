@@ -1,12 +1,12 @@
 -- sql/marts/funnel_daily.sql: funnel users by entry date (CONTRACT §3 funnel_daily). Needs
--- funnel_config and funnel_attempts. users at (entry_date, step k): users whose counted attempt
+-- funnel_config and funnel_user_attempts. users at (entry_date, step k): users whose counted attempt
 -- entered on that date (project zone) and reached at least step k. Rows for every date on which some
 -- counted attempt entered, for every step of the funnel (zeros included); a funnel nobody
 -- entered has no rows.
 create or replace table funnel_daily as
 with entered as (
     select funnel, entry_date, furthest_step, count(*) as users
-    from funnel_attempts
+    from funnel_user_attempts
     group by all
 ),
 days as (

@@ -1,6 +1,6 @@
 -- sql/marts/funnel_steps.sql: one row per funnel, segment and step over the whole history
--- (CONTRACT §3 funnel_steps). Needs funnel_config, funnel_attempts and
--- sql/macros/segments.sql.
+-- (CONTRACT §3 funnel_steps). Needs funnel_config, funnel_user_attempts, dimension_user_days
+-- and sql/macros/segments.sql.
 -- users at step k: users whose furthest step >= k, in the segment of their counted attempt's
 -- entry event (first touch). conversion_from_first = users_k / users_1 and
 -- conversion_from_previous = users_k / users_(k-1) are NULL when the denominator is 0, except
@@ -11,50 +11,30 @@
 -- in `events` ('unknown' for missing, 'other' past the kept values of dimension_values, as in
 -- daily_metrics), so a segment nobody entered the funnel from shows zeros; a funnel whose first
 -- step never occurs shows zeros everywhere. A user's segment is the value of their counted
--- attempt's entry event: platform and channel are on funnel_attempts; other fields are read
--- from the entry event itself (funnel_entry_fields) only when a dimension needs them.
+-- attempt's entry event, kept with the attempt in funnel_user_attempts
+-- (sql/intermediate/funnels/funnel_attempt_rows.sql).
 -- needs: macros/segments.sql
 
--- The counted attempts with the fields of their entry event that the dimensions read. The entry
--- event is the step-1 event (its matcher's, so step 1's `where` holds) of the user at entry_ts
--- with the smallest event id, as funnel_attempts.sql orders simultaneous entries.
-create or replace temp table funnel_entry_fields as
+-- The counted attempts with the fields of their entry event that the dimensions read.
+create or replace temp view funnel_entry_fields as
 select
-    a.funnel,
-    a.user_id,
-    -- funnel_attempts counts a missing value as 'unknown'; here it is missing again.
-    nullif(a.platform, 'unknown') as platform,
-    nullif(a.channel, 'unknown') as channel,
-    null::varchar as campaign,
-    null::varchar as country,
-    null::json as properties
-from funnel_attempts as a
-where not $entry_event_fields
-union all
-select
-    a.funnel,
-    a.user_id,
-    any_value(nullif(a.platform, 'unknown')),
-    any_value(nullif(a.channel, 'unknown')),
-    arg_min({'campaign': e.campaign, 'country': e.country, 'properties': e.properties}, m.event_id)
-        .campaign,
-    arg_min({'campaign': e.campaign, 'country': e.country, 'properties': e.properties}, m.event_id)
-        .country,
-    arg_min({'campaign': e.campaign, 'country': e.country, 'properties': e.properties}, m.event_id)
-        .properties
-from funnel_attempts as a
-join user_keys as k using (user_id)
-join funnel_config as c on c.funnel = a.funnel and c.step_index = 1
-join funnel_events as m on m.matcher = c.matcher and m.user_key = k.user_key and m.ts = a.entry_ts
-join event_copies as e on e.rowid = m.copy_row
-where $entry_event_fields
-group by a.funnel, a.user_id;
+    funnel,
+    user_id,
+    -- funnel_user_attempts counts a missing value as 'unknown'; here it is missing again.
+    nullif(platform, 'unknown') as platform,
+    nullif(channel, 'unknown') as channel,
+    campaign,
+    country,
+    properties
+from funnel_user_attempts;
 
 create or replace table funnel_steps as
 with seen as materialized (
-    -- Each dimension's values in `events`: one scan for every dimension.
+    -- Each dimension's values in `events`, read from dimension_user_days (current whenever
+    -- dimension_values is: one row per day, user and combination of values, the same values
+    -- as dimensioned('events', ...) without reading every event's JSON again).
     select distinct value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
-    from dimensioned('events', $dimensions)
+    from dimension_user_days
 ),
 seen_values as (
     select distinct
@@ -79,7 +59,7 @@ segments as (
 attempt_segments as (
     -- One row per counted attempt and dimension ('all' included) with its segment.
     select funnel, user_id, 0 as dimension_no, 'all' as segment
-    from funnel_attempts
+    from funnel_user_attempts
     union all
     select funnel, user_id, dimension_no, segment
     from row_segments('funnel_entry_fields', $dimensions)
@@ -102,7 +82,7 @@ reached as (
             epoch_us(a.step_ts[k.step_index]) - epoch_us(a.step_ts[k.step_index - 1]),
             null
         ) as micros_from_previous
-    from funnel_attempts as a
+    from funnel_user_attempts as a
     join attempt_segments as s using (funnel, user_id),
         unnest(range(1, a.furthest_step + 1)) as k(step_index)
 ),

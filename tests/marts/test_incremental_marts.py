@@ -1,5 +1,6 @@
-"""Incremental marts (issue 14): after any sequence of loads, sessions, users, daily_metrics and
-cohorts updated from the recorded changes equal a full rebuild, row by row.
+"""Incremental marts (issue 14): after any sequence of loads, sessions, users, daily_metrics,
+cohorts, retention and the funnels updated from the recorded changes equal a full rebuild, row
+by row (tests/marts/test_incremental_funnels_retention.py: with every kind of funnel).
 
 Random sequences of arrival-day loads through the real ingest (late events, re-sent copies,
 re-loads with other content, out-of-order days, anonymous visits linked by a later sign-up,
@@ -25,7 +26,9 @@ from test_marts import assert_same_rows, fetch
 from assets.ingest.load import forget_partition, load_partition
 from assets.marts.changes import Refresh
 from assets.marts.cohorts import build_cohorts, update_cohorts
+from assets.marts.funnels import build_funnels, update_funnels
 from assets.marts.metrics import build_daily_metrics, update_daily_metrics
+from assets.marts.retention import build_retention, update_retention
 from assets.marts.sessions_users import build_sessions, build_users, update_sessions, update_users
 from pipelines import warehouse
 from pipelines.settings import Settings
@@ -37,6 +40,9 @@ TABLES = {
     "daily_metrics": ("metric_date", "dimension", "segment"),
     "cohorts": ("cohort_granularity", "cohort_start", "dimension", "segment", "period_index"),
     "cohort_user_days": ("user_id", "event_date"),
+    "retention": ("definition", "granularity", "mode", "cohort_start", "period"),
+    "funnel_steps": ("funnel", "dimension", "segment", "step_index"),
+    "funnel_daily": ("funnel", "entry_date", "step_index"),
 }
 
 
@@ -46,6 +52,8 @@ def update_marts(conn: duckdb.DuckDBPyConnection) -> list[Refresh]:
         update_users(conn, SETTINGS),
         update_daily_metrics(conn, SETTINGS),
         update_cohorts(conn),
+        update_retention(conn, SETTINGS.retention, SETTINGS.timezone),
+        update_funnels(conn, SETTINGS),
     ]
 
 
@@ -65,6 +73,8 @@ def rebuilt_in_full(
         build_users(conn, settings)
         build_daily_metrics(conn, settings)
         build_cohorts(conn, settings)
+        build_retention(conn, settings.retention, settings.timezone)
+        build_funnels(conn, settings)
         return {table: rows(conn, table) for table in tables}
     finally:
         conn.close()
@@ -190,5 +200,6 @@ def test_other_settings_rebuild_the_marts_in_full(tmp_path: Path) -> None:
         assert update_users(conn, SETTINGS).mode == "full"
         assert update_daily_metrics(conn, SETTINGS).mode == "full"
         assert update_cohorts(conn).mode == "full"
+        assert update_retention(conn, SETTINGS.retention, SETTINGS.timezone).mode == "full"
     finally:
         conn.close()

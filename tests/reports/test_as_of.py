@@ -25,6 +25,7 @@ from assets.reports.build import build_daily_report
 from pipelines import warehouse
 from pipelines.as_of import as_of_warehouse, as_of_warehouses
 from pipelines.settings import Funnel, Settings
+from pipelines.sql import run_sql_file
 
 DAY = dt.date(2026, 3, 11)  # a Wednesday: week and month periods are running on it
 FUNNEL = Funnel("checkout", ("page_view", "add_to_cart", "purchase"), window_seconds=3 * 86400)
@@ -266,3 +267,57 @@ def test_a_day_scored_again_after_late_events_shows_its_first_scores_as_of_the_d
     with as_of_warehouses(conn, settings, [DAY - dt.timedelta(days=3), DAY]) as as_of:
         as_of(DAY - dt.timedelta(days=3))
         assert _anomaly_rows(as_of(DAY), DAY) == then
+
+
+def test_replayed_anomaly_rows_follow_the_reference_rule_on_every_day(
+    conn: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """The replay picks each day's anomaly rows day by day, re-deciding only the days whose
+    versions' arrival days it passes (sql/as_of/anomalies_day.sql): on every day of a replay
+    across rescored days they equal the rule applied to all versions at once
+    (sql/marts/anomalies_as_of.sql, the reference)."""
+    settings = Settings(home=tmp_path / "home", funnels=(FUNNEL,))
+    events = _events(dt.date(2026, 2, 2), 45, seed=7)
+    days = sorted({e["ts"].date() for e in events})
+    for day in days[: len(days) - 6]:
+        insert_events(conn, [e for e in events if e["ts"].date() == day])
+        _build(conn, settings)
+        _score(conn, settings)
+    # Late events arriving over the last days: earlier days scored again, versions kept.
+    for n, day in enumerate(days[len(days) - 6 :]):
+        late = [
+            {**e, "ts": e["ts"].replace(hour=23), "arrival_date": day}
+            for e in _events(day - dt.timedelta(days=3 + n % 2), 1, seed=20 + n)
+        ]
+        insert_events(conn, [e for e in events if e["ts"].date() == day] + late)
+        _build(conn, settings)
+        _score(conn, settings)
+    (history,) = conn.execute("select count(*) from anomaly_history").fetchone()
+    assert history > 0, "the late events should have replaced some scored rows"
+    replayed = days[len(days) - 12 :]
+    with as_of_warehouses(conn, settings, replayed) as as_of:
+        for day in replayed:
+            got = _anomaly_rows(as_of(day), day)
+            assert got == _reference_anomaly_rows(conn, day), f"anomalies as of {day} differ"
+
+
+def _reference_anomaly_rows(conn: duckdb.DuckDBPyConnection, day: dt.date) -> dict:
+    """sql/marts/anomalies_as_of.sql applied to a copy of the warehouse's anomaly tables."""
+    tables = (
+        "anomalies",
+        "anomaly_incidents",
+        "anomaly_days",
+        "anomaly_history",
+        "anomaly_incident_history",
+    )
+    reference = duckdb.connect()
+    try:
+        for table in tables:
+            rows = conn.sql(f"from {table}").arrow()
+            reference.register("copied", rows)
+            reference.execute(f"create table {table} as from copied")
+            reference.unregister("copied")
+        run_sql_file(reference, "marts/anomalies_as_of.sql", {"day": day})
+        return _anomaly_rows(reference, day)
+    finally:
+        reference.close()

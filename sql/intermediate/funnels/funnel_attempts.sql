@@ -91,10 +91,9 @@ tied_entries as materialized (
     -- Events of step-1 names at the times of simultaneous chained entries. Filtering the events
     -- on the time alone first is several times cheaper than joining every entry event on user
     -- and time (or reading funnel_events, whose union the filter does not pass).
-    select user_key, ts, event, event_id, platform, channel, rowid as copy_row
-    from event_copies
-    where kept
-        and event in (select event from funnel_config where step_index = 1)
+    select user_key, ts, event, event_id, platform, channel, copy_row
+    from funnel_copies
+    where event in (select event from funnel_config where step_index = 1)
         and ts in (select entry.ts from funnel_chained where tied)
 ),
 untied as (

@@ -1,6 +1,7 @@
 -- sql/intermediate/funnels/funnel_events.sql: temp view funnel_events, the events each matcher
 -- (a step's event with its `where`, or an exclusion event) matches (CONTRACT §3 Funnel
--- semantics). Needs funnel_config and funnel_exclusions. One row per matcher and event of the
+-- semantics). Needs funnel_config, funnel_exclusions and funnel_copies (every user's events, or
+-- the changed users' ones). One row per matcher and event of the
 -- user it matches; an event matching several matchers (page_view and page_view[path=/pricing])
 -- is a row for each, with the same copy_row (its rowid in event_copies: the occurrence's
 -- identity, so that one occurrence fills at most one step).
@@ -10,7 +11,7 @@
 -- 3 and a string "3" are both '3'). The values are bound data in funnel_config, never SQL text.
 -- Filtered matchers are evaluated once, into funnel_filtered_events: reading JSON is the cost
 -- of a filter, and the models read a step's events more than once. Bare event names stay a
--- view over event_copies (the models scan it more cheaply than they would read a copy).
+-- view over funnel_copies (the models scan it more cheaply than they would read a copy).
 -- needs: macros/filter_value.sql
 create or replace temp table funnel_filtered_events as
 with conditions as (
@@ -28,12 +29,11 @@ checked as not materialized (
         e.ts,
         e.platform,
         e.channel,
-        e.rowid as copy_row
-    from event_copies as e
+        e.copy_row
+    from funnel_copies as e
     join conditions as c on c.event = e.event
     where
-        e.kept
-        and list_contains(
+        list_contains(
             c.f.vals, filter_value(c.f, e.platform, e.channel, e.campaign, e.country, e.properties)
         )
 )
@@ -59,9 +59,8 @@ with matchers as (
     union
     select distinct matcher, event from funnel_exclusions
 )
-select m.matcher, e.user_key, e.event_id, e.ts, e.platform, e.channel, e.rowid as copy_row
-from event_copies as e
+select m.matcher, e.user_key, e.event_id, e.ts, e.platform, e.channel, e.copy_row
+from funnel_copies as e
 join matchers as m on m.event = e.event
-where e.kept
 union all
 select * from funnel_filtered_events;

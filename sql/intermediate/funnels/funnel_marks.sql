@@ -15,8 +15,8 @@
 -- Only occurrences at the time of the previous matched step can have been used by the attempt
 -- (every earlier step matched at or before it), so the ids of one timestamp are all the
 -- bookkeeping needed. Read by funnel_occurrences.sql and funnel_unordered.sql.
--- Users are matched on user_key (keyed_events, sql/staging/tables.sql): grouping and joining
--- millions of rows on a dense integer is faster than on the id string.
+-- Users are matched on user_key (funnel_copies, like keyed_events in sql/staging/tables.sql):
+-- grouping and joining millions of rows on a dense integer is faster than on the id string.
 -- funnel_attempts.sql turns the keys back into user ids.
 create or replace temp table funnel_marks as
 with strict_wanted as (
@@ -47,7 +47,7 @@ gaps as (
     from positioned as p
     asof left join (
         -- All events of the user, but only when a strict funnel needs the gaps.
-        select user_key, ts from keyed_events where (select wanted from strict_wanted)
+        select user_key, ts from funnel_copies where (select wanted from strict_wanted)
     ) as a
         on a.user_key = p.user_key and a.ts < p.ts
 )
