@@ -19,7 +19,9 @@ Cost: every publish copies the warehouse once (about 1 s per GB on local disk).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import json
 import os
 import random
 import shutil
@@ -30,12 +32,16 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import journal
 from pipelines.errors import EventpulseError
 from pipelines.sql import run_sql_file
 
 RUN_BUILD_ENV = "EVENTPULSE_RUN_BUILD"
 LOCK_WAIT_SECONDS = float(os.environ.get("EVENTPULSE_LOCK_WAIT_SECONDS", 1800))
 CONNECTION_CONFIG = {"python_enable_replacements": False}
+# Under .build/: the previous published file (a hard link) and the identity of both files.
+STANDBY = "standby.duckdb"
+FILES = "files.json"
 
 
 def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -59,6 +65,8 @@ def prepare_base_schema(conn: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()
     if nullable[0][0]:
         run_sql_file(conn, "staging/migrate_user_keys.sql")
+        journal.record_whole(conn, "event_copies")
+        journal.record_whole(conn, "user_keys")
 
 
 def published_path(home: Path) -> Path:
@@ -83,7 +91,7 @@ def writer(home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             conn.close()
         return
     with writer_lock(home):
-        build = _start_build(home)
+        build = start_build(home).path
         conn = connect(build)
         try:
             yield conn
@@ -93,7 +101,7 @@ def writer(home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             build.unlink(missing_ok=True)
             raise
         conn.close()
-        _publish(build, published_path(home))
+        _publish(build, home)
 
 
 @contextlib.contextmanager
@@ -101,7 +109,7 @@ def run_build(home: Path, locked: bool = False) -> Iterator[Path]:
     """Hold the writer lock for a whole run; every `writer()` in it writes one build file,
     published when the block succeeds. `locked`: the caller already holds the writer lock."""
     with contextlib.nullcontext() if locked else writer_lock(home):
-        build = _start_build(home)
+        build = start_build(home).path
         os.environ[RUN_BUILD_ENV] = str(build)
         try:
             yield build
@@ -110,7 +118,7 @@ def run_build(home: Path, locked: bool = False) -> Iterator[Path]:
             raise
         finally:
             os.environ.pop(RUN_BUILD_ENV, None)
-        _publish(build, published_path(home))
+        _publish(build, home)
 
 
 @contextlib.contextmanager
@@ -166,28 +174,164 @@ def exclusive_lock(lock_path: Path, what: str, wait_seconds: float | None = None
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _start_build(home: Path) -> Path:
-    """Under the lock: drop builds orphaned by crashed runs, copy the published file."""
+@dataclasses.dataclass(frozen=True)
+class Build:
+    """A private build file, and how it was started: from the standby caught up by the
+    published file's journal, or (`copy_reason` says why) from a copy of the published file."""
+
+    path: Path
+    copy_reason: str | None
+
+    @property
+    def caught_up(self) -> bool:
+        return self.copy_reason is None
+
+
+def start_build(home: Path) -> Build:
+    """Under the writer lock: drop what crashed runs left, then make the next build from the
+    standby when it can be caught up, else from a copy of the published file."""
     folder = build_dir(home)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.iterdir():
+        if leftover.name not in (STANDBY, FILES):
+            _remove(leftover)
     build = folder / f"warehouse-{uuid.uuid4().hex}.duckdb"
     published = published_path(home)
-    if published.exists():
-        shutil.copyfile(published, build)
-    return build
+    if not published.exists():
+        _remove(folder / STANDBY)
+        _begin_build(build)
+        return Build(build, "nothing is published yet")
+    reason = _standby_unusable(home)
+    if reason is None:
+        # Renamed first: a crash from here on leaves an orphan that the next writer deletes,
+        # never a half caught-up file under the standby's name.
+        os.replace(folder / STANDBY, build)
+        reason = _catch_up(build, published)
+        if reason is None:
+            return Build(build, None)
+        _remove(build)
+    _remove(folder / STANDBY)
+    shutil.copyfile(published, build)
+    _begin_build(build)
+    return Build(build, reason)
 
 
-def _publish(build: Path, published: Path) -> None:
+def _standby_unusable(home: Path) -> str | None:
+    """Why the standby cannot be caught up from the published file's journal, or None."""
+    folder, published = build_dir(home), published_path(home)
+    standby = folder / STANDBY
+    if not standby.exists():
+        return "no standby (the first publish here, or the last one did not keep one)"
+    files = _read_files(folder)
+    if files.get("published") != _identity(published) or files.get("standby") != _identity(standby):
+        # Someone wrote to the published file or the standby since they were published (an
+        # analyst without -readonly), or a publish was interrupted: the journal may not tell.
+        return "the published file or the standby is not the file eventpulse published"
+    if _wal(published).exists() or _wal(standby).exists():
+        return "a write-ahead log beside the published file (someone wrote to it directly)"
+    if _held_by_this_process(standby):
+        # Other processes are kept off by DuckDB's file lock (_catch_up); this one is not.
+        return "this process still reads the previous warehouse"
+    return None
+
+
+def _catch_up(build: Path, published: Path) -> str | None:
+    try:
+        conn = connect(build)
+    except duckdb.IOException as exc:
+        # DuckDB's lock: a reader still has the previous published file (this inode) open.
+        return f"a reader still has the previous warehouse open ({str(exc).splitlines()[0]})"
+    try:
+        reason = journal.catch_up(conn, published)
+        if reason is None:
+            conn.execute("checkpoint")
+        return reason
+    finally:
+        conn.close()
+
+
+def _begin_build(build: Path) -> None:
+    conn = connect(build)
+    try:
+        journal.begin_build(conn)
+        conn.execute("checkpoint")
+    finally:
+        conn.close()
+
+
+def _publish(build: Path, home: Path) -> None:
+    """fsync the build, keep the published file as the next standby (a hard link: no copy),
+    then rename the build over it."""
+    folder, published = build_dir(home), published_path(home)
     with open(build, "rb") as handle:
         os.fsync(handle.fileno())
+    files = _read_files(folder)
+    standby = folder / STANDBY
+    _remove(standby)
+    kept = None
+    if published.exists() and files.get("published") == _identity(published):
+        os.link(published, standby)
+        kept = files["published"]
+    _write_files(folder, {"published": _identity(build), "standby": kept})
     # A write-ahead log beside the published file is left by someone who wrote to it directly
     # (an analyst without -readonly whose session ended uncleanly). It belongs to the file being
     # replaced: beside the new one, every reader would fail on it.
-    published.with_name(published.name + ".wal").unlink(missing_ok=True)
+    _wal(published).unlink(missing_ok=True)
     os.replace(build, published)
-    directory = os.open(published.parent, os.O_RDONLY)
+    _fsync_directory(published.parent)
+    _fsync_directory(folder)
+
+
+def _identity(path: Path) -> list[int] | None:
+    """What tells a file apart and changes when it is written: inode, size, modification time."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return [stat.st_ino, stat.st_size, stat.st_mtime_ns]
+
+
+def _read_files(folder: Path) -> dict:
+    try:
+        return json.loads((folder / FILES).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _write_files(folder: Path, files: dict) -> None:
+    scratch = folder / (FILES + ".tmp")
+    with open(scratch, "w") as handle:
+        json.dump(files, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(scratch, folder / FILES)
+
+
+def _held_by_this_process(path: Path) -> bool:
+    target = path.stat()
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            held = fd.stat()
+        except OSError:
+            continue
+        if (held.st_ino, held.st_dev) == (target.st_ino, target.st_dev):
+            return True
+    return False
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _fsync_directory(path: Path) -> None:
+    directory = os.open(path, os.O_RDONLY)
     try:
         os.fsync(directory)
     finally:
