@@ -101,7 +101,7 @@ def writer(home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             build.unlink(missing_ok=True)
             raise
         conn.close()
-        _publish(build, home)
+        publish(build, home)
 
 
 @contextlib.contextmanager
@@ -118,7 +118,7 @@ def run_build(home: Path, locked: bool = False) -> Iterator[Path]:
             raise
         finally:
             os.environ.pop(RUN_BUILD_ENV, None)
-        _publish(build, home)
+        publish(build, home)
 
 
 @contextlib.contextmanager
@@ -259,7 +259,7 @@ def _begin_build(build: Path) -> None:
         conn.close()
 
 
-def _publish(build: Path, home: Path) -> None:
+def publish(build: Path, home: Path) -> None:
     """fsync the build, keep the published file as the next standby (a hard link: no copy),
     then rename the build over it."""
     folder, published = build_dir(home), published_path(home)
