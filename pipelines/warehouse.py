@@ -98,7 +98,7 @@ def writer(home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             conn.execute("checkpoint")
         except BaseException:
             conn.close()
-            build.unlink(missing_ok=True)
+            _discard(build)
             raise
         conn.close()
         publish(build, home)
@@ -114,7 +114,7 @@ def run_build(home: Path, locked: bool = False) -> Iterator[Path]:
         try:
             yield build
         except BaseException:
-            build.unlink(missing_ok=True)
+            _discard(build)
             raise
         finally:
             os.environ.pop(RUN_BUILD_ENV, None)
@@ -209,7 +209,7 @@ def start_build(home: Path) -> Build:
         reason = _catch_up(build, published)
         if reason is None:
             return Build(build, None)
-        _remove(build)
+        _discard(build)
     _remove(folder / STANDBY)
     shutil.copyfile(published, build)
     _begin_build(build)
@@ -244,8 +244,20 @@ def _catch_up(build: Path, published: Path) -> str | None:
     try:
         reason = journal.catch_up(conn, published)
         if reason is None:
-            conn.execute("checkpoint")
+            # The catch-up stays in the write-ahead log (committed and synced): the build's
+            # own checkpoint writes it with the build's changes. Both mostly rewrite the same
+            # last row groups (the newest arrival days), which a checkpoint here would write
+            # twice.
+            conn.execute("pragma disable_checkpoint_on_shutdown")
         return reason
+    finally:
+        conn.close()
+
+
+def _checkpoint(path: Path) -> None:
+    conn = connect(path)
+    try:
+        conn.execute("checkpoint")
     finally:
         conn.close()
 
@@ -263,6 +275,8 @@ def publish(build: Path, home: Path) -> None:
     """fsync the build, keep the published file as the next standby (a hard link: no copy),
     then rename the build over it."""
     folder, published = build_dir(home), published_path(home)
+    if _wal(build).exists():
+        _checkpoint(build)  # a caught-up build nothing was written to since
     with open(build, "rb") as handle:
         os.fsync(handle.fileno())
     files = _read_files(folder)
@@ -317,6 +331,11 @@ def _held_by_this_process(path: Path) -> bool:
         if (held.st_ino, held.st_dev) == (target.st_ino, target.st_dev):
             return True
     return False
+
+
+def _discard(build: Path) -> None:
+    build.unlink(missing_ok=True)
+    _wal(build).unlink(missing_ok=True)
 
 
 def _wal(path: Path) -> Path:
