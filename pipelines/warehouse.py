@@ -1,19 +1,38 @@
 """The DuckDB warehouse: one writer at a time, readers never blocked, crashes lose nothing.
 
 DuckDB lets one process write a file and blocks even read-only opens meanwhile. So no run
-ever writes `warehouse.duckdb` itself: a writer copies the published file to a private build
-file under `.build/`, writes there, checkpoints, and publishes by atomic rename. Readers
-(`eventpulse query`, an analyst's `duckdb -readonly`) keep the snapshot they opened; a
-`kill -9` at any moment leaves the published file as the last successful publish, and the
-next writer deletes the orphaned build files.
+ever writes `warehouse.duckdb` itself: a writer writes a private build file under `.build/`,
+checkpoints, and publishes it by atomic rename. Readers (`eventpulse query`, an analyst's
+`duckdb -readonly`) keep the snapshot they opened; a `kill -9` at any moment leaves the
+published file as the last successful publish, and the next writer deletes what it left.
+
+Double-buffered, so a publish copies nothing (issue 14). Two files: the published one
+(generation g) and the standby `.build/standby.duckdb`, the file published before it
+(generation g-1), kept at publish time by a hard link. A build records what it changes in a
+journal inside the file (pipelines/journal.py). The next writer renames the standby to its
+build file and catches it up by the published file's journal, in one transaction; the build
+is then written into it. It copies the published file instead, as before, whenever the
+standby cannot be trusted: none yet, a reader still holding it (DuckDB's file lock refuses the
+write), not exactly one generation behind, another schema (a migration), either file written
+since eventpulse published it (`files.json` holds their inode, size and mtime), or row counts
+that differ after the catch-up. Publish = checkpoint, fsync, hard-link the published file as
+the next standby, rename the build over it.
+
+kill -9 at any point: before the rename the published file is untouched; a half caught-up or
+half-written build is an orphan under its own name (deleted by the next writer, which then
+copies); a standby linked without its identity written, or identities written before the
+rename, do not match the files and mean a copy. The generation numbers inside the files and
+the identities decide what a file is, never a guess.
 
 Two scopes of publish:
 - `eventpulse run` holds one build for the whole run (`run_build`), so the published
   warehouse always matches a complete, successful run.
 - Runs started elsewhere (Dagster UI, schedules, sensors) publish after each asset step
-  (`writer`); each step is still atomic.
+  (`writer`); each step is still atomic, and each catches up what the step before changed.
 
-Cost: every publish copies the warehouse once (about 1 s per GB on local disk).
+Cost: the catch-up replaces the journaled rows (a day's arrival days, its persons' sessions
+and users, ...) and copies the small tables whole (benchmarks/publish_bench.py); a copy was
+about 1 s per GB. Disk: the standby is a second full file, where the copy was a transient one.
 """
 
 from __future__ import annotations
@@ -244,20 +263,12 @@ def _catch_up(build: Path, published: Path) -> str | None:
     try:
         reason = journal.catch_up(conn, published)
         if reason is None:
-            # The catch-up stays in the write-ahead log (committed and synced): the build's
-            # own checkpoint writes it with the build's changes. Both mostly rewrite the same
-            # last row groups (the newest arrival days), which a checkpoint here would write
-            # twice.
-            conn.execute("pragma disable_checkpoint_on_shutdown")
+            # Without vacuuming: DuckDB would merge the row groups the deletes left short with
+            # their neighbours, rewriting up to several full row groups (120k rows each) of
+            # event_copies for a day's change. The build's own checkpoints still vacuum.
+            conn.execute("set max_vacuum_tasks = 0")
+            conn.execute("checkpoint")
         return reason
-    finally:
-        conn.close()
-
-
-def _checkpoint(path: Path) -> None:
-    conn = connect(path)
-    try:
-        conn.execute("checkpoint")
     finally:
         conn.close()
 
@@ -275,8 +286,6 @@ def publish(build: Path, home: Path) -> None:
     """fsync the build, keep the published file as the next standby (a hard link: no copy),
     then rename the build over it."""
     folder, published = build_dir(home), published_path(home)
-    if _wal(build).exists():
-        _checkpoint(build)  # a caught-up build nothing was written to since
     with open(build, "rb") as handle:
         os.fsync(handle.fileno())
     files = _read_files(folder)
@@ -322,8 +331,13 @@ def _write_files(folder: Path, files: dict) -> None:
 
 
 def _held_by_this_process(path: Path) -> bool:
+    """Whether this process has the file open (DuckDB's lock does not stop the process that
+    holds it). Without /proc, we cannot tell: taken as held, so the writer copies."""
     target = path.stat()
-    for fd in Path("/proc/self/fd").iterdir():
+    descriptors = Path("/proc/self/fd")
+    if not descriptors.is_dir():
+        return True
+    for fd in descriptors.iterdir():
         try:
             held = fd.stat()
         except OSError:
