@@ -125,9 +125,9 @@ def pad_event_copies(path: Path, times: int) -> None:
         conn.execute(
             """
             insert into event_copies
-            select * replace (
+            select event_copies.* replace (
                 event_id || '~' || k as event_id,
-                (arrival_date - 400 * k)::date as arrival_date,
+                (arrival_date - (400 * k)::integer)::date as arrival_date,
                 false as kept
             )
             from event_copies, range(1, $times) as r(k)
