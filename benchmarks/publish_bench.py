@@ -210,12 +210,12 @@ def caught_up(home: Path, settings: Settings, day: dt.date | None) -> None:
 def copied(home: Path, settings: Settings, day: dt.date | None) -> None:
     """main's way (99cef9a), inlined: copy the published file into the build, (the day's
     run,) fsync the build, rename it over the published file, fsync the folder."""
-    start, publish = warehouse.start_build, warehouse.publish
-    warehouse.start_build, warehouse.publish = copy_build, copy_publish
+    start, publish = warehouse.start_build, warehouse._publish
+    warehouse.start_build, warehouse._publish = copy_build, copy_publish
     try:
         run_day(home, settings, day) if day else start_and_publish(home)
     finally:
-        warehouse.start_build, warehouse.publish = start, publish
+        warehouse.start_build, warehouse._publish = start, publish
 
 
 def copy_build(home: Path) -> warehouse.Build:

@@ -120,7 +120,7 @@ def writer(home: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             _discard(build)
             raise
         conn.close()
-        publish(build, home)
+        _publish(build, home)
 
 
 @contextlib.contextmanager
@@ -137,7 +137,7 @@ def run_build(home: Path, locked: bool = False) -> Iterator[Path]:
             raise
         finally:
             os.environ.pop(RUN_BUILD_ENV, None)
-        publish(build, home)
+        _publish(build, home)
 
 
 @contextlib.contextmanager
@@ -282,7 +282,7 @@ def _begin_build(build: Path) -> None:
         conn.close()
 
 
-def publish(build: Path, home: Path) -> None:
+def _publish(build: Path, home: Path) -> None:
     """fsync the build, keep the published file as the next standby (a hard link: no copy),
     then rename the build over it."""
     folder, published = build_dir(home), published_path(home)
