@@ -22,6 +22,7 @@ BENCHMARKS = [
     "daily_run_bench",
     "backfill_bench",
     "corpus_bench",
+    "publish_bench",
 ]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from assets.ingest.fields import SourcePaths, source_paths
+from pipelines import journal
 from pipelines.landing import arrival_files, arrival_folder
 from pipelines.sql import run_sql_file, sql_text
 from pipelines.warehouse import prepare_base_schema
@@ -192,6 +193,7 @@ def date_events_in(conn: duckdb.DuckDBPyConnection, timezone: str) -> bool:
     conn.execute("begin transaction")
     try:
         run_sql_file(conn, "staging/redate_events.sql", {"timezone": timezone})
+        journal.record_whole(conn, "event_copies")
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
@@ -323,6 +325,7 @@ def _replace_day(
         identity_seconds = time.perf_counter() - identity_started
         # What the marts must update (their incremental builds read it).
         run_sql_file(conn, "staging/record_changes.sql", {"arrival_date": day, **window})
+        journal.record_load_day(conn, day)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")

@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from pipelines import journal
 from pipelines.sql import model_files, run_sql_file, sql_text
 from pipelines.warehouse import prepare_base_schema
 
@@ -89,6 +90,7 @@ def refresh_mart(
                 for name in models.update:
                     run_sql_file(conn, name, {**params, "applied": applied, "change_no": change_no})
             refresh = Refresh("incremental", pending)
+        journal.record_mart(conn, models.tables, None if refresh.mode == "full" else applied)
         _remember(conn, models.mart, change_no, fingerprint)
         conn.execute("commit")
     except BaseException:

@@ -39,7 +39,7 @@ def test_a_failed_write_publishes_nothing_and_leaves_no_build(home):
         conn.execute("insert into t values (2)")
         raise RuntimeError("step failed")
     assert count(home) == 1
-    assert list(warehouse.build_dir(home).glob("*")) == []
+    assert list(warehouse.build_dir(home).glob("warehouse-*")) == []  # no orphaned build
 
 
 def test_run_build_publishes_once_at_the_end(home):
@@ -107,7 +107,7 @@ def test_kill_9_mid_write_leaves_the_last_publish_and_the_next_writer_cleans_up(
     with warehouse.writer(home) as conn:
         conn.execute("insert into t values (1)")
     assert count(home) == 101
-    assert list(warehouse.build_dir(home).glob("*")) == []
+    assert list(warehouse.build_dir(home).glob("warehouse-*")) == []  # no orphaned build
 
 
 def test_lock_wait_gives_a_clear_message(home):
