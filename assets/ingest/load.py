@@ -47,6 +47,12 @@ STAGE_SQL = {
     "csv": "staging/stage_csv.sql",
     "parquet": "staging/stage_parquet.sql",
 }
+# What the readers rejected (undecodable lines, CSV rows that do not match the header): run
+# only for a file that has any, since it renumbers the file's staged records.
+REJECTED_SQL = {
+    "lines": "staging/stage_rejected_lines.sql",
+    "csv": "staging/stage_rejected_rows.sql",
+}
 
 
 @dataclass
@@ -456,6 +462,8 @@ def _run_stage(
         # The reader takes the line ending spelt with backslashes, as in SQL text.
         params["new_line"] = "\\r" if _ends_lines_with_cr_alone(path) else "\\r\\n"
     run_sql_file(conn, STAGE_SQL[kind], params)
+    if kind in REJECTED_SQL and conn.execute("select count(*) from reject_errors").fetchone()[0]:
+        run_sql_file(conn, REJECTED_SQL[kind], params)
 
 
 def _ends_lines_with_cr_alone(path: Path) -> bool:
