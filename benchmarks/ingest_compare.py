@@ -5,8 +5,12 @@ On a shared machine a single timing says little: other work comes and goes. So t
 into a fresh warehouse by each side in turn, each load in its own process, and both the wall
 and the CPU seconds (user + system of that process, all DuckDB threads) are kept; the ratio of
 the medians is the figure to quote, with the load average it was measured under.
+`--kind range` loads a backfill instead: the demo generator's first `--days` arrival days
+(20,000 users, as benchmarks/ingest_range_bench.py) with one `load_range`, and compares every
+ingest table of the two sides' last warehouses row for row.
 
-    python -m benchmarks.ingest_compare REVISION [--runs 3] [--kind plain|mixpanel]
+    python -m benchmarks.ingest_compare REVISION [--runs 3] [--kind plain|mixpanel|range]
+                                        [--days 90]
 
 prints the comparison as JSON (progress on stderr).
 """
@@ -24,26 +28,34 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.ingest_bench import DAY, RECORDS, write_events, write_mixpanel_events
+from benchmarks.ingest_range_bench import END, USERS, tables_equal
+from pipelines.demo import generate
+from pipelines.landing import landing_dates
 
 ROOT = Path(__file__).resolve().parent.parent
 # Run inside the checkout under test: only its own load_partition and warehouse are imported.
 ONE_LOAD = """
 import datetime as dt, json, resource, sys, time
 from pathlib import Path
-from assets.ingest.load import load_partition
+from assets.ingest import load
 from pipelines import warehouse
-landing, day, db = Path(sys.argv[1]), dt.date.fromisoformat(sys.argv[2]), Path(sys.argv[3])
+landing, db = Path(sys.argv[1]), Path(sys.argv[2])
+days = [dt.date.fromisoformat(day) for day in sys.argv[3].split(",")]
 aliases = {"timestamp": ("event_date",), "revenue": ("dollar_value",)}
 conn = warehouse.connect(db)
 before = resource.getrusage(resource.RUSAGE_SELF)
 started = time.perf_counter()
-result = load_partition(conn, landing, day, aliases)
+# One day as load_partition loads it (a revision from before load_range has only that).
+if len(days) == 1:
+    results = [load.load_partition(conn, landing, days[0], aliases)]
+else:
+    results = load.load_range(conn, landing, days, aliases)
 wall = time.perf_counter() - started
 after = resource.getrusage(resource.RUSAGE_SELF)
 cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 conn.close()
-print(json.dumps({"wall": wall, "cpu": cpu, "loaded": result.loaded,
-                  "quarantined": result.quarantined}))
+print(json.dumps({"wall": wall, "cpu": cpu, "loaded": sum(r.loaded for r in results),
+                  "quarantined": sum(r.quarantined for r in results)}))
 """
 
 
@@ -51,14 +63,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("revision", help="the git revision to compare against, e.g. main~3")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--kind", choices=("plain", "mixpanel"), default="plain")
+    parser.add_argument("--kind", choices=("plain", "mixpanel", "range"), default="plain")
+    parser.add_argument("--days", type=int, default=90, help="arrival days of --kind range")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        print(json.dumps(compare(args.revision, args.runs, args.kind, Path(scratch)), indent=2))
+        figures = compare(args.revision, args.runs, args.kind, Path(scratch), args.days)
+        print(json.dumps(figures, indent=2))
 
 
-def compare(revision: str, runs: int, kind: str, scratch: Path) -> dict:
-    """Alternate `runs` loads of each side; medians, their ratios and the load averages."""
+def compare(revision: str, runs: int, kind: str, scratch: Path, days: int = 90) -> dict:
+    """Alternate `runs` loads of each side; medians, their ratios and the load averages (and
+    for a range, whether the two sides' last warehouses hold the same ingest tables)."""
     baseline = scratch / "baseline"
     baseline.mkdir()
     archive = subprocess.run(
@@ -66,26 +81,34 @@ def compare(revision: str, runs: int, kind: str, scratch: Path) -> dict:
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive, check=True)
     landing = scratch / "landing" / "events"
-    day = DAY if kind == "plain" else DAY + dt.timedelta(days=1)
-    write = write_events if kind == "plain" else write_mixpanel_events
-    write(landing / f"date={day}" / "events.jsonl", RECORDS)
+    if kind == "range":
+        records = generate(scratch, days=days, users=USERS, seed=7, end=END).records
+        arrival_days = landing_dates(landing, today=END)
+    else:
+        records = RECORDS
+        arrival_days = [DAY if kind == "plain" else DAY + dt.timedelta(days=1)]
+        write = write_events if kind == "plain" else write_mixpanel_events
+        write(landing / f"date={arrival_days[0]}" / "events.jsonl", RECORDS)
     sides = {"baseline": baseline, "this": ROOT}
     loads: dict[str, list[dict]] = {side: [] for side in sides}
     load_before = os.getloadavg()
     for run in range(runs):
         for side, checkout in sides.items():
             db = scratch / f"{side}-{run}.duckdb"
-            loads[side].append(_one_load(checkout, landing, day, db))
-            db.unlink()
+            loads[side].append(_one_load(checkout, landing, arrival_days, db))
+            if run < runs - 1:
+                db.unlink()
             print(f"[ingest_compare] {side} run {run + 1}: {loads[side][-1]}", file=sys.stderr)
     median = {
         side: {m: round(statistics.median(x[m] for x in xs), 2) for m in ("wall", "cpu")}
         for side, xs in loads.items()
     }
+    last = [scratch / f"{side}-{runs - 1}.duckdb" for side in sides]
     return {
         "revision": revision,
         "kind": kind,
-        "records": RECORDS,
+        "records": records,
+        "arrival_days": len(arrival_days),
         "runs": runs,
         "median": median,
         "cpu_ratio": round(median["baseline"]["cpu"] / median["this"]["cpu"], 2),
@@ -94,16 +117,18 @@ def compare(revision: str, runs: int, kind: str, scratch: Path) -> dict:
             (a["loaded"], a["quarantined"]) == (b["loaded"], b["quarantined"])
             for a, b in zip(loads["baseline"], loads["this"], strict=True)
         ),
+        "tables_identical": tables_equal(*last),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "loads": loads,
     }
 
 
-def _one_load(checkout: Path, landing: Path, day: dt.date, db: Path) -> dict:
+def _one_load(checkout: Path, landing: Path, days: list[dt.date], db: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(checkout)}
+    arrival_days = ",".join(day.isoformat() for day in days)
     done = subprocess.run(
-        [sys.executable, "-c", ONE_LOAD, str(landing), day.isoformat(), str(db)],
+        [sys.executable, "-c", ONE_LOAD, str(landing), str(db), arrival_days],
         cwd=checkout,
         env=env,
         check=True,

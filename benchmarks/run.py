@@ -9,6 +9,7 @@ import time
 BENCHMARKS = [
     "ingest_bench",
     "ingest_range_bench",
+    "ingest_profile",
     "generate_bench",
     "marts_bench",
     "dimensions_compare",

@@ -113,31 +113,40 @@ SEGMENT_CALL_EVENTS = {
 }
 
 
-# The lists a field's sources are read from, in the order a field's value is looked for. The
-# contract's names are top-level keys, read with one `json_transform` into a struct (the
-# cheapest read DuckDB has); configured names (dotted paths too) and the vendors' paths with
-# `json_extract`, the vendors' only for records that may be in a vendor's shape.
+# The groups a field's sources are read from, in the order a field's value is looked for. Every
+# top-level key (the contract's names, and the configured and vendor names that are plain keys)
+# is read with one `json_transform` of the record into a struct (the cheapest read DuckDB has,
+# and one parse of the raw text); the keys of the properties with a second one. Dotted
+# configured names and the vendors' nested paths are read with `json_extract`, the vendors'
+# only for records that may be in a vendor's shape. The `*_keys` groups are positions in the
+# record struct: a field's configured (or vendor) top-level names are all keys, or all paths,
+# so that they keep their order.
 GROUPS = (
+    "configured_record_keys",
     "configured_record",
     "configured_properties",
     "record",
     "properties",
+    "vendor_record_keys",
     "vendor_record",
     "vendor_properties",
 )
 KEY_GROUPS = ("record", "properties")  # read as struct fields: keys, not paths
+# Position groups whose entries live in another group's list (the record struct).
+LIST_OF = {"configured_record_keys": "record", "vendor_record_keys": "record"}
 
 
 @dataclass(frozen=True)
 class SourcePaths:
-    """The parameters of `parse_records.sql`: for each group (GROUPS) its keys or JSON paths,
-    and per field the 1-based positions of its sources in each group, in the order tried.
+    """The parameters of `parse_records.sql`: for each list of sources its keys or JSON paths,
+    and per field the 1-based positions of its sources in each group (GROUPS; a `*_keys` group
+    indexes the record's keys), in the order tried.
 
     A configured name inside the properties is tried after the configured top-level names, the
     one case where the order differs from `source_lists`.
     """
 
-    groups: dict[str, list[str]]
+    groups: dict[str, list[str]]  # list of sources -> its keys or paths
     positions: dict[str, dict[str, list[int]]]  # field -> group -> positions in that group
     names: dict[str, list[str]]  # for the quarantine detail: "no timestamp (timestamp, time, ...)"
 
@@ -158,7 +167,7 @@ class SourcePaths:
             f"{group}_spec": json.dumps({key: "JSON" for key in self.groups[group]})
             for group in KEY_GROUPS
         }
-        paths = {f"{g}_paths": self.groups[g] for g in GROUPS if g not in KEY_GROUPS}
+        paths = {f"{g}_paths": paths for g, paths in self.groups.items() if g not in KEY_GROUPS}
         return {
             "event_key": 1 + self.groups["record"].index("event"),
             **specs,
@@ -192,7 +201,7 @@ def source_lists(
 
 def source_paths(aliases: Mapping[str, Sequence[str]] | None = None) -> SourcePaths:
     """Each group's keys or paths, and each field's positions in them."""
-    groups: dict[str, list[str]] = {group: [] for group in GROUPS}
+    groups: dict[str, list[str]] = {group: [] for group in GROUPS if group not in LIST_OF}
     places: dict[str, list[tuple[str, int]]] = {}
     lists = source_lists(aliases)
     for field, names in lists.items():
@@ -202,22 +211,33 @@ def source_paths(aliases: Mapping[str, Sequence[str]] | None = None) -> SourcePa
                 f"eventpulse.yaml: aliases gives {field} {configured} source names; at most "
                 f"{MAX_SOURCES} are tried, so remove some."
             )
+        located = [(origin, *_located(field, name)) for name, origin in names]
+        # An origin's top-level names are read as keys only when none of them is a path.
+        dotted = {origin for origin, inside, name in located if not inside and "." in name}
         places[field] = []
-        for name, origin in names:
-            in_properties = name.startswith(PROPERTIES_PREFIX) and field not in RECORD_LEVEL_FIELDS
-            name = name.removeprefix(PROPERTIES_PREFIX) if in_properties else name
+        for origin, in_properties, name in located:
             prefix = "" if origin == "contract" else origin
             group = "_".join(filter(None, (prefix, "properties" if in_properties else "record")))
-            entry = name if group in KEY_GROUPS else json_path(name)
-            if entry not in groups[group]:
-                groups[group].append(entry)
-            places[field].append((group, groups[group].index(entry)))
+            if origin != "contract" and not in_properties and origin not in dotted:
+                group = f"{group}_keys"
+            listed = LIST_OF.get(group, group)
+            entry = name if listed in KEY_GROUPS else json_path(name)
+            if entry not in groups[listed]:
+                groups[listed].append(entry)
+            places[field].append((group, groups[listed].index(entry)))
     positions = {
-        field: {group: [1 + index for g, index in found if g == group] for group in groups}
+        field: {group: [1 + index for g, index in found if g == group] for group in GROUPS}
         for field, found in places.items()
     }
     names = {field: [name for name, _ in found] for field, found in lists.items()}
     return SourcePaths(groups, positions, names)
+
+
+def _located(field: str, name: str) -> tuple[bool, str]:
+    """Whether a source of `field` is read from the properties, and its name there."""
+    if name.startswith(PROPERTIES_PREFIX) and field not in RECORD_LEVEL_FIELDS:
+        return True, name.removeprefix(PROPERTIES_PREFIX)
+    return False, name
 
 
 def json_path(name: str) -> str:

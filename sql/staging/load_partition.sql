@@ -4,10 +4,14 @@
 -- source_file, line_no) is kept. Every id this day held before or holds now is re-decided
 -- from all its copies, so the result does not depend on load order.
 -- needs: macros/identity.sql
+-- Only the ids with several copies (copy_days.sql) are looked up below: the others have no
+-- copy on another day and no duplicate.
 create or replace temp table affected_ids as
-select event_id from event_copies where arrival_date = $arrival_date
+select event_id from event_copies
+where arrival_date = $arrival_date and event_id in (select event_id from copy_days)
 union
-select event_id from parsed_records where reason is null;
+select event_id from parsed_records
+where reason is null and event_id in (select event_id from copy_days);
 
 -- The copies of those ids on other days: the one look through the whole history a load
 -- makes (events_before, ranked_copies, the duplicates' quarantine rows and record_changes.sql's
@@ -46,7 +50,7 @@ delete from event_copies where arrival_date = $arrival_date;
 
 -- Keys only (not whole rows) of every copy of the affected ids that have several copies or
 -- copies on other days (which may need promoting), ranked. A copy of this day that is the only
--- one of its id (nearly all) is kept.
+-- one of its id (nearly all, and not in copy_days.sql) is kept.
 create or replace temp table ranked_copies as
 with copies as (
     select event_id, arrival_date, source_file, line_no, null::bigint as staged_row
@@ -54,7 +58,7 @@ with copies as (
     union all
     select event_id, $arrival_date, source_file, line_no, rowid
     from parsed_records
-    where reason is null
+    where reason is null and event_id in (select event_id from copy_days)
 )
 select *, row_number() over (
     partition by event_id order by arrival_date, source_file, line_no

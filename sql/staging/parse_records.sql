@@ -11,10 +11,14 @@
 create or replace temp macro present(j) as case when j::varchar = 'null' then null else j end;
 
 -- The JSON type of a value read by json_transform or json_extract, which write it minified:
--- a string starts with its quote. json_type parses its argument on every call, so only the
--- rare values that are not strings pay for it.
+-- a string starts with its quote, an object with its brace. json_type parses its argument on
+-- every call, so only the rare values that are neither (numbers, arrays, ...) pay for it.
 create or replace temp macro json_kind(j) as
-    case when starts_with(j::varchar, '"') then 'VARCHAR' else json_type(j) end;
+    case
+        when starts_with(j::varchar, '"') then 'VARCHAR'
+        when starts_with(j::varchar, '{') then 'OBJECT'
+        else json_type(j)
+    end;
 
 -- The text of a JSON string (`kind` VARCHAR): without a backslash the text between the quotes
 -- is the string itself, which spares decoding it (->> parses the value again).
@@ -61,8 +65,8 @@ create or replace temp macro first_present(vals, positions) as coalesce(
     present(vals[positions[12]])
 );
 
--- The same among the fields of a struct read with json_transform (the contract's names, at
--- most 8 a field). json_transform reads JSON null as SQL NULL already.
+-- The same among the fields of a struct read with json_transform (top-level keys, at most 12 a
+-- field and group). json_transform reads JSON null as SQL NULL already.
 create or replace temp macro first_key(doc, positions) as coalesce(
     struct_extract_at(doc, positions[1]),
     struct_extract_at(doc, positions[2]),
@@ -71,19 +75,26 @@ create or replace temp macro first_key(doc, positions) as coalesce(
     struct_extract_at(doc, positions[5]),
     struct_extract_at(doc, positions[6]),
     struct_extract_at(doc, positions[7]),
-    struct_extract_at(doc, positions[8])
+    struct_extract_at(doc, positions[8]),
+    struct_extract_at(doc, positions[9]),
+    struct_extract_at(doc, positions[10]),
+    struct_extract_at(doc, positions[11]),
+    struct_extract_at(doc, positions[12])
 );
 
 -- A field's value: the first present of its sources (`s`: positions per group of
 -- assets/ingest/fields.py, in its order) in the configured names' values, the contract's, then
--- the vendors'; in each, the record's before the properties'.
+-- the vendors'; in each, the record's before the properties'. `vendor_keys` is the record
+-- struct for a record that may be in a vendor's shape, else NULL.
 create or replace temp macro field_value(
-    configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, s
+    configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, s
 ) as coalesce(
+    first_key(doc, s.configured_record_keys),
     first_present(configured_doc, s.configured_record),
     first_present(configured_props, s.configured_properties),
     first_key(doc, s.record),
     first_key(props_doc, s.properties),
+    first_key(vendor_keys, s.vendor_record_keys),
     first_present(vendor_doc, s.vendor_record),
     first_present(vendor_props, s.vendor_properties)
 );
@@ -163,7 +174,11 @@ fields as (
             when doc is not null and len($configured_record_paths) > 0
                 then json_extract(raw, $configured_record_paths)
         end as configured_doc,
-        case when vendor_shaped then json_extract(raw, $vendor_record_paths) end as vendor_doc,
+        case when vendor_shaped then doc end as vendor_keys,
+        case
+            when vendor_shaped and len($vendor_record_paths) > 0
+                then json_extract(raw, $vendor_record_paths)
+        end as vendor_doc,
         -- Top-level keys that are not record fields are properties too (CSV/Parquet columns,
         -- or flat JSON records).
         case
@@ -181,8 +196,10 @@ record_fields as (
     select
         *,
         coalesce(
+            first_key(doc, $properties_sources.configured_record_keys),
             first_present(configured_doc, $properties_sources.configured_record),
             first_key(doc, $properties_sources.record),
+            first_key(vendor_keys, $properties_sources.vendor_record_keys),
             first_present(vendor_doc, $properties_sources.vendor_record)
         ) as props_j
     from fields
@@ -230,26 +247,26 @@ sourced as (
 lifted as (
     select
         *,
-        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $sent_id_sources) as user_j,
-        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $user_id_sources) as identified_j,
-        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $distinct_id_sources) as distinct_j,
-        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $anonymous_id_sources) as anonymous_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, $sent_id_sources) as user_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, $user_id_sources) as identified_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, $distinct_id_sources) as distinct_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, $anonymous_id_sources) as anonymous_j,
         -- A Segment call other than track, when the record has no `event`, is named for its
         -- type ($identify, $pageview, ...), before the `name` alias (its page's name).
         coalesce(
             case
                 when struct_extract_at(doc, $event_key) is null
-                    then to_json(segment_call_event(field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $call_type_sources) ->> '$'))
+                    then to_json(segment_call_event(field_value(configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, $call_type_sources) ->> '$'))
             end,
-            field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $event_sources)
+            field_value(configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, $event_sources)
         ) as event_j,
-        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $timestamp_sources) as time_j,
-        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $event_id_sources) as id_j,
-        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $platform_sources) as platform_j,
-        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $channel_sources) as channel_j,
-        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $campaign_sources) as campaign_j,
-        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $country_sources) as country_j,
-        field_value(configured_doc, configured_props, doc, props_doc, vendor_doc, vendor_props, $revenue_sources) as revenue_j
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, $timestamp_sources) as time_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, $event_id_sources) as id_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, $platform_sources) as platform_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, $channel_sources) as channel_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, $campaign_sources) as campaign_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, $country_sources) as country_j,
+        field_value(configured_doc, configured_props, doc, props_doc, vendor_keys, vendor_doc, vendor_props, $revenue_sources) as revenue_j
     from sourced
 ),
 lifted_kinds as (
@@ -274,8 +291,10 @@ typed as (
         case
             when time_kind in ('UBIGINT', 'BIGINT', 'DOUBLE')
                 then epoch_to_ts(time_j::varchar::double)
-            -- Epoch numbers as text. (The cast fails fast on ISO text, sparing it the pattern.)
-            when try_cast(time_text as double) is not null
+            -- Epoch numbers as text. ISO text has a ':' or a '-' after its first character,
+            -- which an epoch number never has: that test spares it the cast and the pattern.
+            when not contains(time_text, ':') and not contains(time_text[2:], '-')
+                and try_cast(time_text as double) is not null
                 and regexp_full_match(time_text, '-?[0-9]+(\.[0-9]+)?')
                 then epoch_to_ts(try_cast(time_text as double))
             else try_cast(try_cast(time_text as timestamptz) as timestamp)

@@ -23,19 +23,8 @@ from read_csv(
     max_line_size = 536870912
 );
 
-create or replace temp table file_rejects as
-select line as line_no, csv_line, error_message,
-       line - 1 - row_number() over (order by line) as accepted_before
-from (select line, any_value(csv_line) as csv_line, any_value(error_message) as error_message
-      from reject_errors group by line);
-
+-- Row k of the file is at line 1 + k (after the header) + the rejected rows before it, which
+-- stage_rejected_rows.sql adds when the reader rejected some (rare).
 insert into raw_records
-select $source_file,
-       1 + k + (select count(*) from file_rejects r where r.accepted_before < k),
-       raw, strlen(raw), true, null, $arrival_date
+select $source_file, 1 + k, raw, strlen(raw), true, null, $arrival_date
 from (select rowid + 1 as k, to_json(file_rows)::varchar as raw from file_rows);
-
-insert into raw_records
-select $source_file, line_no, csv_line, strlen(csv_line), true,
-       'CSV row does not match the header: ' || error_message, $arrival_date
-from file_rejects;
