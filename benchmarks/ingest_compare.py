@@ -29,6 +29,7 @@ from pathlib import Path
 
 from benchmarks.ingest_bench import DAY, RECORDS, write_events, write_mixpanel_events
 from benchmarks.ingest_range_bench import END, USERS, tables_equal
+from benchmarks.revisions import checkout
 from pipelines.demo import generate
 from pipelines.landing import landing_dates
 
@@ -74,12 +75,7 @@ def main() -> None:
 def compare(revision: str, runs: int, kind: str, scratch: Path, days: int = 90) -> dict:
     """Alternate `runs` loads of each side; medians, their ratios and the load averages (and
     for a range, whether the two sides' last warehouses hold the same ingest tables)."""
-    baseline = scratch / "baseline"
-    baseline.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", revision], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(baseline)], input=archive, check=True)
+    baseline = checkout(revision, scratch)
     landing = scratch / "landing" / "events"
     if kind == "range":
         records = generate(scratch, days=days, users=USERS, seed=7, end=END).records
@@ -93,9 +89,9 @@ def compare(revision: str, runs: int, kind: str, scratch: Path, days: int = 90) 
     loads: dict[str, list[dict]] = {side: [] for side in sides}
     load_before = os.getloadavg()
     for run in range(runs):
-        for side, checkout in sides.items():
+        for side, code in sides.items():
             db = scratch / f"{side}-{run}.duckdb"
-            loads[side].append(_one_load(checkout, landing, arrival_days, db))
+            loads[side].append(_one_load(code, landing, arrival_days, db))
             if run < runs - 1:
                 db.unlink()
             print(f"[ingest_compare] {side} run {run + 1}: {loads[side][-1]}", file=sys.stderr)
