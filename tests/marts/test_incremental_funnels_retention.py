@@ -18,14 +18,14 @@ from pathlib import Path
 import duckdb
 import pytest
 from test_incremental_dimensions import record_with_dimensions
-from test_incremental_marts import DAYS, rows, write_day
+from test_incremental_marts import DAYS, rebuilt_in_full, rows, write_day
 
 from assets.ingest.load import forget_partition, load_partition
 from assets.marts.changes import Refresh
-from assets.marts.cohorts import build_cohorts, update_cohorts
-from assets.marts.funnels import build_funnels, update_funnels
-from assets.marts.retention import build_retention, update_retention
-from assets.marts.sessions_users import build_sessions, build_users, update_sessions, update_users
+from assets.marts.cohorts import update_cohorts
+from assets.marts.funnels import update_funnels
+from assets.marts.retention import update_retention
+from assets.marts.sessions_users import update_sessions, update_users
 from pipelines import warehouse
 from pipelines.settings import Exclusion, Funnel, RetentionDefinition, Settings
 
@@ -85,21 +85,6 @@ def update_marts(conn: duckdb.DuckDBPyConnection, settings: Settings = SETTINGS)
     ]
 
 
-def rebuilt_in_full(path: Path, scratch: Path, settings: Settings = SETTINGS) -> dict[str, list]:
-    """The tables a full rebuild makes from the same warehouse's events (on a copy)."""
-    shutil.copy(path, scratch)
-    conn = warehouse.connect(scratch)
-    try:
-        build_sessions(conn, settings)
-        build_users(conn, settings)
-        build_cohorts(conn, settings)
-        build_retention(conn, settings.retention, settings.timezone)
-        build_funnels(conn, settings)
-        return {table: rows(conn, table) for table in TABLES}
-    finally:
-        conn.close()
-
-
 @pytest.mark.parametrize("seed", range(6))
 def test_random_load_sequences_update_funnels_retention_and_cohorts_to_the_full_rebuild(
     tmp_path: Path, seed: int
@@ -135,7 +120,7 @@ def test_random_load_sequences_update_funnels_retention_and_cohorts_to_the_full_
             # funnels and retention count segments afresh from the kept attempts every time.
             assert {r.mode for r in others} == {"incremental"}
             conn.execute("checkpoint")
-            expected = rebuilt_in_full(path, tmp_path / "full.duckdb")
+            expected = rebuilt_in_full(path, tmp_path / "full.duckdb", SETTINGS, TABLES)
             for table in TABLES:
                 assert rows(conn, table) == expected[table], f"{table} differs after {action} {day}"
         assert rows(conn, "funnel_steps"), "the sequence built no funnel rows at all"
