@@ -104,20 +104,31 @@ def run_ui(command: list[str], env: dict[str, str], cwd: Path) -> int:
     be signalled together: SIGINT first, as Ctrl-C in a terminal does, then SIGTERM and SIGKILL
     for whatever is still there after a grace period. Without this, `kill` of `eventpulse ui`
     left them running, schedules on and the port taken."""
-    process = subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True)
+    # dagster dev gets SIGINT back at its default even when ours is ignored (a background job
+    # of a script): stop_process_group asks it to shut down gracefully with SIGINT.
+    process = subprocess.Popen(
+        command, env=env, cwd=cwd, start_new_session=True, preexec_fn=_default_sigint
+    )
 
     def stop_children(signum: int, frame: object) -> None:
         raise _Stop(signum)
 
-    previous = {sig: signal.signal(sig, stop_children) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # An ignored signal stays ignored: `nohup eventpulse ui` must survive its terminal closing.
+    wanted = [s for s in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) != signal.SIG_IGN]
+    previous = {sig: signal.signal(sig, stop_children) for sig in wanted}
     try:
         return process.wait()
     except (KeyboardInterrupt, _Stop):
+        print("Stopping the Dagster UI: its webserver, daemon and code servers.", file=sys.stderr)
         stop_process_group(process)
         return 130
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class _Stop(Exception):  # noqa: N818 (a signal, not an error)
@@ -134,6 +145,8 @@ def stop_process_group(process: subprocess.Popen) -> None:
     ):
         if not _group_alive(process.pid):
             break
+        if sig != signal.SIGINT:
+            print(f"Some did not stop; sending {sig.name}.", file=sys.stderr)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, sig)
         deadline = time.monotonic() + grace

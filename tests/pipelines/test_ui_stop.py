@@ -22,6 +22,10 @@ STARTUP_SECONDS = 300  # dagster dev on two busy cores
 STOP_SECONDS = 90
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -60,6 +64,19 @@ def _alive(pids: set[int]) -> set[int]:
     return pids & set(_children())
 
 
+def _describe(pids: set[int]) -> str:
+    """Each process's state and command line, to say what a stop waited for."""
+    described = []
+    for pid in sorted(pids):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        described.append(f"{pid} [{state}] {command[:200]}")
+    return "; ".join(described) or "none"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["kill", "ctrl-c"])
 def test_signal_to_eventpulse_ui_stops_webserver_and_daemon(
     tmp_path: Path, sig: signal.Signals
@@ -77,6 +94,9 @@ def test_signal_to_eventpulse_ui_stops_webserver_and_daemon(
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # the test can always clean up the whole tree
+        # As from a terminal: a suite started in the background of a non-interactive shell
+        # inherits an ignored SIGINT, and an ignored Ctrl-C stays ignored (Unix convention).
+        preexec_fn=_default_sigint,
     )
     started: set[int] = set()
     try:
@@ -91,7 +111,15 @@ def test_signal_to_eventpulse_ui_stops_webserver_and_daemon(
 
         ui.send_signal(sig)
 
-        assert ui.wait(timeout=STOP_SECONDS) in (130, 0, -sig)
+        try:
+            code = ui.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                f"eventpulse ui still running {STOP_SECONDS} s after {sig.name}; processes left: "
+                f"{_describe(_alive(started | {ui.pid}))}; its log ends: "
+                f"{(tmp_path / 'ui.log').read_text()[-3000:]}"
+            )
+        assert code in (130, 0, -sig)
         deadline = time.monotonic() + 15
         while _alive(started) and time.monotonic() < deadline:
             time.sleep(0.5)
