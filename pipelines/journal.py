@@ -39,19 +39,28 @@ KEYED_TABLES: dict[str, str] = {
     "sessions": "user_id",
     "users": "user_id",
     "cohort_user_days": "user_id",
+    "cohort_members": "user_id",
+    "cohort_user_periods": "user_id",
+    "retention_users": "user_id",
+    "funnel_user_attempts": "user_id",
     "dimension_user_days": "metric_date",
 }
 
 # What an incremental mart update replaced: the scope its update model computes again, read
 # from the changes it applied (mart_changes after $applied). Mirrors the update models:
-# sessions_update.sql and cohort_user_days_update.sql redo the persons whose events changed,
-# users_update.sql those whose events or sessions changed, dimension_user_days_update.sql the
-# event dates that changed.
+# sessions_update.sql, cohort_user_days_update.sql, cohort_scope_update.sql (cohort_members,
+# cohort_user_periods), retention_scope_update.sql and funnel_copies_update.sql redo the
+# persons whose events changed, users_update.sql those whose events or sessions changed,
+# dimension_user_days_update.sql the event dates that changed.
 MART_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
     # table: (the mart_changes column holding its keys, the sources of changes it redoes)
     "sessions": ("user_id", ("events",)),
     "users": ("user_id", ("events", "sessions")),
     "cohort_user_days": ("user_id", ("events",)),
+    "cohort_members": ("user_id", ("events",)),
+    "cohort_user_periods": ("user_id", ("events",)),
+    "retention_users": ("user_id", ("events",)),
+    "funnel_user_attempts": ("user_id", ("events",)),
     "dimension_user_days": ("event_date", ("events",)),
 }
 

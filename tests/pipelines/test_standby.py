@@ -22,7 +22,9 @@ from random_arrivals import DAYS, random_record, write_day
 
 from assets.ingest.load import forget_partition, load_partition
 from assets.marts.cohorts import update_cohorts
+from assets.marts.funnels import update_funnels
 from assets.marts.metrics import update_daily_metrics
+from assets.marts.retention import update_retention
 from assets.marts.sessions_users import update_sessions, update_users
 from pipelines import journal, warehouse
 from pipelines.settings import Settings
@@ -94,11 +96,24 @@ def random_step(
     )
 
 
+def _update_retention(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    update_retention(conn, settings.retention, settings.timezone)
+
+
+# Every incremental mart, in the order of the asset graph.
+MART_UPDATES = [
+    ("sessions", update_sessions),
+    ("users", update_users),
+    ("daily_metrics", update_daily_metrics),
+    ("cohorts", update_cohorts),
+    ("retention", _update_retention),
+    ("funnels", update_funnels),
+]
+
+
 def update_marts(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    update_sessions(conn, settings)
-    update_users(conn, settings)
-    update_daily_metrics(conn, settings)
-    update_cohorts(conn, settings)
+    for _, update in MART_UPDATES:
+        update(conn, settings)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -116,12 +131,7 @@ def test_random_step_publishes_keep_the_standby_equal_to_the_published_warehouse
         step, ingest = random_step(rng, landing, loaded, shared, settings)
         stages = [("ingest", ingest)] + [
             (name, lambda conn, update=update, settings=settings: update(conn, settings))
-            for name, update in [
-                ("sessions", update_sessions),
-                ("users", update_users),
-                ("daily_metrics", update_daily_metrics),
-                ("cohorts", update_cohorts),
-            ]
+            for name, update in MART_UPDATES
         ]
         for name, stage in stages:
             with warehouse.writer(home) as conn:
@@ -132,7 +142,7 @@ def test_random_step_publishes_keep_the_standby_equal_to_the_published_warehouse
     # next run's first step catching up the last of them: copies. Every later step, the
     # timezone change included, catches up.
     copied = [(i, b.copy_reason) for i, b in enumerate(builds) if not b.caught_up]
-    assert [i for i, _ in copied] == [0, 1, 2, 3, 4, 5], copied
+    assert [i for i, _ in copied] == list(range(1 + len(MART_UPDATES) + 1)), copied
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -179,7 +189,15 @@ def test_a_load_journals_its_arrival_days_not_the_whole_table(home: Path) -> Non
     assert column == "arrival_date" and str(DAYS[2]) in days
     assert set(days) <= {str(day) for day in DAYS[:3]}
     assert keys["quarantine"][0] == "arrival_date"
-    for table in ("sessions", "users", "cohort_user_days"):
+    for table in (
+        "sessions",
+        "users",
+        "cohort_user_days",
+        "cohort_members",
+        "cohort_user_periods",
+        "retention_users",
+        "funnel_user_attempts",
+    ):
         assert keys[table][0] == "user_id", table
     assert keys["dimension_user_days"][0] == "metric_date"
     assert keys["daily_metrics"] == (None, [None])  # small: copied whole
