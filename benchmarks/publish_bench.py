@@ -41,9 +41,9 @@ from assets.anomalies.assets import write_anomalies
 from assets.anomalies.incremental import score_changed_days
 from assets.ingest.load import load_partition
 from assets.marts.cohorts import update_cohorts
-from assets.marts.funnels import build_funnels
+from assets.marts.funnels import update_funnels
 from assets.marts.metrics import update_daily_metrics
-from assets.marts.retention import build_retention
+from assets.marts.retention import update_retention
 from assets.marts.sessions_users import update_sessions, update_users
 from benchmarks.daily_run_bench import HISTORIES, prepared_history, write_run_results
 from pipelines import journal, warehouse
@@ -147,8 +147,8 @@ def run_day(home: Path, settings: Settings, day: dt.date) -> None:
         update_users(conn, settings)
         update_daily_metrics(conn, settings)
         update_cohorts(conn, settings)
-        build_funnels(conn, settings)
-        build_retention(conn, settings.retention, settings.timezone)
+        update_funnels(conn, settings)
+        update_retention(conn, settings.retention, settings.timezone)
         write_anomalies(conn, score_changed_days(conn, settings.anomalies), settings.anomalies)
 
 
