@@ -26,11 +26,11 @@ How a day is judged, in the order the code runs:
    from expected and moved at least MIN_RELATIVE_CHANGE, the series has `min_history_days` of
    history, a rate has enough users behind it, the direction is one the config keeps, and it
    is one of the first MAX_RUN_DAYS days of a run. Unusual: the forest finds it so (score >=
-   AUTO_SCORE_LINE, or the training quantile for a numeric `contamination`), or it is at
-   least EXTREME_LEVEL_Z robust units from the four-week level in the same direction as from
-   expected (`level_score`, from LEVEL_HISTORY_DAYS of history on): the forest judges moderate deviations, an extreme one needs no
-   second opinion. `score` is the larger of the forest's score and `level_score`, which
-   reaches AUTO_SCORE_LINE exactly at EXTREME_LEVEL_Z.
+   AUTO_SCORE_LINE, or the training quantile for a numeric `contamination`), or, from
+   LEVEL_HISTORY_DAYS of history on, it is at least EXTREME_LEVEL_Z robust units from the
+   four-week level in the same direction as from expected: the forest judges moderate
+   deviations, an extreme one needs no second opinion. `score` is the larger of the forest's
+   score and `level_score`, which reaches AUTO_SCORE_LINE exactly at EXTREME_LEVEL_Z.
 
 Defaults were tuned on demo-generator data and NAB (benchmarks/anomaly_bench.py).
 """
@@ -123,9 +123,9 @@ AUTO_SCORE_LINE = 0.6
 # A day this many robust units (MAD of the past four weeks of values) from the level, the
 # robust form of the rolling z-score baseline's statistic, is unusual whatever the forest says.
 # The forest under-scores such days when its pool is small (one series, a few weeks: NAB's
-# Twitter_volume_KO spike on 2015-03-20 is 8 units out and scores 0.60) because a day is only
-# isolated by splits on the features where it stands out. Any value from 4.5 to 6 flags the
-# same rows of the benchmark's NAB, demo and synthetic data (benchmarks/anomaly_bench.py).
+# Twitter_volume_KO spike on 2015-03-20 is 8 units out and scores just under 0.6) because a
+# day is only isolated by splits on the features where it stands out. 4 and 6 give the same
+# benchmark results (benchmarks/results/anomaly_tradeoffs.md).
 EXTREME_LEVEL_Z = 5.0
 LEVEL_HISTORY_DAYS = SPREAD_DAYS // 2
 N_ESTIMATORS = 100
