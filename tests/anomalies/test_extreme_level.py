@@ -172,3 +172,16 @@ def test_flags_follow_the_rule_row_by_row() -> None:
             extremes += 1
             assert row.score >= AUTO_SCORE_LINE
     assert extremes > 0 and scored["is_anomaly"].any()
+
+
+def test_an_extreme_day_scores_the_same_before_and_after_later_days_arrive() -> None:
+    """Scored once (CONTRACT §3): the rule reads only the day's own features, which come from
+    earlier days, so the rows up to the spike are the same without the days after it."""
+    y = _noisy(7, 75)
+    y[SPIKE_DAY] += 80.0
+    y[SPIKE_DAY + 5 :] *= 1.5  # later days that would move any look-ahead baseline
+    columns = ["metric_date", "score", "is_anomaly", "run_day", "f_z_level", "expected"]
+    whole = score_series(_plain_series(y))[columns].iloc[: SPIKE_DAY + 1]
+    prefix = score_series(_plain_series(y[: SPIKE_DAY + 1]))[columns]
+    pd.testing.assert_frame_equal(whole.reset_index(drop=True), prefix)
+    assert whole["is_anomaly"].iloc[SPIKE_DAY]
