@@ -15,6 +15,7 @@ BENCHMARKS = [
     "dimensions_compare",
     "funnel_bench",
     "anomaly_bench",
+    "anomaly_tradeoffs",
     "anomaly_daily_bench",
     "rag_bench",
     "ask_bench",
