@@ -6,6 +6,7 @@ table" or a key column and the key values whose rows it replaced. The stages rec
 one call where they already know their change set:
 - ingest, per arrival day (`record_load_day`, from the load's own temp tables),
 - the incremental marts (`record_mart`, from `mart_changes`),
+- a scoring run, by the days it replaced (`record_days_from`),
 - anything that rewrites a keyed table wholesale (`record_whole`: a migration, a new timezone).
 
 `catch_up` brings the standby (generation g-1) to the published file (generation g) in one
@@ -44,6 +45,11 @@ KEYED_TABLES: dict[str, str] = {
     "retention_users": "user_id",
     "funnel_user_attempts": "user_id",
     "dimension_user_days": "metric_date",
+    # A scoring run replaces these from its first scored day on (assets/anomalies/assets.py).
+    "anomalies": "metric_date",
+    "anomaly_incidents": "metric_date",
+    "anomaly_inputs": "metric_date",
+    "anomaly_days": "metric_date",
 }
 
 # What an incremental mart update replaced: the scope its update model computes again, read
@@ -101,6 +107,25 @@ def record_mart(
             f"insert into {JOURNAL} select distinct $table, $column, {changes_column}::varchar "
             "from mart_changes where change_no > $applied and list_contains($sources, source)",
             {"table": table, "column": KEYED_TABLES[table], "applied": applied, "sources": sources},
+        )
+
+
+def record_days_from(
+    conn: duckdb.DuckDBPyConnection, tables: Sequence[str], first: dt.date
+) -> None:
+    """Journal the days of `tables` (keyed by `metric_date`) from `first` on that they hold now.
+    A writer that replaces those days calls it before its delete and after its insert, so the
+    days it removed and the days it wrote are both caught up."""
+    if not _journaling(conn):
+        return
+    database = conn.execute("select current_database()").fetchall()[0][0]
+    for table in tables:
+        if not _has_table(conn, database, table):
+            continue  # created by the writer after this call: its insert is journaled then
+        conn.execute(
+            f"insert into {JOURNAL} select distinct $table, 'metric_date', metric_date::varchar "
+            f"from {_quote(table)} where metric_date >= $first",
+            {"table": table, "first": first},
         )
 
 

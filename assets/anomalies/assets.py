@@ -30,6 +30,7 @@ from assets.anomalies.evaluation import EVALUATION_COLUMNS, evaluate_anomalies, 
 from assets.anomalies.incidents import INCIDENT_COLUMNS, group_incidents
 from assets.anomalies.incremental import Update, score_changed_days, settings_key
 from assets.anomalies.scoring import ANOMALY_COLUMNS, SERIES_KEY
+from pipelines import journal
 from pipelines.errors import EventpulseError
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
@@ -39,6 +40,8 @@ from pipelines.sql import run_sql_file
 PREVIEW_ROWS = 20
 # A full scoring (first run, other settings, another scorer version) starts every table afresh,
 # the kept versions of earlier scores included: their columns may be another version's.
+# What a scoring run replaces from its first scored day on (journaled by day for the standby).
+DATED_TABLES = ("anomalies", "anomaly_incidents", "anomaly_inputs", "anomaly_days")
 FULL_SCORING_DROPS = (
     "anomalies",
     "anomaly_inputs",
@@ -82,14 +85,18 @@ def write_anomalies(
         if update.full:
             for table in FULL_SCORING_DROPS:
                 conn.execute(f"drop table if exists {table}")  # names from this code, not input
+                journal.record_whole(conn, table)
         else:
             # The rows about to be replaced, for reports written again later (as of their day).
             run_sql_file(conn, "marts/anomaly_history.sql", params)
+            journal.record_days_from(conn, DATED_TABLES, update.score_from)
         run_sql_file(conn, "marts/anomalies.sql", params)
         run_sql_file(conn, "marts/anomaly_incidents.sql", params)
         run_sql_file(conn, "marts/anomaly_days.sql", params)
         run_sql_file(conn, "marts/anomaly_inputs.sql", params)
         run_sql_file(conn, "marts/anomaly_state.sql", {"settings": settings_key(settings)})
+        if not update.full:
+            journal.record_days_from(conn, DATED_TABLES, update.score_from)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")

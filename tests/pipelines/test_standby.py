@@ -20,6 +20,8 @@ import duckdb
 import pytest
 from random_arrivals import DAYS, random_record, write_day
 
+from assets.anomalies.assets import write_anomalies
+from assets.anomalies.incremental import score_changed_days
 from assets.ingest.load import forget_partition, load_partition
 from assets.marts.cohorts import update_cohorts
 from assets.marts.funnels import update_funnels
@@ -100,7 +102,11 @@ def _update_retention(conn: duckdb.DuckDBPyConnection, settings: Settings) -> No
     update_retention(conn, settings.retention, settings.timezone)
 
 
-# Every incremental mart, in the order of the asset graph.
+def _score_anomalies(conn: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    write_anomalies(conn, score_changed_days(conn, settings.anomalies), settings.anomalies)
+
+
+# Every incremental mart and the anomaly scoring, in the order of the asset graph.
 MART_UPDATES = [
     ("sessions", update_sessions),
     ("users", update_users),
@@ -108,6 +114,7 @@ MART_UPDATES = [
     ("cohorts", update_cohorts),
     ("retention", _update_retention),
     ("funnels", update_funnels),
+    ("anomalies", _score_anomalies),
 ]
 
 
@@ -200,6 +207,11 @@ def test_a_load_journals_its_arrival_days_not_the_whole_table(home: Path) -> Non
     ):
         assert keys[table][0] == "user_id", table
     assert keys["dimension_user_days"][0] == "metric_date"
+    # The scoring run's days (the metrics' calendar days from its first scored day on).
+    for table in ("anomalies", "anomaly_inputs", "anomaly_days"):
+        column, days = keys[table]
+        assert column == "metric_date" and days, table
+        assert all(DAYS[0] <= dt.date.fromisoformat(day) <= DAYS[2] for day in days), table
     assert keys["daily_metrics"] == (None, [None])  # small: copied whole
 
 
