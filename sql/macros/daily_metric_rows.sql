@@ -230,19 +230,89 @@ session_starts as (
         v.dimension_no,
         s.segment,
         sum(v.sessions) as sessions,
-        sum(v.sessions) filter (where v.is_first) as new_users
+        sum(v.firsts) as new_users
     from (
+        -- One grouping per dimension of the day's session combinations (a plain column each)
+        -- rather than an unnest of every combination into its dimensions.
         select
             metric_date,
-            is_first,
-            sessions,
-            unnest(range(1, len(dims) + 1)) as dimension_no,
-            unnest(
-                dimension_list(
-                    dims, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
-                )
-            ) as value
+            1 as dimension_no,
+            coalesce(value_1, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
         from session_days
+        where 1 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            2 as dimension_no,
+            coalesce(value_2, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 2 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            3 as dimension_no,
+            coalesce(value_3, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 3 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            4 as dimension_no,
+            coalesce(value_4, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 4 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            5 as dimension_no,
+            coalesce(value_5, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 5 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            6 as dimension_no,
+            coalesce(value_6, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 6 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            7 as dimension_no,
+            coalesce(value_7, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 7 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            8 as dimension_no,
+            coalesce(value_8, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 8 <= len(dims)
+        group by all
     ) as v
     join value_segments as s using (dimension_no, value)
     group by all
