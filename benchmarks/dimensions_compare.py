@@ -87,7 +87,7 @@ def compare(revision: str, n_events: int, rounds: int, scratch: Path) -> dict:
     """Alternate the builds of both sides for `rounds` rounds; medians, ratios, loads."""
     baseline = checkout(revision, scratch)
     db = scratch / "events.duckdb"
-    _prepare(db, n_events)
+    prepare(db, n_events)
     sides = {"baseline": baseline, "this": ROOT}
     builds: dict[str, dict[str, list[dict]]] = {s: {v: [] for v in VARIANTS} for s in sides}
     load_before = os.getloadavg()
@@ -127,7 +127,7 @@ def compare(revision: str, n_events: int, rounds: int, scratch: Path) -> dict:
     }
 
 
-def _prepare(db: Path, n_events: int) -> None:
+def prepare(db: Path, n_events: int) -> None:
     """The synthetic events with their country and app version, sessions and users."""
     from assets.marts.sessions_users import build_sessions, build_users
 

@@ -13,6 +13,7 @@ BENCHMARKS = [
     "generate_bench",
     "marts_bench",
     "dimensions_compare",
+    "dimensions_profile",
     "funnel_bench",
     "anomaly_bench",
     "anomaly_tradeoffs",

@@ -33,11 +33,6 @@ from query_table(user_days)
 where k <= len(dims)
 group by all;
 
--- A segment's bit (`segment_bit`, of the segment set word `segment_word`) if that word is
--- `word_no`, else none: a missing segment (a dimension past the configured ones) has none.
-create or replace temp macro word_bit(word_no, segment_word, segment_bit) as
-    if(segment_word = word_no, segment_bit, 0::ubigint);
-
 create or replace temp macro daily_metric_rows(
     scoped_user_days, scoped_users, scoped_sessions, scoped_days, dims, zone
 ) as table
@@ -55,6 +50,11 @@ with session_days as materialized (
     left join query_table(scoped_users) as u
         on u.user_id = s.user_id and u.first_seen_at = s.started_at
     group by all
+),
+user_day_combinations as materialized (
+    -- The distinct combinations of values of the user-day rows: a few thousand rows.
+    select distinct value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
+    from query_table(scoped_user_days)
 ),
 value_segments as materialized (
     -- The segment of each value seen ('' for a missing one), per dimension, and where the
@@ -82,10 +82,7 @@ value_segments as materialized (
                         )
                     ) as value
                 from (
-                    select distinct
-                        value_1, value_2, value_3, value_4,
-                        value_5, value_6, value_7, value_8
-                    from query_table(scoped_user_days)
+                    select * from user_day_combinations
                     union
                     select distinct
                         value_1, value_2, value_3, value_4,
@@ -99,69 +96,65 @@ value_segments as materialized (
         )
     )
 ),
+combination_words as materialized (
+    -- Per combination of values of the user-day rows and word of segment sets: the bits of
+    -- the combination's segments (one per dimension) in that word. Word 0 (it holds the day's
+    -- totals) always; another word only where the combination has a segment in it, so a row
+    -- goes into at most 1 + len(dims) words (a word without any of its segments would add
+    -- nothing to any segment). Computed once per combination instead of once per row.
+    select
+        c.value_1, c.value_2, c.value_3, c.value_4,
+        c.value_5, c.value_6, c.value_7, c.value_8,
+        b.word_no,
+        bit_or(b.bit) as mask
+    from user_day_combinations as c
+    cross join lateral (
+        select 0 as word_no, 0::ubigint as bit
+        union all
+        select s.segment_word, s.segment_bit
+        from (
+            select
+                unnest(range(1, len(dims) + 1)) as dimension_no,
+                unnest(
+                    dimension_list(
+                        dims,
+                        c.value_1, c.value_2, c.value_3, c.value_4,
+                        c.value_5, c.value_6, c.value_7, c.value_8
+                    )
+                ) as value
+        ) as v
+        join value_segments as s using (dimension_no, value)
+    ) as b
+    group by all
+),
 user_day_masks as materialized (
     -- One row per day, user and word of segment sets (one word unless the dimensions have
     -- more than 64 segments in all): the day's totals ('all', read from word 0) and the set of
     -- segments, of every dimension, that the user was active in (`mask`) and had a conversion
     -- in (`bought`). A user is then counted once per segment from these sets: one grouping
     -- per user and day serves every dimension, instead of one grouping of the (user,
-    -- segment) pairs per dimension.
+    -- segment) pairs per dimension. Each row finds its bits by one join on its combination
+    -- of values (NULL matching NULL), not one join per dimension.
     select
         u.metric_date,
         u.user_key,
-        u.word_no,
+        c.word_no,
         sum(u.events) as events,
         sum(u.revenue) as revenue,
         bool_or(u.purchased) as purchased,
-        bit_or(u.mask) as mask,
-        bit_or(u.mask) filter (where u.purchased) as bought
-    from (
-        select
-            u.*,
-            word_bit(w.word_no, s1.segment_word, s1.segment_bit)
-                | word_bit(w.word_no, s2.segment_word, s2.segment_bit)
-                | word_bit(w.word_no, s3.segment_word, s3.segment_bit)
-                | word_bit(w.word_no, s4.segment_word, s4.segment_bit)
-                | word_bit(w.word_no, s5.segment_word, s5.segment_bit)
-                | word_bit(w.word_no, s6.segment_word, s6.segment_bit)
-                | word_bit(w.word_no, s7.segment_word, s7.segment_bit)
-                | word_bit(w.word_no, s8.segment_word, s8.segment_bit) as mask,
-            w.word_no
-        from query_table(scoped_user_days) as u
-        left join value_segments as s1
-            on s1.dimension_no = 1 and s1.value = coalesce(u.value_1, '')
-        left join value_segments as s2
-            on s2.dimension_no = 2 and s2.value = coalesce(u.value_2, '')
-        left join value_segments as s3
-            on s3.dimension_no = 3 and s3.value = coalesce(u.value_3, '')
-        left join value_segments as s4
-            on s4.dimension_no = 4 and s4.value = coalesce(u.value_4, '')
-        left join value_segments as s5
-            on s5.dimension_no = 5 and s5.value = coalesce(u.value_5, '')
-        left join value_segments as s6
-            on s6.dimension_no = 6 and s6.value = coalesce(u.value_6, '')
-        left join value_segments as s7
-            on s7.dimension_no = 7 and s7.value = coalesce(u.value_7, '')
-        left join value_segments as s8
-            on s8.dimension_no = 8 and s8.value = coalesce(u.value_8, '')
-        -- Every row in every word while there are fewer words than dimensions (the usual one
-        -- word: no list built per row); past that, word 0 (the totals) and the words of the
-        -- row's own segments only, so a large dimension_limit costs at most one row per
-        -- dimension, as many as one grouping per dimension would.
-        cross join lateral (
-            select unnest(
-                if(
-                    (select max(segment_word) from value_segments) < len(dims),
-                    range(0, (select max(segment_word) + 1 from value_segments)),
-                    list_distinct([
-                        0, s1.segment_word, s2.segment_word, s3.segment_word, s4.segment_word,
-                        s5.segment_word, s6.segment_word, s7.segment_word, s8.segment_word
-                    ])
-                )
-            ) as word_no
-        ) as w
-    ) as u
-    group by u.metric_date, u.user_key, u.word_no
+        bit_or(c.mask) as mask,
+        bit_or(c.mask) filter (where u.purchased) as bought
+    from query_table(scoped_user_days) as u
+    join combination_words as c
+        on c.value_1 is not distinct from u.value_1
+        and c.value_2 is not distinct from u.value_2
+        and c.value_3 is not distinct from u.value_3
+        and c.value_4 is not distinct from u.value_4
+        and c.value_5 is not distinct from u.value_5
+        and c.value_6 is not distinct from u.value_6
+        and c.value_7 is not distinct from u.value_7
+        and c.value_8 is not distinct from u.value_8
+    group by u.metric_date, u.user_key, c.word_no
 ),
 segment_numbers as (
     select distinct dimension_no, segment, segment_word, (segment_no % 64)::ubigint as bit_no
@@ -237,19 +230,89 @@ session_starts as (
         v.dimension_no,
         s.segment,
         sum(v.sessions) as sessions,
-        sum(v.sessions) filter (where v.is_first) as new_users
+        sum(v.firsts) as new_users
     from (
+        -- One grouping per dimension of the day's session combinations (a plain column each)
+        -- rather than an unnest of every combination into its dimensions.
         select
             metric_date,
-            is_first,
-            sessions,
-            unnest(range(1, len(dims) + 1)) as dimension_no,
-            unnest(
-                dimension_list(
-                    dims, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
-                )
-            ) as value
+            1 as dimension_no,
+            coalesce(value_1, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
         from session_days
+        where 1 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            2 as dimension_no,
+            coalesce(value_2, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 2 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            3 as dimension_no,
+            coalesce(value_3, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 3 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            4 as dimension_no,
+            coalesce(value_4, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 4 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            5 as dimension_no,
+            coalesce(value_5, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 5 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            6 as dimension_no,
+            coalesce(value_6, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 6 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            7 as dimension_no,
+            coalesce(value_7, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 7 <= len(dims)
+        group by all
+        union all
+        select
+            metric_date,
+            8 as dimension_no,
+            coalesce(value_8, '') as value,
+            sum(sessions) as sessions,
+            sum(sessions) filter (where is_first) as firsts
+        from session_days
+        where 8 <= len(dims)
+        group by all
     ) as v
     join value_segments as s using (dimension_no, value)
     group by all

@@ -149,43 +149,29 @@ group by s.user_id, s.started_at;
 -- The sessions of the relation named `scoped_sessions` with their first event's value of each
 -- configured dimension (value_1 .. value_8, as `dimensioned` reads them): daily_metrics'
 -- sessions and new users. platform, channel and campaign are in `sessions`; the other fields
--- are looked up in `scoped_events` (which holds the sessions' start days) only when
--- `from_events`. Unlike session_fields, the values are read once from the matched events
--- (not the whole `properties` carried to a second pass), and only they are kept: the first
--- event is the earliest by (ts, event_id), as sessionize orders them.
+-- are looked up in `scoped_events` (user_key, ts, event_id, country, properties: the kept
+-- events of the sessions' start days) only when `from_events`. The first event is the earliest
+-- by (ts, event_id), as sessionize orders them. The lookup joins on the integer user key (from
+-- user_keys) and the start time, reading no event_id: almost every session has one event at
+-- its start, so only the few with more (`tied`) look their events up again with their ids to
+-- take the first. About 30% less CPU than one join carrying every event's id into a grouping
+-- of all matches by session.
 create or replace temp macro session_values(scoped_sessions, scoped_events, from_events, dims)
 as table
-select
-    user_id,
-    started_at,
-    filter_value(dims[1], platform, channel, campaign, null, null) as value_1,
-    filter_value(dims[2], platform, channel, campaign, null, null) as value_2,
-    filter_value(dims[3], platform, channel, campaign, null, null) as value_3,
-    filter_value(dims[4], platform, channel, campaign, null, null) as value_4,
-    filter_value(dims[5], platform, channel, campaign, null, null) as value_5,
-    filter_value(dims[6], platform, channel, campaign, null, null) as value_6,
-    filter_value(dims[7], platform, channel, campaign, null, null) as value_7,
-    filter_value(dims[8], platform, channel, campaign, null, null) as value_8
-from query_table(scoped_sessions)
-where not from_events
-union all
-select
-    user_id,
-    started_at,
-    unnest(
-        arg_min(
-            {
-                'value_1': value_1, 'value_2': value_2, 'value_3': value_3, 'value_4': value_4,
-                'value_5': value_5, 'value_6': value_6, 'value_7': value_7, 'value_8': value_8
-            },
-            event_id
-        )
-    )
-from (
+with starts as materialized (
+    -- (Both sides filtered: without `from_events`, neither is read.)
+    select s.user_id, k.user_key, s.started_at, s.platform, s.channel, s.campaign
+    from (select * from query_table(scoped_sessions) where from_events) as s
+    join (select * from user_keys where from_events) as k using (user_id)
+),
+start_values as materialized (
+    -- Every event at a session's start: one row per session but for the tied ones. A user's
+    -- sessions start at distinct times (a gap separates them), so (user_key, started_at) is
+    -- a session's key.
     select
+        s.user_key,
         s.user_id,
         s.started_at,
-        e.event_id,
         filter_value(dims[1], s.platform, s.channel, s.campaign, e.country, e.properties)
             as value_1,
         filter_value(dims[2], s.platform, s.channel, s.campaign, e.country, e.properties)
@@ -202,8 +188,74 @@ from (
             as value_7,
         filter_value(dims[8], s.platform, s.channel, s.campaign, e.country, e.properties)
             as value_8
-    from query_table(scoped_sessions) as s
-    join query_table(scoped_events) as e on e.user_id = s.user_id and e.ts = s.started_at
+    from starts as s
+    join query_table(scoped_events) as e on e.user_key = s.user_key and e.ts = s.started_at
     where from_events
+),
+tied as materialized (
+    select user_key, started_at
+    from start_values
+    where from_events
+    group by user_key, started_at
+    having count(*) > 1
+),
+tied_values as (
+    -- The tied sessions' first events, by event id.
+    select
+        any_value(s.user_id) as user_id,
+        s.started_at,
+        arg_min(
+            {
+                'value_1': filter_value(
+                    dims[1], s.platform, s.channel, s.campaign, e.country, e.properties
+                ),
+                'value_2': filter_value(
+                    dims[2], s.platform, s.channel, s.campaign, e.country, e.properties
+                ),
+                'value_3': filter_value(
+                    dims[3], s.platform, s.channel, s.campaign, e.country, e.properties
+                ),
+                'value_4': filter_value(
+                    dims[4], s.platform, s.channel, s.campaign, e.country, e.properties
+                ),
+                'value_5': filter_value(
+                    dims[5], s.platform, s.channel, s.campaign, e.country, e.properties
+                ),
+                'value_6': filter_value(
+                    dims[6], s.platform, s.channel, s.campaign, e.country, e.properties
+                ),
+                'value_7': filter_value(
+                    dims[7], s.platform, s.channel, s.campaign, e.country, e.properties
+                ),
+                'value_8': filter_value(
+                    dims[8], s.platform, s.channel, s.campaign, e.country, e.properties
+                )
+            },
+            e.event_id
+        ) as first_values
+    from (select * from starts semi join tied using (user_key, started_at)) as s
+    join query_table(scoped_events) as e on e.user_key = s.user_key and e.ts = s.started_at
+    where from_events
+    group by s.user_key, s.started_at
 )
-group by user_id, started_at;
+select
+    user_id,
+    started_at,
+    filter_value(dims[1], platform, channel, campaign, null, null) as value_1,
+    filter_value(dims[2], platform, channel, campaign, null, null) as value_2,
+    filter_value(dims[3], platform, channel, campaign, null, null) as value_3,
+    filter_value(dims[4], platform, channel, campaign, null, null) as value_4,
+    filter_value(dims[5], platform, channel, campaign, null, null) as value_5,
+    filter_value(dims[6], platform, channel, campaign, null, null) as value_6,
+    filter_value(dims[7], platform, channel, campaign, null, null) as value_7,
+    filter_value(dims[8], platform, channel, campaign, null, null) as value_8
+from query_table(scoped_sessions)
+where not from_events
+union all
+select user_id, started_at, value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
+from start_values
+anti join tied using (user_key, started_at)
+where from_events
+union all
+select user_id, started_at, unnest(first_values)
+from tied_values;

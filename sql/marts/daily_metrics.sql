@@ -9,8 +9,12 @@ select day::date as metric_date
 from (select min(event_date) as first_day, max(event_date) as last_day from events),
     generate_series(first_day, last_day, interval 1 day) as days(day);
 
+-- The kept events as session_values looks sessions' first events up in them.
+create or replace temp view metric_events as
+select user_key, ts, event_id, country, properties from event_copies where kept;
+
 create or replace temp table metric_sessions as
-select * from session_values('sessions', 'events', $session_event_fields, $dimensions);
+select * from session_values('sessions', 'metric_events', $session_event_fields, $dimensions);
 
 create or replace table daily_metrics as
 select *

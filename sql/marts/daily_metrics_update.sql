@@ -21,8 +21,11 @@ where day::date not in (
     select metric_date from daily_metrics where dimension = 'all' and segment = 'all'
 );
 
+-- The kept events of those days as session_values looks sessions' first events up in them.
 create or replace temp view changed_day_events as
-select * from events where event_date in (select metric_date from changed_days);
+select user_key, ts, event_id, country, properties
+from event_copies
+where kept and event_date in (select metric_date from changed_days);
 
 -- dimension_user_days is already up to date for these days (dimension_user_days_update.sql).
 create or replace temp view changed_day_user_days as

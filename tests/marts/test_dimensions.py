@@ -346,6 +346,56 @@ def test_random_events_match_the_reference(
     assert_same_rows("cohorts", cohorts, reference_dimensions.cohorts(events, dimensions, limit))
 
 
+# Sessions with several events at their first instant: the session's (and a new user's)
+# segment is that of the first by event id, whatever the order the events were stored in.
+TIED_STARTS = [
+    dim_ev(
+        "t2",
+        "tia",
+        "page_view",
+        "2026-03-02 09:00:00",
+        country="DE",
+        properties={"app_version": "2"},
+    ),
+    dim_ev("t3", "tia", "purchase", "2026-03-02 09:00:00", country="US", revenue=3.0),
+    dim_ev(
+        "t1", "tia", "page_view", "2026-03-02 09:00:00", country="NL", properties={"app_version": 1}
+    ),
+    dim_ev("t9", "tia", "page_view", "2026-03-02 12:00:00", country="FR"),
+    dim_ev(
+        "u2", "ulf", "page_view", "2026-03-02 10:00:00", country="DE", properties={"app_version": 1}
+    ),
+    dim_ev("u1", "ulf", "page_view", "2026-03-02 10:00:00"),
+]
+
+
+def test_a_session_with_several_events_at_its_start_takes_the_first_by_id(
+    tmp_path: Path,
+) -> None:
+    dimensions = ("country", "properties.app_version")
+    conn = warehouse_with(tmp_path, TIED_STARTS)
+    try:
+        build_segment_marts(conn, settings_with(dimensions, 5))
+        metrics = fetch(conn, "daily_metrics")
+    finally:
+        conn.close()
+    expected = reference_dimensions.daily_metrics(TIED_STARTS, "purchase", GAP, dimensions, 5)
+    assert_same_rows("daily_metrics", metrics, expected)
+    starts = {
+        (r["dimension"], r["segment"]): (r["sessions"], r["new_users"])
+        for r in metrics
+        if r["sessions"] and r["dimension"] != "all"
+    }
+    # tia: t1 (NL, 1) opens her first session, t9 (FR, no version) her second; ulf: u1 (none).
+    assert starts == {
+        ("country", "NL"): (1, 1),
+        ("country", "FR"): (1, 0),
+        ("country", "unknown"): (1, 1),
+        ("properties.app_version", "1"): (1, 1),
+        ("properties.app_version", "unknown"): (2, 1),
+    }
+
+
 def test_segment_rows_add_up_to_all_in_every_dimension(tmp_path: Path) -> None:
     events = random_events(random.Random(9), 200)
     conn = warehouse_with(tmp_path, events)
