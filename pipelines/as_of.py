@@ -149,6 +149,9 @@ class _Replay:
     def _start(self) -> duckdb.DuckDBPyConnection:
         memory = connect(Path(":memory:"))
         self.memory = memory
+        # The caller's thread budget: a backfill's report processes share the CPUs.
+        ((threads,),) = self.conn.execute("select current_setting('threads')").fetchall()
+        memory.execute("set threads = $threads", {"threads": threads})
         _copy(
             self.conn,
             memory,
