@@ -12,6 +12,7 @@ from test_as_of import FUNNEL, _build, _events
 
 from assets.reports.build import build_daily_reports, build_reports_in_processes, interleaved_shares
 from pipelines import warehouse
+from pipelines.as_of import as_of_warehouses
 from pipelines.settings import Settings
 
 
@@ -59,3 +60,20 @@ def test_reports_written_by_two_processes_equal_those_of_one(tmp_path: Path) -> 
         assert b.html.read_bytes() == a.html.read_bytes()
         assert [f.read_bytes() for f in b.figures] == [f.read_bytes() for f in a.figures]
         assert b.figures and all(str(f).startswith(str(two)) for f in b.figures)
+
+
+def test_the_replay_runs_on_the_callers_duckdb_threads(tmp_path: Path) -> None:
+    """A report process's share of the CPUs holds for its in-memory replay too."""
+    settings = Settings(home=tmp_path, funnels=(FUNNEL,))
+    conn = warehouse.connect(warehouse.published_path(tmp_path))
+    try:
+        insert_events(conn, _events(dt.date(2026, 2, 2), 10, seed=5))
+        _build(conn, settings)
+        conn.execute("set threads = 1")
+        day = dt.date(2026, 2, 6)  # not the last: replayed in memory
+        with as_of_warehouses(conn, settings, [day]) as as_of:
+            replayed = as_of(day)
+            assert replayed is not conn
+            assert replayed.execute("select current_setting('threads')").fetchall() == [(1,)]
+    finally:
+        conn.close()
