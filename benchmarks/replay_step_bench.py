@@ -54,25 +54,35 @@ def command_line() -> None:
     parser.add_argument(
         "--at-start", action="store_true", help="time the first days of the history instead"
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="DuckDB threads of the reader (a backfill's report process has its share of the "
+        "CPUs: 1 on 2 CPUs; the replay takes the reader's)",
+    )
     args = parser.parse_args()
     if not args.homes:
         main()
         return
-    figures = [measure(home, args.steps, args.at_start) for home in args.homes]
+    figures = [measure(home, args.steps, args.at_start, args.threads) for home in args.homes]
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1, default=str) + "\n")
     for figure in figures:
         print(json.dumps(figure, default=str))
 
 
-def measure(home: Path, steps: int, at_start: bool = False) -> dict[str, Any]:
+def measure(
+    home: Path, steps: int, at_start: bool = False, threads: int | None = None
+) -> dict[str, Any]:
     """CPU seconds of each of the last `steps` replay steps of `home`'s history (or of the
-    first ones after its first day), by part."""
+    first ones after its first day), by part; `threads`: the reader's DuckDB threads."""
     settings = load_settings(home=home)
     parts: dict[str, float] = defaultdict(float)
     restore = _wrap_parts(parts)
     try:
         with warehouse.reader(home) as conn:
+            if threads:
+                conn.execute("set threads = $threads", {"threads": threads})
             ((first, last),) = conn.execute(
                 "select min(event_date), max(event_date) from events"
             ).fetchall()
@@ -102,6 +112,7 @@ def measure(home: Path, steps: int, at_start: bool = False) -> dict[str, Any]:
         "home": str(home),
         "days": f"{days[1]} to {days[-1]}",
         "steps": steps,
+        "threads": threads,
         "cpu_s_per_step": cpu / steps,
         "wall_s_per_step": wall / steps,
         "load": load,

@@ -22,6 +22,7 @@ BENCHMARKS = [
     "ask_bench",
     "report_bench",
     "replay_step_bench",
+    "report_backfill_bench",
     "daily_run_bench",
     "backfill_bench",
     "corpus_bench",

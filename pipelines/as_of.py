@@ -32,7 +32,10 @@ all of it), and the marts are counted from per-user tables. At the end of the 36
 history a step's replay and marts cost 1.25 s of CPU where they cost 2.2 s with retention, the
 funnels, the cohort table and the anomaly rows built again from the whole history (0.86 and
 0.77 s at 60 days; a machine at load 8, benchmarks/results/replay_step_bench.md); the report
-itself adds about 1 s at any size.
+itself adds about 1 s at any size. Even on the first days a step costs ~0.6 s: some 90 model
+statements and the marts' bookkeeping, each a few milliseconds whatever the data. The
+in-memory warehouse runs on the caller's DuckDB threads: a backfill's report processes share
+the CPUs (assets/reports/build.py), and more threads than cores only add switching.
 """
 
 from __future__ import annotations
@@ -149,6 +152,9 @@ class _Replay:
     def _start(self) -> duckdb.DuckDBPyConnection:
         memory = connect(Path(":memory:"))
         self.memory = memory
+        # The caller's thread budget: a backfill's report processes share the CPUs.
+        ((threads,),) = self.conn.execute("select current_setting('threads')").fetchall()
+        memory.execute("set threads = $threads", {"threads": threads})
         _copy(
             self.conn,
             memory,

@@ -68,11 +68,8 @@ def _write_reports(
     written: list[ReportPaths] = []
     if processes > 1:
         context.log.info(f"writing {len(starts)} {kind} reports in {processes} processes")
-        for stretch in build_reports_in_processes(settings, kind, starts, processes):
-            written += stretch
-            context.log.info(
-                f"{kind} reports {len(written)} of {len(starts)} written, up to {stretch[-1].html}"
-            )
+        written = build_reports_in_processes(settings, kind, starts, processes)
+        context.log.info(f"{len(written)} {kind} reports written, up to {written[-1].html}")
         return written
     with warehouse.reader() as conn:
         for paths in build_reports(conn, settings, kind, starts):

@@ -11,7 +11,6 @@ bytes, so re-runs and backfills change nothing downstream (e.g. the RAG corpus).
 from __future__ import annotations
 
 import datetime as dt
-import math
 import multiprocessing
 import os
 import shutil
@@ -105,26 +104,28 @@ def build_weekly_reports(
 
 def build_reports_in_processes(
     settings: Settings, kind: str, starts: Sequence[dt.date], processes: int
-) -> Iterator[list[ReportPaths]]:
-    """The `kind` ('daily' or 'weekly') reports of `starts`, written by `processes` processes
-    that each open the published warehouse and replay their own stretch of the days (a
-    report's cost is mostly one CPU's Python: the marts' SQL per day and matplotlib); yields
-    each stretch's reports, oldest stretch first, as they are written."""
-    stretches = split_by_history(sorted(starts), processes)
+) -> list[ReportPaths]:
+    """The `kind` ('daily' or 'weekly') reports of `starts`, oldest first, written by
+    `processes` processes that each open the published warehouse and replay the history for
+    every `processes`-th day (a report's cost is mostly one CPU's Python: the marts' SQL per
+    day and matplotlib). Each process gets its share of the CPUs for DuckDB's threads: more
+    threads than cores only add the cost of switching between them."""
+    shares = interleaved_shares(sorted(starts), processes)
+    threads = max(1, (os.cpu_count() or 1) // max(1, len(shares)))
     context = multiprocessing.get_context("spawn")  # not forked: the caller holds DuckDB threads
-    with ProcessPoolExecutor(len(stretches), mp_context=context) as pool:
-        futures = [pool.submit(write_reports, settings, kind, days) for days in stretches]
-        for future in futures:
-            yield future.result()
+    with ProcessPoolExecutor(len(shares), mp_context=context) as pool:
+        futures = [pool.submit(write_reports, settings, kind, days, threads) for days in shares]
+        written = [paths for future in futures for paths in future.result()]
+    return sorted(written, key=lambda paths: paths.markdown.name)
 
 
-def split_by_history(days: list[dt.date], parts: int) -> list[list[dt.date]]:
-    """Contiguous stretches of `days` with about the same work each: a day's replay costs about
-    what the history before it holds, so the stretches shorten as the history grows (the
-    cumulative work ~ n^2 is cut at n * sqrt(i / parts))."""
+def interleaved_shares(days: list[dt.date], parts: int) -> list[list[dt.date]]:
+    """`days` dealt out like cards: share i holds days i, i + parts, ... A day's replay and
+    report cost more as the history before it grows, by how much depends on the data; dealt
+    out, every share walks the same history and does the same work, whatever that growth is
+    (contiguous stretches cut by a guessed cost left one process working alone at the end)."""
     parts = max(1, min(parts, len(days)))
-    cuts = [round(len(days) * math.sqrt(i / parts)) for i in range(parts + 1)]
-    return [days[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+    return [days[i::parts] for i in range(parts)] if days else []
 
 
 def build_reports(
@@ -135,9 +136,13 @@ def build_reports(
     yield from build(conn, settings, starts)
 
 
-def write_reports(settings: Settings, kind: str, starts: list[dt.date]) -> list[ReportPaths]:
-    """One process's share of `build_reports_in_processes`."""
+def write_reports(
+    settings: Settings, kind: str, starts: list[dt.date], threads: int
+) -> list[ReportPaths]:
+    """One process's share of `build_reports_in_processes`, with `threads` DuckDB threads (the
+    replay's in-memory warehouse takes the reader's)."""
     with warehouse.reader(settings.home) as conn:
+        conn.execute("set threads = $threads", {"threads": threads})
         return list(build_reports(conn, settings, kind, starts))
 
 

@@ -13,6 +13,7 @@ import datetime as dt
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
@@ -64,19 +65,42 @@ def retention_chart(
     periods: Sequence[int], rates: Sequence[float | None], granularity: str, path: Path
 ) -> None:
     """Retention rate (a share, None drawn as 0) by period number since the first event."""
-    percents = [(rate or 0) * 100 for rate in rates]
+    figure = _retention_figures.get(granularity)
+    if figure is None:
+        figure = _retention_figures[granularity] = new_retention_figure(granularity)
+    save_png(retention_figure(periods, rates, figure), path, tight=False)
+
+
+# This process's retention figure of each granularity, drawn again with each report's curve:
+# a backfill draws the day curve once per report, and setting the figure up costs about as
+# much as drawing it. The PNG has the bytes a new figure gives (tests/reports/test_figures.py).
+_retention_figures: dict[str, Figure] = {}
+
+
+def new_retention_figure(granularity: str) -> Figure:
+    """The retention chart of `granularity` without its curve."""
     fig = new_figure(7, 2.8)
     ax = fig.subplots()
-    ax.plot(periods, percents, marker="o", markersize=3, color=BLUE)
+    ax.plot([], [], marker="o", markersize=3, color=BLUE)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlim(-0.5, max(periods) + 0.5)  # one period alone would get a fractional axis
     ax.set_xlabel(f"{granularity}s since first event")
     ax.set_ylabel("retained %")
     ax.set_ylim(0, 105)
     ax.grid(alpha=0.3)
     ax.set_title(f"Retention by {granularity}", fontsize=9, y=TITLE_Y)
     fixed_margins(fig, left=0.7, right=0.15, bottom=0.5, top=0.3)
-    save_png(fig, path, tight=False)
+    return fig
+
+
+def retention_figure(
+    periods: Sequence[int], rates: Sequence[float | None], figure: Figure
+) -> Figure:
+    """`figure` (from `new_retention_figure`) with the curve of `periods` and `rates`."""
+    (ax,) = figure.axes
+    (line,) = ax.lines
+    line.set_data(list(periods), [(rate or 0) * 100 for rate in rates])
+    ax.set_xlim(-0.5, max(periods) + 0.5)  # one period alone would get a fractional axis
+    return figure
 
 
 def cohort_heatmap(

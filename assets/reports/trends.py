@@ -10,6 +10,7 @@ shows).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,13 @@ class TrendPoint:
 def expected_band(history: list[float]) -> tuple[float | None, float | None]:
     """Mean ± BAND_WIDTH population standard deviations of the days before (None when fewer
     than BAND_MIN_DAYS)."""
+    return _expected_band(tuple(history))
+
+
+# A backfill's consecutive reports ask again for the bands of 41 of their 42 days (exact, so
+# slow: `pstdev` sums fractions), from equal histories unless late events changed them.
+@functools.lru_cache(maxsize=4 * TREND_DAYS * len(TREND_METRICS))
+def _expected_band(history: tuple[float, ...]) -> tuple[float | None, float | None]:
     if len(history) < BAND_MIN_DAYS:
         return None, None
     mean = statistics.fmean(history)

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from assets.reports import figures
-from pipelines.charts import reuse_identical_png
+from pipelines.charts import png_bytes, reuse_identical_png
 
 
 def test_a_chart_of_equal_data_is_copied_and_other_data_is_drawn(tmp_path: Path) -> None:
@@ -41,3 +41,22 @@ def test_the_copied_heatmap_has_the_bytes_of_a_fresh_drawing(tmp_path: Path) -> 
     fresh = (tmp_path / "fresh.png").read_bytes()
     assert fresh.startswith(b"\x89PNG")
     assert (tmp_path / "copied.png").read_bytes() == fresh == (tmp_path / "first.png").read_bytes()
+
+
+def test_the_reused_retention_figure_gives_the_bytes_of_a_new_one(tmp_path: Path) -> None:
+    """Each process draws its retention curves on one figure per granularity; a curve must not
+    keep anything of the one drawn before it (its points, the x range)."""
+    curves = [
+        (list(range(31)), [1.0, *(0.5 - n / 100 for n in range(30))], "day"),
+        ([0], [1.0], "day"),
+        (list(range(5)), [1.0, None, 0.25, 0.125, 0.0], "day"),
+        (list(range(13)), [1.0, *(0.4 - n / 50 for n in range(12))], "week"),
+        (list(range(31)), [1.0, *(0.6 - n / 90 for n in range(30))], "day"),
+    ]
+    for i, (periods, rates, granularity) in enumerate(curves):
+        figures.retention_chart(periods, rates, granularity, tmp_path / f"{i}.png")
+        fresh = png_bytes(
+            figures.retention_figure(periods, rates, figures.new_retention_figure(granularity)),
+            tight=False,
+        )
+        assert (tmp_path / f"{i}.png").read_bytes() == fresh, i
