@@ -20,10 +20,10 @@ create or replace temp macro json_kind(j) as
         else json_type(j)
     end;
 
--- The text of a JSON string (`kind` VARCHAR): without a backslash the text between the quotes
--- is the string itself, which spares decoding it (->> parses the value again).
-create or replace temp macro json_text(j) as
-    case when contains(j::varchar, '\') then j ->> '$' else (j::varchar)[2:-2] end;
+-- The text of a JSON string (`kind` VARCHAR). ->> parses the small minified value again, yet
+-- costs less than cutting its quotes off: a slice of text counts characters (a UTF-8 decode of
+-- every byte), and a test for backslashes came on top (1M records: ~0.04 CPU s a field).
+create or replace temp macro json_text(j) as j ->> '$';
 
 -- Text of a scalar JSON value ('' counts as absent); NULL for objects and arrays. `kind` is
 -- json_kind(j), computed once by the caller. A number or boolean is its minified JSON text.
