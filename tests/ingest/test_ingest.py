@@ -5,6 +5,7 @@ import gzip
 import json
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 import dagster as dg
@@ -385,6 +386,52 @@ def test_blank_lines_bom_and_crlf(conn, landing):
         ("b", 3),
     ]
     assert result.records == 2
+
+
+EPOCH = 1773145800  # 2026-03-10T12:30:00Z, as epoch seconds
+
+
+def _without_space_separators(text: str) -> str:
+    """The reference for the ids' and names' trim: Unicode space separators (category Zs) off
+    both ends; tabs and line breaks are not spaces there and stay."""
+    spaces = "".join(chr(c) for c in range(0x3001) if unicodedata.category(chr(c)) == "Zs")
+    return text.strip(spaces)
+
+
+@pytest.mark.parametrize(
+    "padded",
+    [
+        " u1 ",
+        "u2",
+        "\u00a0u3\u3000",  # no-break space, ideographic space
+        "u4\u2003",  # an ASCII id that ends in an em space
+        "\u00e9l\u00e8ve",  # non-ASCII, no space
+        " \u00e9t\u00e9 ",
+        "\u2009",  # nothing but a space: no user
+    ],
+)
+def test_ids_names_and_times_are_read_without_surrounding_spaces(conn, landing, padded):
+    write_jsonl(
+        folder(landing) / "a.jsonl",
+        [
+            record(user=padded, event=f" {padded}signup ", ts=" 2026-03-10T12:00:00Z "),
+            {"user_id": padded, "anonymous_id": f"{padded}d", "event": "e", "timestamp": EPOCH},
+        ],
+    )
+    load(conn, landing)
+    user = _without_space_separators(padded)
+    if not user:
+        assert conn.execute("select distinct reason from quarantine").fetchall() == [
+            ("missing_user_id",)
+        ]
+        return
+    assert conn.execute("select user_id, event, ts from events order by ts").fetchall() == [
+        (user, _without_space_separators(f" {padded}signup "), dt.datetime(2026, 3, 10, 12)),
+        (user, "e", dt.datetime(2026, 3, 10, 12, 30)),
+    ]
+    assert conn.execute("select anonymous_id, user_id from identities").fetchall() == [
+        (_without_space_separators(f"{padded}d"), user)
+    ]
 
 
 def test_invalid_utf8_line_is_malformed_and_the_rest_loads(conn, landing):
