@@ -33,14 +33,13 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.daily_run_bench import prepared_history
-from benchmarks.revisions import checkout, describe
+from benchmarks.revisions import checkout, describe, run_script
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -146,21 +145,7 @@ def _newest_report_aside(home: Path) -> Iterator[None]:
 
 
 def _build(code: Path, home: Path) -> dict:
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "EVENTPULSE_CONFIG"},
-        "PYTHONPATH": str(code),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", ONE_BUILD, str(home)],
-        cwd=home,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_script(code, ONE_BUILD, str(home), cwd=home)
 
 
 def _summary(runs: dict) -> dict:

@@ -23,13 +23,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from benchmarks.marts_bench import ADD_DIMENSIONS, FOUR_DIMENSIONS
-from benchmarks.revisions import checkout
+from benchmarks.revisions import checkout, run_script
 from benchmarks.synthetic_events import generate_events
 from pipelines import warehouse
 from pipelines.settings import Settings
@@ -144,16 +143,7 @@ def prepare(db: Path, n_events: int) -> None:
 
 
 def _one_build(checkout: Path, db: Path, dimensions: tuple[str, ...]) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(checkout), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", ONE_BUILD, str(db), ",".join(dimensions)],
-        cwd=checkout,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_script(checkout, ONE_BUILD, str(db), ",".join(dimensions))
 
 
 if __name__ == "__main__":

@@ -19,13 +19,12 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from benchmarks.dimensions_compare import VARIANTS, prepare
-from benchmarks.revisions import checkout
+from benchmarks.revisions import checkout, run_script
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "dimensions_profile.json"
@@ -125,16 +124,7 @@ def _medians(builds: list[dict]) -> dict:
 
 
 def _one_profile(code: Path, db: Path, dimensions: tuple[str, ...]) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(code), "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", ONE_PROFILE, str(db), ",".join(dimensions)],
-        cwd=code,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_script(code, ONE_PROFILE, str(db), ",".join(dimensions))
 
 
 if __name__ == "__main__":

@@ -22,14 +22,13 @@ import datetime as dt
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from benchmarks.ingest_bench import DAY, RECORDS, write_events, write_mixpanel_events
 from benchmarks.ingest_range_bench import END, USERS, tables_equal
-from benchmarks.revisions import checkout
+from benchmarks.revisions import checkout, run_script
 from pipelines.demo import generate
 from pipelines.landing import landing_dates
 
@@ -121,17 +120,8 @@ def compare(revision: str, runs: int, kind: str, scratch: Path, days: int = 90) 
 
 
 def _one_load(checkout: Path, landing: Path, days: list[dt.date], db: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(checkout)}
     arrival_days = ",".join(day.isoformat() for day in days)
-    done = subprocess.run(
-        [sys.executable, "-c", ONE_LOAD, str(landing), str(db), arrival_days],
-        cwd=checkout,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_script(checkout, ONE_LOAD, str(landing), str(db), arrival_days)
 
 
 if __name__ == "__main__":

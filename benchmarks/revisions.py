@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,3 +33,23 @@ def describe(revision: str) -> str:
         text=True,
     )
     return done.stdout.strip()
+
+
+def run_script(code: Path, script: str, *args: str, cwd: Path | None = None) -> dict:
+    """Run `script` (Python source) with the project at `code` importable, offline, in a process
+    of its own (so each is timed alone); returns the JSON object it prints last."""
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "EVENTPULSE_CONFIG"},
+        "PYTHONPATH": str(code),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=cwd or code,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
