@@ -8,7 +8,7 @@ arrivals over `--days`, and returning visitors pile up, so the daily volume depe
 1. History (cached under $EVENTPULSE_BENCH_CACHE, default the temp folder; the first time it
    takes minutes, most of it the first run's reports and corpus): generate, hold back the last
    two arrival days, `eventpulse run` over the rest.
-2. On a copy: the marts and the corpus are brought up to date (a history prepared by older
+2. On a copy: the marts, the anomaly scores and the corpus are brought up to date (a history prepared by older
    code gets its first full mart build and its re-chunked corpus here), then the first held day is run and timed: the CLI's wall time
    and every step's time from the Dagster event log. "Without anomalies" is the run minus the
    anomaly steps (the anomaly issue works on that step).
@@ -36,9 +36,13 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
+from assets.anomalies.assets import write_anomalies
+from assets.anomalies.incremental import score_changed_days
 from assets.ingest.load import load_partition
 from assets.marts.cohorts import build_cohorts, update_cohorts
+from assets.marts.funnels import update_funnels
 from assets.marts.metrics import build_daily_metrics, update_daily_metrics
+from assets.marts.retention import update_retention
 from assets.marts.sessions_users import build_sessions, build_users, update_sessions, update_users
 from pipelines import warehouse
 from pipelines.settings import Settings
@@ -116,9 +120,9 @@ def prepared_history(cache: Path, days: int, users: int) -> Path:
 
 
 def prime_marts(path: Path) -> str:
-    """Bring the history's marts up to date before the timed day: a history prepared by
-    code without incremental state gets its first (full) mart build here, not in the timed
-    run; one prepared with it has nothing left to apply."""
+    """Bring the history's marts and anomaly scores up to date before the timed day: a
+    history prepared by code without incremental state (or an older scorer) gets its first
+    full build here, not in the timed run; one prepared with it has nothing left to apply."""
     conn = warehouse.connect(path)
     try:
         modes = [
@@ -126,7 +130,15 @@ def prime_marts(path: Path) -> str:
             update_users(conn, SETTINGS).mode,
             update_daily_metrics(conn, SETTINGS).mode,
             update_cohorts(conn).mode,
+            update_funnels(conn, SETTINGS).mode,
+            update_retention(conn, SETTINGS.retention, SETTINGS.timezone).mode,
         ]
+        # Scored as this code scores (a scorer version newer than the history's re-scores
+        # every day once): the timed run then scores its own day only.
+        update = score_changed_days(conn, SETTINGS.anomalies)
+        write_anomalies(conn, update, SETTINGS.anomalies)
+        if update.full:
+            modes.append("full")
         conn.execute("checkpoint")
     finally:
         conn.close()
