@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
+
+# Test homes in memory when the machine has room: hundreds of `eventpulse run`s each make about
+# 1,500 fdatasyncs (mostly Dagster's SQLite run history), milliseconds each on a virtual disk
+# and nothing on tmpfs. No test depends on a sync reaching the disk: kill -9 leaves the page
+# cache intact, and the full-disk test limits file sizes (RLIMIT_FSIZE), not the filesystem.
+MEMORY_TMP = Path("/dev/shm")
+MEMORY_TMP_MIN_FREE = 8 * 2**30
+if "EVENTPULSE_TEST_TMP" in os.environ:
+    tempfile.tempdir = os.environ["EVENTPULSE_TEST_TMP"]
+elif (
+    MEMORY_TMP.is_dir()
+    and os.access(MEMORY_TMP, os.W_OK)
+    and shutil.disk_usage(MEMORY_TMP).free >= MEMORY_TMP_MIN_FREE
+):
+    tempfile.tempdir = str(MEMORY_TMP)
+os.environ["TMPDIR"] = tempfile.gettempdir()  # and the commands the tests start
 
 # Before any project import: the Dagster asset modules build their partitions from the
 # project settings when they are first imported (the core modules read nothing at import).
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="eventpulse-test-home-"))
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 os.environ["EVENTPULSE_HOME"] = str(_SESSION_HOME)
 (_SESSION_HOME / "eventpulse.yaml").write_text("start_date: 2025-01-01\n")
 os.environ["EVENTPULSE_CONFIG"] = str(_SESSION_HOME / "eventpulse.yaml")
