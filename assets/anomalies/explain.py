@@ -95,10 +95,11 @@ def _explain(row: Mapping[str, Any], settings: AnomalySettings, max_run_days: in
     expected = metric_value(metric, row["expected"], "label", "n/a")
     change = _change_phrase(row["relative_change"], expected)
     sentence = f"{base}, {change} {_usual(row)}"
-    if row["history_days"] < settings.min_history_days:
+    if row["history_days"] < settings.min_history_days and not row["is_anomaly"]:
         return (
             f"{sentence}; not judged yet: {row['history_days']} days of history, anomalies "
-            f"are flagged from {settings.min_history_days}."
+            f"are flagged from {settings.min_history_days} (before that only a day far outside "
+            "everything seen so far)."
         )
     if row["is_anomaly"]:
         driver = f", driven by {row['driver']}" if isinstance(row.get("driver"), str) else ""

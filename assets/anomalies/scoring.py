@@ -135,6 +135,12 @@ LEVEL_HISTORY_DAYS = SPREAD_DAYS // 2
 # every day that does is a labelled order-value incident.
 ORDER_VALUE_Z = MIN_ABS_Z
 ORDER_VALUE_DAYS = 7
+# An extreme level deviation is far enough from expected from this many robust units (step 6).
+EXTREME_EXPECTED_Z = 2.5
+# Early days (step 7): robust units from expected and from the level, and beyond the past
+# range, that make a day novel before `min_history_days`.
+EARLY_Z = 4.0
+EARLY_RANGE_Z = 0.5
 N_ESTIMATORS = 100
 RANDOM_STATE = 0
 TRAIN_DAYS = 182
@@ -356,6 +362,14 @@ def _series_features(
     offset = RELATIVE_FLOOR * np.abs(np.nan_to_num(level)) + 1e-9
     log_ratio = np.log((np.abs(y) + offset) / (np.abs(np.nan_to_num(same_weekdays)) + offset))
 
+    # Beyond the past SPREAD_DAYS' range (signed, 0 inside it), in robust units from expected.
+    past = _past(g, SPREAD_DAYS)
+    high = np.max(np.where(np.isnan(past), -np.inf, past), axis=1)
+    low = np.min(np.where(np.isnan(past), np.inf, past), axis=1)
+    with np.errstate(invalid="ignore"):
+        beyond = np.where(g > high, g - high, np.where(g < low, g - low, 0.0)) / sigma
+    beyond[np.isnan(g) | ~np.isfinite(high)] = np.nan
+
     centre = _stabilise(metric, expected)
     return {
         "last_week": _lags(y, period, 1)[:, 0],
@@ -370,6 +384,7 @@ def _series_features(
         "f_z_level": (g - _stabilise(metric, level)) / level_sigma,
         "f_z_change": np.nan_to_num(change / change_sigma),
         "order_value_z": order_value_z,
+        "range_z": beyond,
         # The day of the week for daily series (overwritten by the caller), else the step.
         "f_phase": np.asarray(steps % period, dtype=float),
     }
@@ -605,28 +620,46 @@ def _flag(features: pd.DataFrame, settings: AnomalySettings, earlier: pd.DataFra
     out["direction"] = np.where(
         np.isnan(expected), None, np.where(value >= expected, "spike", "dip")
     )
-    out["flaggable"] = (out["history_days"] >= settings.min_history_days) & _enough_volume(out)
-    unusual = out["score"] >= out["threshold"].fillna(np.inf)
+    history = out["history_days"].to_numpy()
+    judged = history >= settings.min_history_days
+    early = ~judged & (history >= settings.min_history_days // 2)
+    expected_z = out["f_z_expected"].to_numpy()
+    raw_level_z = out["f_z_level"].to_numpy()
     # Until half the spread window is there the level's spread is too rough (or, under five
     # days, only the 2% floor) to call anything extreme.
-    level_z = np.where(
-        out["history_days"].to_numpy() >= LEVEL_HISTORY_DAYS, out["f_z_level"].to_numpy(), 0.0
-    )
-    expected_z = out["f_z_expected"].to_numpy()
+    level_z = np.where(history >= LEVEL_HISTORY_DAYS, raw_level_z, 0.0)
     extreme = (np.abs(level_z) >= EXTREME_LEVEL_Z) & (np.sign(level_z) == np.sign(expected_z))
     order_z = np.nan_to_num(out["order_value_z"].to_numpy(dtype=float))
     order_value = (np.abs(order_z) >= ORDER_VALUE_Z) & (np.sign(order_z) == np.sign(expected_z))
-    unusual |= extreme | order_value
+    range_z = np.nan_to_num(out["range_z"].to_numpy(dtype=float))
+    novel_z = np.minimum(np.abs(expected_z), np.abs(np.nan_to_num(raw_level_z)))
+    novel = (
+        early
+        & (novel_z >= EARLY_Z)
+        & (np.sign(raw_level_z) == np.sign(expected_z))
+        & (range_z * np.sign(expected_z) >= EARLY_RANGE_Z)
+    )
+    out["flaggable"] = (judged | novel) & _enough_volume(out)
+    forest = (out["score"] >= out["threshold"].fillna(np.inf)).to_numpy()
+    unusual = np.where(early, novel, forest | extreme | order_value)
     out["score"] = np.fmax.reduce(
-        [out["score"].to_numpy(), level_score(level_z), order_value_score(order_z)]
+        [
+            out["score"].to_numpy(),
+            level_score(level_z),
+            order_value_score(order_z),
+            line_score(np.where(novel, novel_z, 0.0), EARLY_Z),
+        ]
     )
     # A relative change means something only for ratio-scale business metrics (a "10% warmer"
     # day is not a thing); moving off zero is material however small the base.
     business = out["metric"].isin(list(METRIC_NAMES))
     min_change = np.where(business, MIN_RELATIVE_CHANGE, 0.0)
-    material = ((out["f_z_expected"].abs() >= MIN_ABS_Z) | order_value) & (
-        np.abs(np.nan_to_num(relative, nan=np.inf)) >= min_change
+    far = (
+        (np.abs(expected_z) >= MIN_ABS_Z)
+        | order_value
+        | (extreme & (np.abs(expected_z) >= EXTREME_EXPECTED_Z))
     )
+    material = far & (np.abs(np.nan_to_num(relative, nan=np.inf)) >= min_change)
     kept = ["spike", "dip"] if settings.directions == "both" else [settings.directions]
     out["unusual"] = unusual & material
     candidate = (out["unusual"] & out["direction"].isin(kept) & out["flaggable"]).to_numpy()
@@ -635,23 +668,25 @@ def _flag(features: pd.DataFrame, settings: AnomalySettings, earlier: pd.DataFra
     return out
 
 
-def level_score(level_z: np.ndarray) -> np.ndarray:
-    """A deviation from the level as a score in 0..1 of the forest's form 2^(-depth / c):
-    2^(-k * EXTREME_LEVEL_Z / |z|), with k such that |z| = EXTREME_LEVEL_Z scores exactly
-    AUTO_SCORE_LINE; 0 at |z| = 0, towards 1 as |z| grows (10 units: 0.77)."""
+def line_score(z: np.ndarray, line: float) -> np.ndarray:
+    """A deviation of `z` robust units as a score in 0..1 of the forest's form 2^(-depth / c):
+    2^(-k * line / |z|), with k such that |z| = line scores exactly AUTO_SCORE_LINE; 0 at
+    |z| = 0 (or NaN), towards 1 as |z| grows."""
     k = -math.log2(AUTO_SCORE_LINE)
-    z = np.abs(np.nan_to_num(np.asarray(level_z, dtype=float)))
+    z = np.abs(np.nan_to_num(np.asarray(z, dtype=float)))
     with np.errstate(divide="ignore"):
-        return np.where(z > 0, np.exp2(-k * EXTREME_LEVEL_Z / z), 0.0)
+        return np.where(z > 0, np.exp2(-k * line / z), 0.0)
+
+
+def level_score(level_z: np.ndarray) -> np.ndarray:
+    """A deviation from the level as a score: `line_score` at EXTREME_LEVEL_Z (10 units: 0.77)."""
+    return line_score(level_z, EXTREME_LEVEL_Z)
 
 
 def order_value_score(order_z: np.ndarray) -> np.ndarray:
-    """An order-value deviation as a score of the same form as `level_score`: AUTO_SCORE_LINE
-    exactly at ORDER_VALUE_Z, 0 at 0 (and where there is no order value)."""
-    k = -math.log2(AUTO_SCORE_LINE)
-    z = np.abs(np.nan_to_num(np.asarray(order_z, dtype=float)))
-    with np.errstate(divide="ignore"):
-        return np.where(z > 0, np.exp2(-k * ORDER_VALUE_Z / z), 0.0)
+    """An order-value deviation as a score: `line_score` at ORDER_VALUE_Z (0 where there is no
+    order value)."""
+    return line_score(order_z, ORDER_VALUE_Z)
 
 
 def _enough_volume(frame: pd.DataFrame) -> pd.Series:
