@@ -95,11 +95,10 @@ def _explain(row: Mapping[str, Any], settings: AnomalySettings, max_run_days: in
     expected = metric_value(metric, row["expected"], "label", "n/a")
     change = _change_phrase(row["relative_change"], expected)
     sentence = f"{base}, {change} {_usual(row)}"
-    if row["history_days"] < settings.min_history_days and not row["is_anomaly"]:
+    if row["history_days"] < settings.min_history_days:
         return (
             f"{sentence}; not judged yet: {row['history_days']} days of history, anomalies "
-            f"are flagged from {settings.min_history_days} (before that only a day far outside "
-            "everything seen so far)."
+            f"are flagged from {settings.min_history_days}."
         )
     if row["is_anomaly"]:
         driver = f", driven by {row['driver']}" if isinstance(row.get("driver"), str) else ""

@@ -28,9 +28,11 @@ How a day is judged, in the order the code runs:
    is one of the first MAX_RUN_DAYS days of a run. Unusual: the forest finds it so (score >=
    AUTO_SCORE_LINE, or the training quantile for a numeric `contamination`), or, from
    LEVEL_HISTORY_DAYS of history on, it is at least EXTREME_LEVEL_Z robust units from the
-   four-week level in the same direction as from expected: the forest judges moderate
-   deviations, an extreme one needs no second opinion. `score` is the larger of the forest's
-   score and `level_score`, which reaches AUTO_SCORE_LINE exactly at EXTREME_LEVEL_Z.
+   four-week level in the same direction as from expected (then EXTREME_EXPECTED_Z from
+   expected is far enough), or, for revenue, its average order value is ORDER_VALUE_Z robust
+   units from its past four weeks' in the direction revenue moved: the forest judges moderate
+   deviations, an extreme one needs no second opinion. `score` is the largest of the forest's
+   score, `level_score` and `order_value_score`, each reaching AUTO_SCORE_LINE at its line.
 
 Defaults were tuned on demo-generator data and NAB (benchmarks/anomaly_bench.py).
 """
@@ -130,17 +132,14 @@ EXTREME_LEVEL_Z = 5.0
 LEVEL_HISTORY_DAYS = SPREAD_DAYS // 2
 # Revenue's average order value (revenue / orders that day): robust units of its past four
 # weeks (log scale, MAD, at least ORDER_VALUE_DAYS days with orders) that make revenue unusual
-# and far from expected (step 5 of the module docstring). On the demo and synthetic
+# and far from expected (step 4 of the module docstring). On the demo and synthetic
 # generators (benchmarks/anomaly_bench.py) no unlabelled day of 10 runs reaches 3 units, and
 # every day that does is a labelled order-value incident.
 ORDER_VALUE_Z = MIN_ABS_Z
 ORDER_VALUE_DAYS = 7
-# An extreme level deviation is far enough from expected from this many robust units (step 6).
+# An extreme level deviation is far enough from expected from this many robust units (step 4):
+# the weekday baseline partly follows a large shift.
 EXTREME_EXPECTED_Z = 2.5
-# Early days (step 7): robust units from expected and from the level, and beyond the past
-# range, that make a day novel before `min_history_days`.
-EARLY_Z = 4.0
-EARLY_RANGE_Z = 0.5
 N_ESTIMATORS = 100
 RANDOM_STATE = 0
 TRAIN_DAYS = 182
@@ -362,14 +361,6 @@ def _series_features(
     offset = RELATIVE_FLOOR * np.abs(np.nan_to_num(level)) + 1e-9
     log_ratio = np.log((np.abs(y) + offset) / (np.abs(np.nan_to_num(same_weekdays)) + offset))
 
-    # Beyond the past SPREAD_DAYS' range (signed, 0 inside it), in robust units from expected.
-    past = _past(g, SPREAD_DAYS)
-    high = np.max(np.where(np.isnan(past), -np.inf, past), axis=1)
-    low = np.min(np.where(np.isnan(past), np.inf, past), axis=1)
-    with np.errstate(invalid="ignore"):
-        beyond = np.where(g > high, g - high, np.where(g < low, g - low, 0.0)) / sigma
-    beyond[np.isnan(g) | ~np.isfinite(high)] = np.nan
-
     centre = _stabilise(metric, expected)
     return {
         "last_week": _lags(y, period, 1)[:, 0],
@@ -384,7 +375,6 @@ def _series_features(
         "f_z_level": (g - _stabilise(metric, level)) / level_sigma,
         "f_z_change": np.nan_to_num(change / change_sigma),
         "order_value_z": order_value_z,
-        "range_z": beyond,
         # The day of the week for daily series (overwritten by the caller), else the step.
         "f_phase": np.asarray(steps % period, dtype=float),
     }
@@ -621,34 +611,19 @@ def _flag(features: pd.DataFrame, settings: AnomalySettings, earlier: pd.DataFra
         np.isnan(expected), None, np.where(value >= expected, "spike", "dip")
     )
     history = out["history_days"].to_numpy()
-    judged = history >= settings.min_history_days
-    early = ~judged & (history >= settings.min_history_days // 2)
     expected_z = out["f_z_expected"].to_numpy()
-    raw_level_z = out["f_z_level"].to_numpy()
     # Until half the spread window is there the level's spread is too rough (or, under five
     # days, only the 2% floor) to call anything extreme.
-    level_z = np.where(history >= LEVEL_HISTORY_DAYS, raw_level_z, 0.0)
+    level_z = np.where(history >= LEVEL_HISTORY_DAYS, out["f_z_level"].to_numpy(), 0.0)
     extreme = (np.abs(level_z) >= EXTREME_LEVEL_Z) & (np.sign(level_z) == np.sign(expected_z))
     order_z = np.nan_to_num(out["order_value_z"].to_numpy(dtype=float))
     order_value = (np.abs(order_z) >= ORDER_VALUE_Z) & (np.sign(order_z) == np.sign(expected_z))
-    range_z = np.nan_to_num(out["range_z"].to_numpy(dtype=float))
-    novel_z = np.minimum(np.abs(expected_z), np.abs(np.nan_to_num(raw_level_z)))
-    novel = (
-        early
-        & (novel_z >= EARLY_Z)
-        & (np.sign(raw_level_z) == np.sign(expected_z))
-        & (range_z * np.sign(expected_z) >= EARLY_RANGE_Z)
-    )
-    out["flaggable"] = (judged | novel) & _enough_volume(out)
+    # `min_history_days` is the warm-up: however far out, a younger day is scored, not flagged.
+    out["flaggable"] = (history >= settings.min_history_days) & _enough_volume(out)
     forest = (out["score"] >= out["threshold"].fillna(np.inf)).to_numpy()
-    unusual = np.where(early, novel, forest | extreme | order_value)
+    unusual = forest | extreme | order_value
     out["score"] = np.fmax.reduce(
-        [
-            out["score"].to_numpy(),
-            level_score(level_z),
-            order_value_score(order_z),
-            line_score(np.where(novel, novel_z, 0.0), EARLY_Z),
-        ]
+        [out["score"].to_numpy(), level_score(level_z), order_value_score(order_z)]
     )
     # A relative change means something only for ratio-scale business metrics (a "10% warmer"
     # day is not a thing); moving off zero is material however small the base.
