@@ -5,14 +5,14 @@ benchmarks/results/anomaly_tradeoffs.md and .json.
 
 The data of `benchmarks.anomaly_bench` (20 NAB real series by day, the artificialNoAnomaly series
 by hour, the demo and the synthetic generator, 5 seeds each) is scored once; then each variant
-of the flag lines (`MIN_ABS_Z`, `AUTO_SCORE_LINE`, `EXTREME_LEVEL_Z` of
-`assets.anomalies.scoring`) decides the flags again from the same features and forest scores
-(the lines do not change either). Per variant: NAB series better / tied / worse than the best
-baseline by F1 (the baselines' F1 from benchmarks/results/anomaly_bench.json, which
-`anomaly_bench` writes first in `make bench`), false flags on
-artificialNoAnomaly, and the worst seed's precision, recall and ROC AUC on each generator (the
-hidden cases need >= 0.8, >= 0.8 and >= 0.9). It answers "would a more sensitive line win the
-NAB rows the scorer loses?" with the cost in product-data precision.
+of the flag lines (`MIN_ABS_Z`, `AUTO_SCORE_LINE`, `EXTREME_LEVEL_Z`, `ORDER_VALUE_Z`,
+`EXTREME_EXPECTED_Z` of `assets.anomalies.scoring`) decides the flags again from the
+same features and forest scores (the lines do not change either). Per variant: NAB series
+better / tied / worse than the best baseline by F1 (the baselines' F1 from
+benchmarks/results/anomaly_bench.json, which `anomaly_bench` writes first in `make bench`),
+false flags on artificialNoAnomaly, and the worst seed's precision, recall and ROC AUC on each
+generator (the hidden cases need >= 0.8, >= 0.8 and >= 0.9). It answers "would a more sensitive
+line win the NAB rows the scorer loses?" with the cost in product-data precision.
 """
 
 from __future__ import annotations
@@ -42,6 +42,10 @@ VARIANTS: dict[str, dict[str, float]] = {
     "far from expected from 3.0 sd": {"MIN_ABS_Z": 3.0},
     "far from expected from 2.75 sd": {"MIN_ABS_Z": 2.75},
     "forest line 0.55": {"AUTO_SCORE_LINE": 0.55},
+    # the scorer-5 components one at a time (step 4 of scoring's docstring)
+    "without the order-value rule": {"ORDER_VALUE_Z": math.inf},
+    "extreme level needs 3.25 sd from expected (not 2.5)": {"EXTREME_EXPECTED_Z": 3.25},
+    "extreme level needs 2.0 sd from expected": {"EXTREME_EXPECTED_Z": 2.0},
 }
 BASELINES = [detector for detector in bench.DETECTORS if detector != "eventpulse"]
 

@@ -28,9 +28,11 @@ How a day is judged, in the order the code runs:
    is one of the first MAX_RUN_DAYS days of a run. Unusual: the forest finds it so (score >=
    AUTO_SCORE_LINE, or the training quantile for a numeric `contamination`), or, from
    LEVEL_HISTORY_DAYS of history on, it is at least EXTREME_LEVEL_Z robust units from the
-   four-week level in the same direction as from expected: the forest judges moderate
-   deviations, an extreme one needs no second opinion. `score` is the larger of the forest's
-   score and `level_score`, which reaches AUTO_SCORE_LINE exactly at EXTREME_LEVEL_Z.
+   four-week level in the same direction as from expected (then EXTREME_EXPECTED_Z from
+   expected is far enough), or, for revenue, its average order value is ORDER_VALUE_Z robust
+   units from its past four weeks' in the direction revenue moved: the forest judges moderate
+   deviations, an extreme one needs no second opinion. `score` is the largest of the forest's
+   score, `level_score` and `order_value_score`, each reaching AUTO_SCORE_LINE at its line.
 
 Defaults were tuned on demo-generator data and NAB (benchmarks/anomaly_bench.py).
 """
@@ -128,6 +130,16 @@ AUTO_SCORE_LINE = 0.6
 # benchmark results (benchmarks/results/anomaly_tradeoffs.md).
 EXTREME_LEVEL_Z = 5.0
 LEVEL_HISTORY_DAYS = SPREAD_DAYS // 2
+# Revenue's average order value (revenue / orders that day): robust units of its past four
+# weeks (log scale, MAD, at least ORDER_VALUE_DAYS days with orders) that make revenue unusual
+# and far from expected (step 4 of the module docstring). On the demo and synthetic
+# generators (benchmarks/anomaly_bench.py) no unlabelled day of 10 runs reaches 3 units, and
+# every day that does is a labelled order-value incident.
+ORDER_VALUE_Z = MIN_ABS_Z
+ORDER_VALUE_DAYS = 7
+# An extreme level deviation is far enough from expected from this many robust units (step 4):
+# the weekday baseline partly follows a large shift.
+EXTREME_EXPECTED_Z = 2.5
 N_ESTIMATORS = 100
 RANDOM_STATE = 0
 TRAIN_DAYS = 182
@@ -324,7 +336,9 @@ def _series_features(
     each day from strictly earlier days.
 
     `offset`: the series' rows before the first one given (its recent days only are given)."""
+    order_value_z = np.full(y.shape[0], np.nan)
     if KINDS.get(metric) == "amount":
+        order_value_z = _order_value_z(y, volume)
         # The typical order count, not today's: an outage zeroes today's orders and would
         # otherwise widen its own noise floor.
         volume = _nanmedian(_past(volume, period))
@@ -360,9 +374,28 @@ def _series_features(
         "f_z_expected": residual / sigma,
         "f_z_level": (g - _stabilise(metric, level)) / level_sigma,
         "f_z_change": np.nan_to_num(change / change_sigma),
+        "order_value_z": order_value_z,
         # The day of the week for daily series (overwritten by the caller), else the step.
         "f_phase": np.asarray(steps % period, dtype=float),
     }
+
+
+def _order_value_z(amount: np.ndarray, orders: np.ndarray) -> np.ndarray:
+    """Each day's average order value (amount / orders) against the past SPREAD_DAYS days',
+    on the log scale, in robust units: the MAD of the past days' log order values, never below
+    the sampling noise of a mean of today's orders, sqrt(log(1 + AMOUNT_CV^2 / orders)) (a
+    lognormal's log spread at that coefficient of variation). NaN without orders today or with
+    fewer than ORDER_VALUE_DAYS past days with orders."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_value = np.where(
+            (orders > 0) & (amount > 0), np.log(amount / np.where(orders > 0, orders, 1.0)), np.nan
+        )
+    past = _past(log_value, SPREAD_DAYS)
+    spread = _robust_spread(past, min_points=ORDER_VALUE_DAYS)
+    floor = np.sqrt(np.log1p(AMOUNT_CV**2 / np.maximum(np.nan_to_num(orders), 1.0)))
+    with np.errstate(invalid="ignore"):
+        z = (log_value - _nanmedian(past)) / np.fmax(np.nan_to_num(spread), floor)
+    return np.where(np.isnan(spread), np.nan, z)
 
 
 def _baseline(y: np.ndarray, period: int, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -577,24 +610,31 @@ def _flag(features: pd.DataFrame, settings: AnomalySettings, earlier: pd.DataFra
     out["direction"] = np.where(
         np.isnan(expected), None, np.where(value >= expected, "spike", "dip")
     )
-    out["flaggable"] = (out["history_days"] >= settings.min_history_days) & _enough_volume(out)
-    unusual = out["score"] >= out["threshold"].fillna(np.inf)
+    history = out["history_days"].to_numpy()
+    expected_z = out["f_z_expected"].to_numpy()
     # Until half the spread window is there the level's spread is too rough (or, under five
     # days, only the 2% floor) to call anything extreme.
-    level_z = np.where(
-        out["history_days"].to_numpy() >= LEVEL_HISTORY_DAYS, out["f_z_level"].to_numpy(), 0.0
-    )
-    expected_z = out["f_z_expected"].to_numpy()
+    level_z = np.where(history >= LEVEL_HISTORY_DAYS, out["f_z_level"].to_numpy(), 0.0)
     extreme = (np.abs(level_z) >= EXTREME_LEVEL_Z) & (np.sign(level_z) == np.sign(expected_z))
-    unusual |= extreme
-    out["score"] = np.maximum(out["score"].to_numpy(), level_score(level_z))
+    order_z = np.nan_to_num(out["order_value_z"].to_numpy(dtype=float))
+    order_value = (np.abs(order_z) >= ORDER_VALUE_Z) & (np.sign(order_z) == np.sign(expected_z))
+    # `min_history_days` is the warm-up: however far out, a younger day is scored, not flagged.
+    out["flaggable"] = (history >= settings.min_history_days) & _enough_volume(out)
+    forest = (out["score"] >= out["threshold"].fillna(np.inf)).to_numpy()
+    unusual = forest | extreme | order_value
+    out["score"] = np.fmax.reduce(
+        [out["score"].to_numpy(), level_score(level_z), order_value_score(order_z)]
+    )
     # A relative change means something only for ratio-scale business metrics (a "10% warmer"
     # day is not a thing); moving off zero is material however small the base.
     business = out["metric"].isin(list(METRIC_NAMES))
     min_change = np.where(business, MIN_RELATIVE_CHANGE, 0.0)
-    material = (out["f_z_expected"].abs() >= MIN_ABS_Z) & (
-        np.abs(np.nan_to_num(relative, nan=np.inf)) >= min_change
+    far = (
+        (np.abs(expected_z) >= MIN_ABS_Z)
+        | order_value
+        | (extreme & (np.abs(expected_z) >= EXTREME_EXPECTED_Z))
     )
+    material = far & (np.abs(np.nan_to_num(relative, nan=np.inf)) >= min_change)
     kept = ["spike", "dip"] if settings.directions == "both" else [settings.directions]
     out["unusual"] = unusual & material
     candidate = (out["unusual"] & out["direction"].isin(kept) & out["flaggable"]).to_numpy()
@@ -603,14 +643,25 @@ def _flag(features: pd.DataFrame, settings: AnomalySettings, earlier: pd.DataFra
     return out
 
 
-def level_score(level_z: np.ndarray) -> np.ndarray:
-    """A deviation from the level as a score in 0..1 of the forest's form 2^(-depth / c):
-    2^(-k * EXTREME_LEVEL_Z / |z|), with k such that |z| = EXTREME_LEVEL_Z scores exactly
-    AUTO_SCORE_LINE; 0 at |z| = 0, towards 1 as |z| grows (10 units: 0.77)."""
+def line_score(z: np.ndarray, line: float) -> np.ndarray:
+    """A deviation of `z` robust units as a score in 0..1 of the forest's form 2^(-depth / c):
+    2^(-k * line / |z|), with k such that |z| = line scores exactly AUTO_SCORE_LINE; 0 at
+    |z| = 0 (or NaN), towards 1 as |z| grows."""
     k = -math.log2(AUTO_SCORE_LINE)
-    z = np.abs(np.nan_to_num(np.asarray(level_z, dtype=float)))
+    z = np.abs(np.nan_to_num(np.asarray(z, dtype=float)))
     with np.errstate(divide="ignore"):
-        return np.where(z > 0, np.exp2(-k * EXTREME_LEVEL_Z / z), 0.0)
+        return np.where(z > 0, np.exp2(-k * line / z), 0.0)
+
+
+def level_score(level_z: np.ndarray) -> np.ndarray:
+    """A deviation from the level as a score: `line_score` at EXTREME_LEVEL_Z (10 units: 0.77)."""
+    return line_score(level_z, EXTREME_LEVEL_Z)
+
+
+def order_value_score(order_z: np.ndarray) -> np.ndarray:
+    """An order-value deviation as a score: `line_score` at ORDER_VALUE_Z (0 where there is no
+    order value)."""
+    return line_score(order_z, ORDER_VALUE_Z)
 
 
 def _enough_volume(frame: pd.DataFrame) -> pd.Series:

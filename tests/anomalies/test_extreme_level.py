@@ -16,6 +16,7 @@ import pytest
 from assets.anomalies import scoring
 from assets.anomalies.scoring import (
     AUTO_SCORE_LINE,
+    EXTREME_EXPECTED_Z,
     EXTREME_LEVEL_Z,
     LEVEL_HISTORY_DAYS,
     MAX_RUN_DAYS,
@@ -140,8 +141,9 @@ def test_a_moderate_deviation_needs_the_forest(quiet_forest: None) -> None:
 
 def test_flags_follow_the_rule_row_by_row() -> None:
     """Every row: flagged exactly when it is unusual (the forest's line, or an extreme level
-    deviation in the direction of its deviation from expected), far enough from expected, old
-    enough, and among the first MAX_RUN_DAYS of its run."""
+    deviation in the direction of its deviation from expected), far enough from expected
+    (EXTREME_EXPECTED_Z for an extreme one, else MIN_ABS_Z), old enough, and among the first
+    MAX_RUN_DAYS of its run."""
     rng = np.random.default_rng(9)
     series = []
     for seed in range(3):
@@ -162,11 +164,12 @@ def test_flags_follow_the_rule_row_by_row() -> None:
         if not (extreme or forest_known):
             continue
         forest = not math.isnan(row.threshold) and row.score >= row.threshold
-        candidate = (
-            (forest or extreme)
-            and abs(row.f_z_expected) >= MIN_ABS_Z
-            and row.history_days >= settings.min_history_days
-        )
+        # An extreme level deviation needs EXTREME_EXPECTED_Z from expected, the rest MIN_ABS_Z.
+        far = abs(row.f_z_expected) >= (EXTREME_EXPECTED_Z if extreme else MIN_ABS_Z)
+        if row.history_days < settings.min_history_days:
+            assert not row.is_anomaly  # the warm-up
+            continue
+        candidate = (forest or extreme) and far
         assert row.is_anomaly == (candidate and row.run_day <= MAX_RUN_DAYS), row
         if extreme:
             extremes += 1
