@@ -201,7 +201,29 @@ with starts as materialized (
 start_values as materialized (
     -- Every event at a session's start: one row per session but for the tied ones. A user's
     -- sessions start at distinct times (a gap separates them), so (user_key, started_at) is
-    -- a session's key.
+    -- a session's key. The values of the configured dimensions only, NULL past them (one
+    -- branch runs): the expression of a slot past them still costs per row.
+    select
+        s.user_key,
+        s.user_id,
+        s.started_at,
+        e.event_row,
+        filter_value(dims[1], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_1,
+        filter_value(dims[2], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_2,
+        filter_value(dims[3], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_3,
+        filter_value(dims[4], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_4,
+        null::varchar as value_5,
+        null::varchar as value_6,
+        null::varchar as value_7,
+        null::varchar as value_8
+    from starts as s
+    join query_table(scoped_events) as e on e.user_key = s.user_key and e.ts = s.started_at
+    where from_events and len(dims) <= 4
+    union all
     select
         s.user_key,
         s.user_id,
@@ -225,7 +247,7 @@ start_values as materialized (
             as value_8
     from starts as s
     join query_table(scoped_events) as e on e.user_key = s.user_key and e.ts = s.started_at
-    where from_events
+    where from_events and len(dims) > 4
 ),
 tied as materialized (
     select user_key, started_at
