@@ -41,20 +41,45 @@ with session_days as materialized (
     -- marks users' first sessions (starting at first_seen_at), whose first event is the user's
     -- first: they count the new users. A session is counted once in each dimension, so no
     -- per-user grouping is needed.
+    -- Grouped by the configured dimensions' value columns only (one branch runs, as in
+    -- user_day_masks).
     select
         local_date(s.started_at, zone) as metric_date,
         u.user_id is not null as is_first,
-        s.value_1, s.value_2, s.value_3, s.value_4, s.value_5, s.value_6, s.value_7, s.value_8,
+        s.value_1, s.value_2, s.value_3, s.value_4,
+        null::varchar as value_5, null::varchar as value_6,
+        null::varchar as value_7, null::varchar as value_8,
         count(*) as sessions
     from query_table(scoped_sessions) as s
     left join query_table(scoped_users) as u
         on u.user_id = s.user_id and u.first_seen_at = s.started_at
+    where len(dims) <= 4
+    group by all
+    union all
+    select
+        local_date(s.started_at, zone),
+        u.user_id is not null,
+        s.value_1, s.value_2, s.value_3, s.value_4, s.value_5, s.value_6, s.value_7, s.value_8,
+        count(*)
+    from query_table(scoped_sessions) as s
+    left join query_table(scoped_users) as u
+        on u.user_id = s.user_id and u.first_seen_at = s.started_at
+    where len(dims) > 4
     group by all
 ),
 user_day_combinations as materialized (
-    -- The distinct combinations of values of the user-day rows: a few thousand rows.
+    -- The distinct combinations of values of the user-day rows: a few thousand rows (over the
+    -- configured dimensions' columns only; one branch runs).
+    select distinct
+        value_1, value_2, value_3, value_4,
+        null::varchar as value_5, null::varchar as value_6,
+        null::varchar as value_7, null::varchar as value_8
+    from query_table(scoped_user_days)
+    where len(dims) <= 4
+    union all
     select distinct value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8
     from query_table(scoped_user_days)
+    where len(dims) > 4
 ),
 value_segments as materialized (
     -- The segment of each value seen ('' for a missing one), per dimension, and where the
@@ -134,7 +159,43 @@ user_day_masks as materialized (
     -- in (`bought`). A user is then counted once per segment from these sets: one grouping
     -- per user and day serves every dimension, instead of one grouping of the (user,
     -- segment) pairs per dimension. Each row finds its bits by one join on its combination
-    -- of values (NULL matching NULL), not one join per dimension.
+    -- of values (NULL matching NULL), not one join per dimension: on the configured
+    -- dimensions' value columns only (the slots past them are NULL on both sides), as in
+    -- dimension_user_day_rows (macros/segments.sql); one branch runs.
+    select
+        u.metric_date,
+        u.user_key,
+        c.word_no,
+        sum(u.events) as events,
+        sum(u.revenue) as revenue,
+        bool_or(u.purchased) as purchased,
+        bit_or(c.mask) as mask,
+        bit_or(c.mask) filter (where u.purchased) as bought
+    from query_table(scoped_user_days) as u
+    join combination_words as c
+        on c.value_1 is not distinct from u.value_1
+        and c.value_2 is not distinct from u.value_2
+    where len(dims) <= 2
+    group by u.metric_date, u.user_key, c.word_no
+    union all
+    select
+        u.metric_date,
+        u.user_key,
+        c.word_no,
+        sum(u.events) as events,
+        sum(u.revenue) as revenue,
+        bool_or(u.purchased) as purchased,
+        bit_or(c.mask) as mask,
+        bit_or(c.mask) filter (where u.purchased) as bought
+    from query_table(scoped_user_days) as u
+    join combination_words as c
+        on c.value_1 is not distinct from u.value_1
+        and c.value_2 is not distinct from u.value_2
+        and c.value_3 is not distinct from u.value_3
+        and c.value_4 is not distinct from u.value_4
+    where len(dims) between 3 and 4
+    group by u.metric_date, u.user_key, c.word_no
+    union all
     select
         u.metric_date,
         u.user_key,
@@ -154,6 +215,7 @@ user_day_masks as materialized (
         and c.value_6 is not distinct from u.value_6
         and c.value_7 is not distinct from u.value_7
         and c.value_8 is not distinct from u.value_8
+    where len(dims) > 4
     group by u.metric_date, u.user_key, c.word_no
 ),
 segment_numbers as (

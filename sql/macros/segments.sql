@@ -29,17 +29,49 @@ from query_table(scoped);
 -- events, their revenue and whether one was a `conversion_event`: the rows of
 -- dimension_user_days (sql/intermediate/). Users by their integer key, not their id: that
 -- table is grouped by user again downstream, and written to disk, both cheaper with a number.
+-- Grouped by the value columns of the configured dimensions only: the slots past them are
+-- NULL on every row, but DuckDB does not see that they are constant and would hash and compare
+-- them for every event (about 15% of the grouping with four dimensions). A branch whose
+-- `len(dims)` condition is false is planned as an empty result, so only one branch runs.
 create or replace temp macro dimension_user_day_rows(scoped, conversion_event, dims) as table
 select
     event_date as metric_date,
     user_key,
-    value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8,
+    value_1, value_2,
+    null::varchar as value_3, null::varchar as value_4,
+    null::varchar as value_5, null::varchar as value_6,
+    null::varchar as value_7, null::varchar as value_8,
     count(*) as events,
     -- DECIMAL: a parallel sum of doubles is not deterministic in its last bits.
     sum(revenue::decimal(38, 9)) as revenue,
     bool_or(event = conversion_event) as purchased
 from dimensioned(scoped, dims)
-group by all;
+where len(dims) <= 2
+group by event_date, user_key, value_1, value_2
+union all
+select
+    event_date,
+    user_key,
+    value_1, value_2, value_3, value_4,
+    null::varchar, null::varchar, null::varchar, null::varchar,
+    count(*),
+    sum(revenue::decimal(38, 9)),
+    bool_or(event = conversion_event)
+from dimensioned(scoped, dims)
+where len(dims) between 3 and 4
+group by event_date, user_key, value_1, value_2, value_3, value_4
+union all
+select
+    event_date,
+    user_key,
+    value_1, value_2, value_3, value_4, value_5, value_6, value_7, value_8,
+    count(*),
+    sum(revenue::decimal(38, 9)),
+    bool_or(event = conversion_event)
+from dimensioned(scoped, dims)
+where len(dims) > 4
+group by event_date, user_key, value_1, value_2, value_3, value_4, value_5, value_6, value_7,
+    value_8;
 
 -- Value number k (1..8) of a row's value_1 .. value_8: with k a constant, it folds to that
 -- column, so each dimension below reads a plain column.
@@ -149,13 +181,15 @@ group by s.user_id, s.started_at;
 -- The sessions of the relation named `scoped_sessions` with their first event's value of each
 -- configured dimension (value_1 .. value_8, as `dimensioned` reads them): daily_metrics'
 -- sessions and new users. platform, channel and campaign are in `sessions`; the other fields
--- are looked up in `scoped_events` (user_key, ts, event_id, country, properties: the kept
--- events of the sessions' start days) only when `from_events`. The first event is the earliest
--- by (ts, event_id), as sessionize orders them. The lookup joins on the integer user key (from
--- user_keys) and the start time, reading no event_id: almost every session has one event at
--- its start, so only the few with more (`tied`) look their events up again with their ids to
--- take the first. About 30% less CPU than one join carrying every event's id into a grouping
--- of all matches by session.
+-- are looked up in `scoped_events` (event_row: the event's rowid in event_copies, user_key,
+-- ts, event_id, country, properties: the kept events of the sessions' start days) only when
+-- `from_events`. The first event is the earliest by (ts, event_id), as sessionize orders them.
+-- The lookup joins on the integer user key (from user_keys) and the start time, reading no
+-- event_id: almost every session has one event at its start, so only the few with more
+-- (`tied`) need their events' ids to take the first, fetched by row: one scan of the ids
+-- alone, instead of a second join of every event on (user_key, ts) with its fields (about 20%
+-- of this lookup's CPU at 10M events). About 30% less CPU than one join carrying every
+-- event's id into a grouping of all matches by session.
 create or replace temp macro session_values(scoped_sessions, scoped_events, from_events, dims)
 as table
 with starts as materialized (
@@ -167,11 +201,34 @@ with starts as materialized (
 start_values as materialized (
     -- Every event at a session's start: one row per session but for the tied ones. A user's
     -- sessions start at distinct times (a gap separates them), so (user_key, started_at) is
-    -- a session's key.
+    -- a session's key. The values of the configured dimensions only, NULL past them (one
+    -- branch runs): the expression of a slot past them still costs per row.
     select
         s.user_key,
         s.user_id,
         s.started_at,
+        e.event_row,
+        filter_value(dims[1], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_1,
+        filter_value(dims[2], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_2,
+        filter_value(dims[3], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_3,
+        filter_value(dims[4], s.platform, s.channel, s.campaign, e.country, e.properties)
+            as value_4,
+        null::varchar as value_5,
+        null::varchar as value_6,
+        null::varchar as value_7,
+        null::varchar as value_8
+    from starts as s
+    join query_table(scoped_events) as e on e.user_key = s.user_key and e.ts = s.started_at
+    where from_events and len(dims) <= 4
+    union all
+    select
+        s.user_key,
+        s.user_id,
+        s.started_at,
+        e.event_row,
         filter_value(dims[1], s.platform, s.channel, s.campaign, e.country, e.properties)
             as value_1,
         filter_value(dims[2], s.platform, s.channel, s.campaign, e.country, e.properties)
@@ -190,7 +247,7 @@ start_values as materialized (
             as value_8
     from starts as s
     join query_table(scoped_events) as e on e.user_key = s.user_key and e.ts = s.started_at
-    where from_events
+    where from_events and len(dims) > 4
 ),
 tied as materialized (
     select user_key, started_at
@@ -200,43 +257,27 @@ tied as materialized (
     having count(*) > 1
 ),
 tied_values as (
-    -- The tied sessions' first events, by event id.
+    -- The tied sessions' first events, by event id (fetched by the events' rows).
     select
-        any_value(s.user_id) as user_id,
-        s.started_at,
+        any_value(t.user_id) as user_id,
+        t.started_at,
         arg_min(
             {
-                'value_1': filter_value(
-                    dims[1], s.platform, s.channel, s.campaign, e.country, e.properties
-                ),
-                'value_2': filter_value(
-                    dims[2], s.platform, s.channel, s.campaign, e.country, e.properties
-                ),
-                'value_3': filter_value(
-                    dims[3], s.platform, s.channel, s.campaign, e.country, e.properties
-                ),
-                'value_4': filter_value(
-                    dims[4], s.platform, s.channel, s.campaign, e.country, e.properties
-                ),
-                'value_5': filter_value(
-                    dims[5], s.platform, s.channel, s.campaign, e.country, e.properties
-                ),
-                'value_6': filter_value(
-                    dims[6], s.platform, s.channel, s.campaign, e.country, e.properties
-                ),
-                'value_7': filter_value(
-                    dims[7], s.platform, s.channel, s.campaign, e.country, e.properties
-                ),
-                'value_8': filter_value(
-                    dims[8], s.platform, s.channel, s.campaign, e.country, e.properties
-                )
+                'value_1': t.value_1,
+                'value_2': t.value_2,
+                'value_3': t.value_3,
+                'value_4': t.value_4,
+                'value_5': t.value_5,
+                'value_6': t.value_6,
+                'value_7': t.value_7,
+                'value_8': t.value_8
             },
             e.event_id
         ) as first_values
-    from (select * from starts semi join tied using (user_key, started_at)) as s
-    join query_table(scoped_events) as e on e.user_key = s.user_key and e.ts = s.started_at
+    from (select * from start_values semi join tied using (user_key, started_at)) as t
+    join (select event_row, event_id from query_table(scoped_events)) as e using (event_row)
     where from_events
-    group by s.user_key, s.started_at
+    group by t.user_key, t.started_at
 )
 select
     user_id,

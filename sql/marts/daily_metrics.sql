@@ -11,7 +11,9 @@ from (select min(event_date) as first_day, max(event_date) as last_day from even
 
 -- The kept events as session_values looks sessions' first events up in them.
 create or replace temp view metric_events as
-select user_key, ts, event_id, country, properties from event_copies where kept;
+select rowid as event_row, user_key, ts, event_id, country, properties
+from event_copies
+where kept;
 
 create or replace temp table metric_sessions as
 select * from session_values('sessions', 'metric_events', $session_event_fields, $dimensions);

@@ -23,7 +23,7 @@ where day::date not in (
 
 -- The kept events of those days as session_values looks sessions' first events up in them.
 create or replace temp view changed_day_events as
-select user_key, ts, event_id, country, properties
+select rowid as event_row, user_key, ts, event_id, country, properties
 from event_copies
 where kept and event_date in (select metric_date from changed_days);
 

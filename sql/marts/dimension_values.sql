@@ -29,20 +29,39 @@ with user_slots as (
         select unnest($dimensions) as spec, generate_subscripts($dimensions, 1) as dimension_no
     ) as d using (dimension_no)
 ),
+value_users as (
+    -- Users per raw value: user_slots holds each (user, dimension, value) once, so a count.
+    select dimension, key, value, count(*) as users
+    from user_slots
+    group by all
+),
+shared_keys as (
+    -- The keys that more than one spelling maps to ("iOS", "ios"): rare, and only their
+    -- users need counting distinct (a user may have sent both).
+    select dimension, key
+    from value_users
+    group by all
+    having count(*) > 1
+),
 key_users as (
+    -- Users per key: a key of one spelling has that spelling's users; the shared keys count
+    -- their users distinct. With two distinct counts over every (user, value) pair the
+    -- statement took 2.6 times the CPU (10M events, four dimensions).
+    select dimension, key, sum(users) as users
+    from value_users
+    anti join shared_keys using (dimension, key)
+    group by all
+    union all
     select dimension, key, count(distinct user_key) as users
     from user_slots
+    semi join shared_keys using (dimension, key)
     group by all
 ),
 spellings as (
     -- A key's spelling: the one with the most users ("iOS" over "ios" when more users sent
     -- it), ties by value, so data with one spelling per value keeps it.
     select dimension, key, arg_min(value, (-users, value)) as value
-    from (
-        select dimension, key, value, count(distinct user_key) as users
-        from user_slots
-        group by all
-    )
+    from value_users
     group by all
 ),
 ranked as (

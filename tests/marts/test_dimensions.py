@@ -237,6 +237,37 @@ def test_case_variants_of_a_lifted_value_are_one_segment_spelt_as_most_users_sen
     assert_same_rows("cohorts", cohorts, reference_dimensions.cohorts(events, dimensions, 25))
 
 
+def test_a_user_who_sent_two_spellings_of_a_value_is_counted_once_for_it(tmp_path: Path) -> None:
+    """u1 sent "iOS" and "ios": the value has 2 users (u1, u2), not 3, so with a limit of 1 the
+    3 users of "web" keep it and the iOS users are 'other'; "ios" (2 users) is the spelling."""
+    events = [
+        dim_ev("1", "u1", "page_view", "2026-03-02 09:00:00", platform="iOS"),
+        dim_ev("2", "u1", "page_view", "2026-03-03 09:00:00", platform="ios"),
+        dim_ev("3", "u2", "page_view", "2026-03-03 10:00:00", platform="ios"),
+        dim_ev("4", "u3", "page_view", "2026-03-02 11:00:00", platform="web"),
+        dim_ev("5", "u4", "page_view", "2026-03-02 12:00:00", platform="web"),
+        dim_ev("6", "u5", "page_view", "2026-03-03 12:00:00", platform="web"),
+    ]
+    dimensions = ("platform",)
+    conn = warehouse_with(tmp_path, events)
+    try:
+        build_segment_marts(conn, settings_with(dimensions, 1))
+        metrics = fetch(conn, "daily_metrics")
+        kept_one = conn.execute(
+            "select value, users, values_seen from dimension_values order by all"
+        ).fetchall()
+        build_segment_marts(conn, settings_with(dimensions, 2))
+        kept_two = conn.execute(
+            "select value, users, values_seen from dimension_values order by rank"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert kept_one == [("web", 3, 2)]
+    assert kept_two == [("web", 3, 2), ("ios", 2, 2)]
+    expected = reference_dimensions.daily_metrics(events, "purchase", GAP, dimensions, 1)
+    assert_same_rows("daily_metrics", metrics, expected)
+
+
 def test_funnel_segments_are_the_entry_events_in_any_dimension(tmp_path: Path) -> None:
     events = [
         reference_funnels.Event(
