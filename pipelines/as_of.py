@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
@@ -53,7 +53,7 @@ from assets.marts.metrics import update_daily_metrics
 from assets.marts.retention import update_retention
 from assets.marts.sessions_users import update_sessions, update_users
 from pipelines.settings import Settings
-from pipelines.sql import run_sql_file
+from pipelines.sql import run_sql_file, setup_once
 from pipelines.warehouse import connect, prepare_base_schema
 
 # Rebuilt as of the day, or not read by reports (large, and the events' own bookkeeping).
@@ -124,6 +124,7 @@ class _Replay:
         # The anomaly rows are picked as of each day from their kept versions.
         self.anomaly_versions = {*ANOMALY_TABLES, "anomaly_days"} <= self.tables
         self.memory: duckdb.DuckDBPyConnection | None = None
+        self.scope = ExitStack()
         self.previous = BEGINNING
         self._copied = False
 
@@ -152,6 +153,9 @@ class _Replay:
     def _start(self) -> duckdb.DuckDBPyConnection:
         memory = connect(Path(":memory:"))
         self.memory = memory
+        # Its own connection, which an error ends: the marts' macros and the base schema are
+        # set up once, not again by each of the seven marts of every step.
+        self.scope.enter_context(setup_once(memory))
         # The caller's thread budget: a backfill's report processes share the CPUs.
         ((threads,),) = self.conn.execute("select current_setting('threads')").fetchall()
         memory.execute("set threads = $threads", {"threads": threads})
@@ -178,6 +182,7 @@ class _Replay:
         self._copied = True
 
     def close(self) -> None:
+        self.scope.close()
         if self.memory is not None:
             self.memory.close()
 
