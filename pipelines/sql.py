@@ -16,6 +16,8 @@ schema, pipelines/warehouse.py). Outside that scope every call runs as before.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,7 +36,17 @@ _SET_UP: dict[int, set[str]] = {}
 
 def sql_text(name: str) -> str:
     """The text of `sql/<name>` (e.g. `marts/daily_metrics.sql`)."""
-    return (SQL_DIR / name).read_text()
+    path = os.path.join(SQL_DIR, name)
+    stat = os.stat(path)
+    return _read_text(path, stat.st_mtime_ns, stat.st_size)
+
+
+# Read again only when the file changed: every mart's refresh reads its models and what they
+# need (its fingerprint too), and a backfill's report replay refreshes seven marts per day.
+@functools.lru_cache(maxsize=1024)
+def _read_text(path: str, mtime_ns: int, size: int) -> str:
+    with open(path, encoding="utf-8") as file:
+        return file.read()
 
 
 def model_files(name: str) -> list[str]:
