@@ -131,8 +131,42 @@ def draw_cohort_heatmap(
 ) -> None:
     """`grid` (NaN: no value) with one labelled row per cohort; `running` (row, column) cells
     hatched grey."""
-    fig = new_figure(7, 0.9 + 0.32 * len(rows))
+    shape = (len(rows), width)
+    figure = _heatmap_figures.get(shape)
+    if figure is None:
+        figure = _heatmap_figures[shape] = new_heatmap_figure(*shape)
+    save_png(heatmap_figure(rows, grid, running, figure), path, tight=False)
+
+
+# This process's heatmap figure of each shape (rows, weeks), drawn again with each report's
+# cells: late events change a past week's cells for days after it ended, so a backfill draws
+# the heatmap most days, and its axes, colour bar and ticks cost about as much as its cells.
+# The PNG has the bytes a new figure gives (tests/reports/test_figures.py).
+_heatmap_figures: dict[tuple[int, int], Figure] = {}
+
+
+def new_heatmap_figure(rows: int, width: int) -> Figure:
+    """The heatmap of `rows` cohorts and `width` weeks without its cells and row labels."""
+    fig = new_figure(7, 0.9 + 0.32 * rows)
     ax = fig.subplots()
+    image = ax.imshow(
+        [[float("nan")] * width] * rows, aspect="auto", cmap="Blues", vmin=0, vmax=100
+    )
+    ax.set_xticks(range(width), [f"W{i}" for i in range(width)], fontsize=7)
+    ax.set_title("Week cohorts: % of users active in week N", fontsize=9, y=TITLE_Y)
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    fixed_margins(fig, left=0.8, right=0.45, bottom=0.3, top=0.3)
+    return fig
+
+
+def heatmap_figure(
+    rows: list[str], grid: list[list[float]], running: list[tuple[int, int]], figure: Figure
+) -> Figure:
+    """`figure` (from `new_heatmap_figure`, of this shape) with these cells and row labels, and
+    nothing of the ones drawn before."""
+    ax = figure.axes[0]
+    for artist in [*ax.patches, *ax.texts]:
+        artist.remove()
     for row, index in running:
         ax.add_patch(
             Rectangle(
@@ -145,15 +179,12 @@ def draw_cohort_heatmap(
                 linewidth=0,
             )
         )
-    image = ax.imshow(grid, aspect="auto", cmap="Blues", vmin=0, vmax=100)
+    (image,) = ax.images
+    image.set_data(grid)
     for y, cells in enumerate(grid):
         for x, value in enumerate(cells):
             if value == value:  # not NaN
                 color = "white" if value > 60 else "black"
                 ax.text(x, y, f"{value:.0f}", ha="center", va="center", fontsize=7, color=color)
-    ax.set_xticks(range(width), [f"W{i}" for i in range(width)], fontsize=7)
     ax.set_yticks(range(len(rows)), rows, fontsize=7)
-    ax.set_title("Week cohorts: % of users active in week N", fontsize=9, y=TITLE_Y)
-    fig.colorbar(image, ax=ax, fraction=0.03)
-    fixed_margins(fig, left=0.8, right=0.45, bottom=0.3, top=0.3)
-    save_png(fig, path, tight=False)
+    return figure
