@@ -35,9 +35,37 @@ def funnel_chart(
     """Users reaching each step (1-based `users` keys) with the share of the first step; bars of
     entries whose conversion window is still open (`complete` False) are grey and hatched."""
     counts = [users.get(i, 0) for i in range(1, len(steps) + 1)]
-    first = counts[0] or 1
+    figure = _funnel_figures.get(tuple(steps))
+    if figure is None:
+        figure = _funnel_figures[tuple(steps)] = new_funnel_figure(steps)
+    save_png(funnel_figure(counts, title, complete, figure), path, tight=False)
+
+
+# This process's funnel figure of each list of steps, drawn again with each report's bars: a
+# backfill draws every funnel once per report, and setting the figure up costs about as much
+# as drawing its bars. The PNG has the bytes a new figure gives (tests/reports/test_figures.py).
+_funnel_figures: dict[tuple[str, ...], Figure] = {}
+
+
+def new_funnel_figure(steps: Sequence[str]) -> Figure:
+    """The funnel chart of `steps` without its bars and title."""
     fig = new_figure(7, 3.2)
     ax = fig.subplots()
+    ax.set_xticks(range(len(steps)), list(steps), fontsize=8)
+    ax.set_ylabel("users")
+    fixed_margins(fig, left=0.85, right=0.15, bottom=0.4, top=0.35)
+    return fig
+
+
+def funnel_figure(counts: list[int], title: str, complete: bool, figure: Figure) -> Figure:
+    """`figure` (from `new_funnel_figure`, of as many steps as `counts`) with these bars and
+    this title, and nothing of the ones drawn before."""
+    ax = figure.axes[0]
+    for container in list(ax.containers):
+        container.remove()
+    for text in list(ax.texts):
+        text.remove()
+    first = counts[0] or 1
     style = (
         {"color": BLUE}
         if complete
@@ -52,12 +80,9 @@ def funnel_chart(
             va="bottom",
             fontsize=8,
         )
-    ax.set_xticks(range(len(counts)), list(steps), fontsize=8)
-    ax.set_ylabel("users")
     ax.set_ylim(0, max(counts + [1]) * 1.3)
     ax.set_title(title, fontsize=9, y=TITLE_Y)
-    fixed_margins(fig, left=0.85, right=0.15, bottom=0.4, top=0.35)
-    save_png(fig, path, tight=False)
+    return figure
 
 
 @reuse_identical_png

@@ -112,3 +112,47 @@ def test_the_reused_heatmap_figure_gives_the_bytes_of_a_new_one(tmp_path: Path) 
         figures.draw_cohort_heatmap(rows, grid, width, running, tmp_path / f"{i}.png")
         fresh = _heatmap_drawn_afresh(rows, grid, width, running)
         assert (tmp_path / f"{i}.png").read_bytes() == fresh, i
+
+
+def _funnel_drawn_afresh(steps: list[str], counts: list[int], title: str, complete: bool) -> bytes:
+    """The funnel chart drawn the plain way, on a figure of its own."""
+    fig = new_figure(7, 3.2)
+    ax = fig.subplots()
+    style = (
+        {"color": figures.BLUE}
+        if complete
+        else {"color": figures.PARTIAL_GREY, "hatch": "//", "edgecolor": "#808080"}
+    )
+    bars = ax.bar(range(len(counts)), counts, **style)
+    for bar, count in zip(bars, counts, strict=True):
+        ax.annotate(
+            f"{count}\n{count / (counts[0] or 1):.1%}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.set_xticks(range(len(counts)), steps, fontsize=8)
+    ax.set_ylabel("users")
+    ax.set_ylim(0, max(counts + [1]) * 1.3)
+    ax.set_title(title, fontsize=9, y=TITLE_Y)
+    fixed_margins(fig, left=0.85, right=0.15, bottom=0.4, top=0.35)
+    return png_bytes(fig, tight=False)
+
+
+def test_the_reused_funnel_figure_gives_the_bytes_of_a_new_one(tmp_path: Path) -> None:
+    """Each process draws a funnel's charts on one figure: a chart must not keep anything of
+    the one drawn before it (bars, their labels and style, the y range, the title)."""
+    three = ["visit", "cart", "purchase"]
+    charts = [
+        (three, [1200, 300, 45], "Funnel on 2026-03-02", True),
+        (three, [80, 0, 0], "Funnel on 2026-03-03 (window still open)", False),
+        (three, [0, 0, 0], "Funnel over the whole history", True),
+        (["a", "b"], [10, 9], "Two steps", True),
+        (three, [950, 410, 120], "Funnel on 2026-03-04", True),
+    ]
+    for i, (steps, counts, title, complete) in enumerate(charts):
+        users = {n: c for n, c in enumerate(counts, start=1) if c}
+        figures.funnel_chart(steps, users, title, tmp_path / f"{i}.png", complete=complete)
+        fresh = _funnel_drawn_afresh(steps, counts, title, complete)
+        assert (tmp_path / f"{i}.png").read_bytes() == fresh, i
