@@ -17,7 +17,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from pipelines.charts import TITLE_Y, fixed_margins, new_figure, reuse_identical_png, save_png
+from pipelines.charts import (
+    TITLE_Y,
+    fixed_margins,
+    new_figure,
+    reuse_identical_png,
+    save_png,
+    unlabelled,
+)
 
 BLUE = "#1f77b4"
 PARTIAL_GREY = "#d9d9d9"  # a period still running: grey and hatched, never a plain value
@@ -179,8 +186,9 @@ def new_heatmap_figure(rows: int, width: int) -> Figure:
     )
     ax.set_xticks(range(width), [f"W{i}" for i in range(width)], fontsize=7)
     ax.set_title("Week cohorts: % of users active in week N", fontsize=9, y=TITLE_Y)
-    fig.colorbar(image, ax=ax, fraction=0.03)
+    colorbar = fig.colorbar(image, ax=ax, fraction=0.03)
     fixed_margins(fig, left=0.8, right=0.45, bottom=0.3, top=0.3)
+    unlabelled(ax, colorbar.ax)
     return fig
 
 
