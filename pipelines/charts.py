@@ -185,6 +185,7 @@ def series_chart(series: Any, path: Path, title: str | None = None) -> Path:
     axes.grid(alpha=0.3)
     date_axis(axes, days)
     fixed_margins(figure, left=0.75, right=0.15, bottom=0.45, top=0.35)
+    unlabelled(axes)
     save_png(figure, path, stamp_software=True, tight=False)
     return Path(path)
 
