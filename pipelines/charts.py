@@ -62,12 +62,13 @@ def fixed_margins(
 
 
 def unlabelled(*axes: Any) -> None:
-    """Say that these axes (x and y) have no axis label. Otherwise matplotlib places the empty
-    label clear of the tick labels at every draw, measuring them, and those of every axis
-    sharing it (a figure of six panels on one x axis measured all six panels' labels for each):
-    about a fifth of the trend chart's cost. Placed by hand, an empty label draws nothing."""
-    for ax in axes:
-        for axis in (ax.xaxis, ax.yaxis):
+    """Say that these axes have no axis label (an Axes: its x and y axis; or one Axis).
+    Otherwise matplotlib places the empty label clear of the tick labels at every draw,
+    measuring them, and those of every axis sharing it (a figure of six panels on one x axis
+    measured all six panels' labels for each): about a fifth of the trend chart's cost. Placed
+    by hand, an empty label draws nothing."""
+    for item in axes:
+        for axis in (item.xaxis, item.yaxis) if hasattr(item, "xaxis") else (item,):
             if axis.label.get_text():
                 raise ValueError(f"the axis labelled {axis.label.get_text()!r} needs placing")
             axis.set_label_coords(0.5, 0.5)

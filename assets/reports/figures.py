@@ -61,6 +61,7 @@ def new_funnel_figure(steps: Sequence[str]) -> Figure:
     ax.set_xticks(range(len(steps)), list(steps), fontsize=8)
     ax.set_ylabel("users")
     fixed_margins(fig, left=0.85, right=0.15, bottom=0.4, top=0.35)
+    unlabelled(ax.xaxis)
     return fig
 
 
