@@ -28,12 +28,16 @@ for one day.
 
 Cost: the copy once, then per report day what the day changed: the changed persons' events are
 read again (their whole history: a person's sessions, attempts and returning periods depend on
-all of it), and the marts are counted from per-user tables. At the end of the 360-day demo
-history a step's replay and marts cost 1.25 s of CPU where they cost 2.2 s with retention, the
-funnels, the cohort table and the anomaly rows built again from the whole history (0.86 and
-0.77 s at 60 days; a machine at load 8, benchmarks/results/replay_step_bench.md); the report
-itself adds about 1 s at any size. Even on the first days a step costs ~0.6 s: some 90 model
-statements and the marts' bookkeeping, each a few milliseconds whatever the data. The
+all of it), and the marts are counted from per-user tables. The replay's connection is its
+own, so the marts' set-up (the macros their models need, the base schema) runs once per replay
+(`pipelines.sql.setup_once`), not before each of the seven marts of every step: a step runs
+~87 model statements where it ran ~337. A step with its report costs 1.38-1.42 s of CPU at the
+end of the 360-day demo history and 0.96 s at 60 days, where 9f7c357 cost 1.54-1.63 and
+1.20-1.24 s (alternately, a machine at load 11-14, benchmarks/results/replay_step_bench.md);
+the report is ~0.4-0.5 s of it (its charts). What is left on the first days (~0.4 s of marts)
+is those statements and refresh_mart's bookkeeping (~60 small queries); at 360 days the
+changed persons' events are found among all 1.6M copies by several marts, and funnel_steps,
+dimension_values and retention are counted again from their per-user tables each step. The
 in-memory warehouse runs on the caller's DuckDB threads: a backfill's report processes share
 the CPUs (assets/reports/build.py), and more threads than cores only add switching.
 """
