@@ -31,10 +31,10 @@ read again (their whole history: a person's sessions, attempts and returning per
 all of it), and the marts are counted from per-user tables. The replay's connection is its
 own, so the marts' set-up (the macros their models need, the base schema) runs once per replay
 (`pipelines.sql.setup_once`), not before each of the seven marts of every step: a step runs
-~87 model statements where it ran ~337. A step with its report costs 1.38-1.42 s of CPU at the
-end of the 360-day demo history and 0.96 s at 60 days, where 9f7c357 cost 1.54-1.63 and
-1.20-1.24 s (alternately, a machine at load 11-14, benchmarks/results/replay_step_bench.md);
-the report is ~0.4-0.5 s of it (its charts). What is left on the first days (~0.4 s of marts)
+~87 model statements where it ran ~337. A step with its report costs 0.96 s of CPU at the end
+of the 360-day demo history, 0.65 s at 60 days and 0.49 s on the first days, where 9f7c357
+cost 1.14, 0.78 and 0.61 s (alternately, a quiet machine, benchmarks/results/replay_step_bench.md);
+the report is ~0.2-0.35 s of it (its charts). What is left on the first days (~0.4 s of marts)
 is those statements and refresh_mart's bookkeeping (~60 small queries); at 360 days the
 changed persons' events are found among all 1.6M copies by several marts, and funnel_steps,
 dimension_values and retention are counted again from their per-user tables each step. The
