@@ -9,9 +9,15 @@ one, as a backfill would walk them. Each part is timed by wrapping the functions
 
     PYTHONPATH=<checkout> python benchmarks/replay_step_bench.py HOME [HOME ...] [--json OUT]
 
+With `--baseline REV` each home is timed by that revision's code too (`git archive`, in a
+process of its own), alternately with this one, `--rounds` times:
+
+    python -m benchmarks.replay_step_bench HOME [HOME ...] --baseline REV [--rounds 2]
+
 Without arguments it runs on the cached demo histories of `daily_run_bench` (copied to a
-scratch folder, never written) and writes `benchmarks/results/replay_step_bench.md`. The
-machine is shared: compare CPU seconds, and time the code before in the same run.
+scratch folder, never written) against DEFAULT_BASELINE and writes
+`benchmarks/results/replay_step_bench.md` and `.json`. The machine is shared: compare CPU
+seconds, and read the load average beside each figure.
 """
 
 from __future__ import annotations
@@ -30,20 +36,40 @@ from typing import Any
 
 import pipelines.as_of as as_of_module
 from assets.reports import build as report_build
+from benchmarks.revisions import checkout, describe, run_script
 from pipelines import warehouse
 from pipelines.settings import load_settings
 
 RESULTS = Path(__file__).parent / "results"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 CACHE = Path(
     os.environ.get("EVENTPULSE_BENCH_CACHE", "/work/benchcache/eventpulse-daily-run-bench")
 )
 HISTORIES = ("history-60d-5000u-seed7", "history-360d-20000u-seed7")
 STEPS = 5
+# Main before the replay's set-up ran once per connection and the charts reused their figures.
+DEFAULT_BASELINE = "9f7c357"
+# Runs in a revision's own files: `measure` of its copy of this module.
+MEASURE = """
+import json, sys
+from pathlib import Path
+from benchmarks.replay_step_bench import measure
+home, steps, at_start, threads = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+print(json.dumps(measure(home, steps, at_start, threads), default=str))
+"""
 
 
 def main() -> None:
-    """`make bench`: the cached histories, written to benchmarks/results/."""
-    _write_results(_measure_cached(STEPS))
+    """`make bench`: the cached histories against DEFAULT_BASELINE, to benchmarks/results/."""
+    with tempfile.TemporaryDirectory() as scratch:
+        homes = []
+        for name in HISTORIES:
+            home = Path(scratch) / name
+            home.mkdir()
+            shutil.copy(CACHE / name / "warehouse.duckdb", home / "warehouse.duckdb")
+            homes.append(home)
+        runs = compare(homes, STEPS, DEFAULT_BASELINE, rounds=1, scratch=Path(scratch))
+    _write_comparison(runs, DEFAULT_BASELINE)
 
 
 def command_line() -> None:
@@ -60,9 +86,19 @@ def command_line() -> None:
         help="DuckDB threads of the reader (a backfill's report process has its share of the "
         "CPUs: 1 on 2 CPUs; the replay takes the reader's)",
     )
+    parser.add_argument("--baseline", help="also time this revision, alternately")
+    parser.add_argument("--rounds", type=int, default=2, help="with --baseline")
     args = parser.parse_args()
     if not args.homes:
         main()
+        return
+    if args.baseline:
+        with tempfile.TemporaryDirectory() as scratch:
+            runs = compare(
+                args.homes, args.steps, args.baseline, args.rounds, Path(scratch), args.at_start
+            )
+        for run in runs:
+            print(json.dumps(run, default=str))
         return
     figures = [measure(home, args.steps, args.at_start, args.threads) for home in args.homes]
     if args.json:
@@ -120,6 +156,28 @@ def measure(
     }
 
 
+def compare(
+    homes: list[Path],
+    steps: int,
+    baseline: str,
+    rounds: int,
+    scratch: Path,
+    at_start: bool = False,
+    threads: int = 1,
+) -> list[dict[str, Any]]:
+    """Each home timed by `baseline`'s code and by this checkout's, alternately, `rounds`
+    times, each in a process of its own (one DuckDB thread: a backfill's report process)."""
+    code = {describe(baseline): checkout(baseline, scratch), "this": PROJECT_DIR}
+    runs = []
+    for home in homes:
+        for round_no in range(1, rounds + 1):
+            for revision, folder in code.items():
+                args = (str(home), str(steps), "1" if at_start else "0", str(threads))
+                figure = run_script(folder, MEASURE, *args)
+                runs.append(figure | {"revision": revision, "round": round_no})
+    return runs
+
+
 def _wrap_parts(parts: dict[str, float]) -> Callable[[], None]:
     """Time every mart function and SQL file `pipelines.as_of` calls, under its name."""
     originals = {}
@@ -143,38 +201,30 @@ def _timed(function: Callable, name: str, parts: dict[str, float]) -> Callable:
     return timed
 
 
-def _measure_cached(steps: int) -> list[dict[str, Any]]:
-    figures = []
-    with tempfile.TemporaryDirectory() as scratch:
-        for name in HISTORIES:
-            home = Path(scratch) / name
-            home.mkdir()
-            shutil.copy(CACHE / name / "warehouse.duckdb", home / "warehouse.duckdb")
-            figures.append(measure(home, steps))
-            if name == HISTORIES[-1]:
-                figures.append(measure(home, steps, at_start=True))
-            shutil.rmtree(home)
-    return figures
-
-
-def _write_results(figures: list[dict[str, Any]]) -> None:
+def _write_comparison(runs: list[dict[str, Any]], baseline: str) -> None:
     RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "replay_step_bench.json").write_text(json.dumps(runs, indent=1, default=str) + "\n")
     lines = [
-        "# One step of the report replay",
+        "# One step of the report replay (issue 14)",
         "",
-        f"CPU seconds per report day over the last {STEPS} days of each cached demo history, "
-        "and over the first days of the 360-day one (the replay of the day, the marts, the "
-        "anomaly rows, the report); a shared 2-core machine, so compare CPU seconds.",
+        f"CPU seconds per report day over the last {STEPS} days of each cached demo history (the "
+        "replay of the day, the marts, the anomaly rows, the report), the reader on one DuckDB "
+        f"thread as in a backfill's report process; {baseline} and this checkout alternately, "
+        "each in a process of its own. A shared 2-core machine: compare CPU seconds. Command: "
+        "`python -m benchmarks.replay_step_bench`.",
         "",
-        "| history | days | CPU s / step | wall s / step | load | largest parts (CPU s / step) |",
-        "|---|---|---:|---:|---:|---|",
+        "| history | days | revision | CPU s / step | report part | wall s / step | load "
+        "| largest parts (CPU s / step) |",
+        "|---|---|---|---:|---:|---:|---:|---|",
     ]
-    for figure in figures:
-        top = sorted(figure["parts_cpu_s_per_step"].items(), key=lambda kv: -kv[1])[:6]
-        parts = ", ".join(f"{name} {s:.2f}" for name, s in top)
+    for run in runs:
+        parts = run["parts_cpu_s_per_step"]
+        top = sorted(parts.items(), key=lambda kv: -kv[1])[:5]
         lines.append(
-            f"| {Path(figure['home']).name} | {figure['days']} | {figure['cpu_s_per_step']:.2f} | "
-            f"{figure['wall_s_per_step']:.2f} | {figure['load']:.1f} | {parts} |"
+            f"| {Path(run['home']).name} | {run['days']} | {run['revision']} "
+            f"| {run['cpu_s_per_step']:.2f} | {parts.get('report', 0.0):.2f} "
+            f"| {run['wall_s_per_step']:.2f} | {run['load']:.1f} "
+            f"| {', '.join(f'{name} {s:.2f}' for name, s in top)} |"
         )
     (RESULTS / "replay_step_bench.md").write_text("\n".join(lines) + "\n")
 

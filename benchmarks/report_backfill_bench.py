@@ -35,7 +35,7 @@ CACHE = Path(
 )
 HISTORIES = ("history-360d-20000u-seed7",)
 PROCESSES = 2
-DEFAULT_BASELINE = "6ad469d"  # main before this change (interleaved days, threads per process)
+DEFAULT_BASELINE = "9f7c357"  # main before the replay set up once and the charts reused figures
 
 # Runs in the revision's own files: every daily report of the home's history, as the asset
 # writes a backfill's (its function returned a generator of stretches before, a list now).

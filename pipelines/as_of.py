@@ -28,12 +28,16 @@ for one day.
 
 Cost: the copy once, then per report day what the day changed: the changed persons' events are
 read again (their whole history: a person's sessions, attempts and returning periods depend on
-all of it), and the marts are counted from per-user tables. At the end of the 360-day demo
-history a step's replay and marts cost 1.25 s of CPU where they cost 2.2 s with retention, the
-funnels, the cohort table and the anomaly rows built again from the whole history (0.86 and
-0.77 s at 60 days; a machine at load 8, benchmarks/results/replay_step_bench.md); the report
-itself adds about 1 s at any size. Even on the first days a step costs ~0.6 s: some 90 model
-statements and the marts' bookkeeping, each a few milliseconds whatever the data. The
+all of it), and the marts are counted from per-user tables. The replay's connection is its
+own, so the marts' set-up (the macros their models need, the base schema) runs once per replay
+(`pipelines.sql.setup_once`), not before each of the seven marts of every step: a step runs
+~87 model statements where it ran ~337. A step with its report costs 0.96 s of CPU at the end
+of the 360-day demo history, 0.65 s at 60 days and 0.49 s on the first days, where 9f7c357
+cost 1.14, 0.78 and 0.61 s (alternately, a quiet machine, benchmarks/results/replay_step_bench.md);
+the report is ~0.2-0.35 s of it (its charts). What is left on the first days (~0.4 s of marts)
+is those statements and refresh_mart's bookkeeping (~60 small queries); at 360 days the
+changed persons' events are found among all 1.6M copies by several marts, and funnel_steps,
+dimension_values and retention are counted again from their per-user tables each step. The
 in-memory warehouse runs on the caller's DuckDB threads: a backfill's report processes share
 the CPUs (assets/reports/build.py), and more threads than cores only add switching.
 """
@@ -42,7 +46,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
@@ -53,7 +57,7 @@ from assets.marts.metrics import update_daily_metrics
 from assets.marts.retention import update_retention
 from assets.marts.sessions_users import update_sessions, update_users
 from pipelines.settings import Settings
-from pipelines.sql import run_sql_file
+from pipelines.sql import run_sql_file, setup_once
 from pipelines.warehouse import connect, prepare_base_schema
 
 # Rebuilt as of the day, or not read by reports (large, and the events' own bookkeeping).
@@ -124,6 +128,7 @@ class _Replay:
         # The anomaly rows are picked as of each day from their kept versions.
         self.anomaly_versions = {*ANOMALY_TABLES, "anomaly_days"} <= self.tables
         self.memory: duckdb.DuckDBPyConnection | None = None
+        self.scope = ExitStack()
         self.previous = BEGINNING
         self._copied = False
 
@@ -152,6 +157,9 @@ class _Replay:
     def _start(self) -> duckdb.DuckDBPyConnection:
         memory = connect(Path(":memory:"))
         self.memory = memory
+        # Its own connection, which an error ends: the marts' macros and the base schema are
+        # set up once, not again by each of the seven marts of every step.
+        self.scope.enter_context(setup_once(memory))
         # The caller's thread budget: a backfill's report processes share the CPUs.
         ((threads,),) = self.conn.execute("select current_setting('threads')").fetchall()
         memory.execute("set threads = $threads", {"threads": threads})
@@ -178,6 +186,7 @@ class _Replay:
         self._copied = True
 
     def close(self) -> None:
+        self.scope.close()
         if self.memory is not None:
             self.memory.close()
 

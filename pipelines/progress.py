@@ -62,6 +62,19 @@ def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
     return logger
 
 
+def counted(report: Callable[[str], object], what: str, total: int) -> Callable[[str], None]:
+    """A callback for each finished item of `total`: `report("daily report 3 of 360: <item>")`,
+    counting in the order the items finish (from one process or several)."""
+    done = 0
+
+    def one_done(item: str) -> None:
+        nonlocal done
+        done += 1
+        report(f"{what} {done} of {total}: {item}")
+
+    return one_done
+
+
 PROGRESS_BATCH = 512  # texts per progress line: a few seconds of embedding on two cores
 
 

@@ -53,7 +53,7 @@ import duckdb
 
 from pipelines import journal
 from pipelines.errors import EventpulseError
-from pipelines.sql import run_sql_file
+from pipelines.sql import first_time, run_sql_file
 
 RUN_BUILD_ENV = "EVENTPULSE_RUN_BUILD"
 LOCK_WAIT_SECONDS = float(os.environ.get("EVENTPULSE_LOCK_WAIT_SECONDS", 1800))
@@ -75,7 +75,10 @@ def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
 
 def prepare_base_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the tables every writer needs (ingest's tables, `user_keys`, `keyed_events`) and
-    bring those of an earlier version up to date (`sql/staging/tables.sql`)."""
+    bring those of an earlier version up to date (`sql/staging/tables.sql`); once inside
+    `pipelines.sql.setup_once`."""
+    if not first_time(conn, "staging/tables.sql"):
+        return
     run_sql_file(conn, "staging/tables.sql")
     nullable = conn.execute(
         "select is_nullable from duckdb_columns() "

@@ -18,6 +18,7 @@ from assets.reports.build import (
 )
 from assets.reports.sections import MART_TABLES
 from pipelines.partitions import DAILY, WEEKLY, window_days
+from pipelines.progress import counted
 from pipelines.resources import Warehouse
 from pipelines.warehouse import RUN_BUILD_ENV
 
@@ -66,15 +67,14 @@ def _write_reports(
     settings = warehouse.settings()
     processes = _processes(len(starts))
     written: list[ReportPaths] = []
+    one_written = counted(context.log.info, f"{kind} report", len(starts))
     if processes > 1:
         context.log.info(f"writing {len(starts)} {kind} reports in {processes} processes")
-        written = build_reports_in_processes(settings, kind, starts, processes)
-        context.log.info(f"{len(written)} {kind} reports written, up to {written[-1].html}")
-        return written
+        return build_reports_in_processes(settings, kind, starts, processes, one_written)
     with warehouse.reader() as conn:
         for paths in build_reports(conn, settings, kind, starts):
             written.append(paths)
-            context.log.info(f"{kind} report {len(written)} of {len(starts)}: {paths.html}")
+            one_written(str(paths.html))
     return written
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
+import queue
 import shutil
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ from pipelines.previews import markdown_cell
 from pipelines.settings import Settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+PROGRESS_POLL_SECONDS = 0.5  # how often the caller checks for a failed worker
+# In a worker process of `build_reports_in_processes`: where to say each report it finished.
+_finished_queue: Any = None
 
 
 @dataclass(frozen=True)
@@ -103,20 +107,66 @@ def build_weekly_reports(
 
 
 def build_reports_in_processes(
-    settings: Settings, kind: str, starts: Sequence[dt.date], processes: int
+    settings: Settings,
+    kind: str,
+    starts: Sequence[dt.date],
+    processes: int,
+    on_written: Callable[[str], object] | None = None,
 ) -> list[ReportPaths]:
     """The `kind` ('daily' or 'weekly') reports of `starts`, oldest first, written by
     `processes` processes that each open the published warehouse and replay the history for
     every `processes`-th day (a report's cost is mostly one CPU's Python: the marts' SQL per
     day and matplotlib). Each process gets its share of the CPUs for DuckDB's threads: more
-    threads than cores only add the cost of switching between them."""
+    threads than cores only add the cost of switching between them. `on_written(html path)`
+    is called here, in the caller's process, as each report is written."""
     shares = interleaved_shares(sorted(starts), processes)
     threads = max(1, (os.cpu_count() or 1) // max(1, len(shares)))
     context = multiprocessing.get_context("spawn")  # not forked: the caller holds DuckDB threads
-    with ProcessPoolExecutor(len(shares), mp_context=context) as pool:
-        futures = [pool.submit(write_reports, settings, kind, days, threads) for days in shares]
+    # The workers say each report they finish on this queue (given to them as they start: a
+    # queue cannot travel in a task's arguments), so a long backfill is never silent.
+    finished = context.Queue()
+    with ProcessPoolExecutor(
+        len(shares), mp_context=context, initializer=_report_to, initargs=(finished,)
+    ) as pool:
+        futures = [pool.submit(_write_share, settings, kind, days, threads) for days in shares]
+        _relay_progress(finished, futures, on_written or (lambda _: None))
         written = [paths for future in futures for paths in future.result()]
     return sorted(written, key=lambda paths: paths.markdown.name)
+
+
+def _relay_progress(
+    finished: Any, futures: list[Future], on_written: Callable[[str], object]
+) -> None:
+    """Pass each report the workers say they finished to `on_written`, until every worker has
+    said it is done (None) or one failed without saying so (the caller's `result()` raises
+    its error)."""
+    working = len(futures)
+    while working:
+        try:
+            html = finished.get(timeout=PROGRESS_POLL_SECONDS)
+        except queue.Empty:
+            if any(future.done() and future.exception() for future in futures):
+                return
+            continue
+        if html is None:
+            working -= 1
+        else:
+            on_written(html)
+
+
+def _report_to(finished: Any) -> None:
+    global _finished_queue
+    _finished_queue = finished
+
+
+def _write_share(
+    settings: Settings, kind: str, starts: list[dt.date], threads: int
+) -> list[ReportPaths]:
+    """`write_reports` in a worker, then None on the queue: after its last report's line."""
+    try:
+        return write_reports(settings, kind, starts, threads)
+    finally:
+        _finished_queue.put(None)
 
 
 def interleaved_shares(days: list[dt.date], parts: int) -> list[list[dt.date]]:
@@ -141,9 +191,14 @@ def write_reports(
 ) -> list[ReportPaths]:
     """One process's share of `build_reports_in_processes`, with `threads` DuckDB threads (the
     replay's in-memory warehouse takes the reader's)."""
+    written = []
     with warehouse.reader(settings.home) as conn:
         conn.execute("set threads = $threads", {"threads": threads})
-        return list(build_reports(conn, settings, kind, starts))
+        for paths in build_reports(conn, settings, kind, starts):
+            written.append(paths)
+            if _finished_queue is not None:
+                _finished_queue.put(str(paths.html))
+    return written
 
 
 def _build_reports(

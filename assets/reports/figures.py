@@ -17,7 +17,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from pipelines.charts import TITLE_Y, fixed_margins, new_figure, reuse_identical_png, save_png
+from pipelines.charts import (
+    TITLE_Y,
+    fixed_margins,
+    new_figure,
+    reuse_identical_png,
+    save_png,
+    unlabelled,
+)
 
 BLUE = "#1f77b4"
 PARTIAL_GREY = "#d9d9d9"  # a period still running: grey and hatched, never a plain value
@@ -35,9 +42,38 @@ def funnel_chart(
     """Users reaching each step (1-based `users` keys) with the share of the first step; bars of
     entries whose conversion window is still open (`complete` False) are grey and hatched."""
     counts = [users.get(i, 0) for i in range(1, len(steps) + 1)]
-    first = counts[0] or 1
+    figure = _funnel_figures.get(tuple(steps))
+    if figure is None:
+        figure = _funnel_figures[tuple(steps)] = new_funnel_figure(steps)
+    save_png(funnel_figure(counts, title, complete, figure), path, tight=False)
+
+
+# This process's funnel figure of each list of steps, drawn again with each report's bars: a
+# backfill draws every funnel once per report, and setting the figure up costs about as much
+# as drawing its bars. The PNG has the bytes a new figure gives (tests/reports/test_figures.py).
+_funnel_figures: dict[tuple[str, ...], Figure] = {}
+
+
+def new_funnel_figure(steps: Sequence[str]) -> Figure:
+    """The funnel chart of `steps` without its bars and title."""
     fig = new_figure(7, 3.2)
     ax = fig.subplots()
+    ax.set_xticks(range(len(steps)), list(steps), fontsize=8)
+    ax.set_ylabel("users")
+    fixed_margins(fig, left=0.85, right=0.15, bottom=0.4, top=0.35)
+    unlabelled(ax.xaxis)
+    return fig
+
+
+def funnel_figure(counts: list[int], title: str, complete: bool, figure: Figure) -> Figure:
+    """`figure` (from `new_funnel_figure`, of as many steps as `counts`) with these bars and
+    this title, and nothing of the ones drawn before."""
+    ax = figure.axes[0]
+    for container in list(ax.containers):
+        container.remove()
+    for text in list(ax.texts):
+        text.remove()
+    first = counts[0] or 1
     style = (
         {"color": BLUE}
         if complete
@@ -52,12 +88,9 @@ def funnel_chart(
             va="bottom",
             fontsize=8,
         )
-    ax.set_xticks(range(len(counts)), list(steps), fontsize=8)
-    ax.set_ylabel("users")
     ax.set_ylim(0, max(counts + [1]) * 1.3)
     ax.set_title(title, fontsize=9, y=TITLE_Y)
-    fixed_margins(fig, left=0.85, right=0.15, bottom=0.4, top=0.35)
-    save_png(fig, path, tight=False)
+    return figure
 
 
 @reuse_identical_png
@@ -131,8 +164,43 @@ def draw_cohort_heatmap(
 ) -> None:
     """`grid` (NaN: no value) with one labelled row per cohort; `running` (row, column) cells
     hatched grey."""
-    fig = new_figure(7, 0.9 + 0.32 * len(rows))
+    shape = (len(rows), width)
+    figure = _heatmap_figures.get(shape)
+    if figure is None:
+        figure = _heatmap_figures[shape] = new_heatmap_figure(*shape)
+    save_png(heatmap_figure(rows, grid, running, figure), path, tight=False)
+
+
+# This process's heatmap figure of each shape (rows, weeks), drawn again with each report's
+# cells: late events change a past week's cells for days after it ended, so a backfill draws
+# the heatmap most days, and its axes, colour bar and ticks cost about as much as its cells.
+# The PNG has the bytes a new figure gives (tests/reports/test_figures.py).
+_heatmap_figures: dict[tuple[int, int], Figure] = {}
+
+
+def new_heatmap_figure(rows: int, width: int) -> Figure:
+    """The heatmap of `rows` cohorts and `width` weeks without its cells and row labels."""
+    fig = new_figure(7, 0.9 + 0.32 * rows)
     ax = fig.subplots()
+    image = ax.imshow(
+        [[float("nan")] * width] * rows, aspect="auto", cmap="Blues", vmin=0, vmax=100
+    )
+    ax.set_xticks(range(width), [f"W{i}" for i in range(width)], fontsize=7)
+    ax.set_title("Week cohorts: % of users active in week N", fontsize=9, y=TITLE_Y)
+    colorbar = fig.colorbar(image, ax=ax, fraction=0.03)
+    fixed_margins(fig, left=0.8, right=0.45, bottom=0.3, top=0.3)
+    unlabelled(ax, colorbar.ax)
+    return fig
+
+
+def heatmap_figure(
+    rows: list[str], grid: list[list[float]], running: list[tuple[int, int]], figure: Figure
+) -> Figure:
+    """`figure` (from `new_heatmap_figure`, of this shape) with these cells and row labels, and
+    nothing of the ones drawn before."""
+    ax = figure.axes[0]
+    for artist in [*ax.patches, *ax.texts]:
+        artist.remove()
     for row, index in running:
         ax.add_patch(
             Rectangle(
@@ -145,15 +213,12 @@ def draw_cohort_heatmap(
                 linewidth=0,
             )
         )
-    image = ax.imshow(grid, aspect="auto", cmap="Blues", vmin=0, vmax=100)
+    (image,) = ax.images
+    image.set_data(grid)
     for y, cells in enumerate(grid):
         for x, value in enumerate(cells):
             if value == value:  # not NaN
                 color = "white" if value > 60 else "black"
                 ax.text(x, y, f"{value:.0f}", ha="center", va="center", fontsize=7, color=color)
-    ax.set_xticks(range(width), [f"W{i}" for i in range(width)], fontsize=7)
     ax.set_yticks(range(len(rows)), rows, fontsize=7)
-    ax.set_title("Week cohorts: % of users active in week N", fontsize=9, y=TITLE_Y)
-    fig.colorbar(image, ax=ax, fraction=0.03)
-    fixed_margins(fig, left=0.8, right=0.45, bottom=0.3, top=0.3)
-    save_png(fig, path, tight=False)
+    return figure

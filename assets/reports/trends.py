@@ -21,7 +21,7 @@ import matplotlib.dates as mdates
 
 from assets.reports.headline import METRIC_LABELS, value_text
 from assets.reports.layout import MISSING, ReportFigure, Section, Table
-from pipelines.charts import TITLE_Y, fixed_margins, new_figure, save_png
+from pipelines.charts import TITLE_Y, fixed_margins, new_figure, save_png, unlabelled
 from pipelines.formatting import percent
 from pipelines.settings import DEFAULT_DIMENSIONS, PROPERTY_DIMENSION_PREFIX
 
@@ -163,6 +163,7 @@ def new_trend_figure() -> Figure:
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     fixed_margins(figure, left=0.5, right=0.15, bottom=0.35, top=0.25, wspace=0.15, hspace=0.45)
+    unlabelled(*figure.axes)
     return figure
 
 

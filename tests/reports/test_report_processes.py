@@ -13,6 +13,7 @@ from test_as_of import FUNNEL, _build, _events
 from assets.reports.build import build_daily_reports, build_reports_in_processes, interleaved_shares
 from pipelines import warehouse
 from pipelines.as_of import as_of_warehouses
+from pipelines.progress import counted
 from pipelines.settings import Settings
 
 
@@ -52,7 +53,14 @@ def test_reports_written_by_two_processes_equal_those_of_one(tmp_path: Path) -> 
 
     with warehouse.reader(one) as conn:
         alone = list(build_daily_reports(conn, settings, days))
-    together = build_reports_in_processes(Settings(home=two, funnels=(FUNNEL,)), "daily", days, 2)
+    lines: list[str] = []
+    together = build_reports_in_processes(
+        Settings(home=two, funnels=(FUNNEL,)),
+        "daily",
+        days,
+        2,
+        counted(lines.append, "daily report", len(days)),
+    )
 
     assert [p.markdown.name for p in together] == [p.markdown.name for p in alone]
     for a, b in zip(alone, together, strict=True):
@@ -60,6 +68,9 @@ def test_reports_written_by_two_processes_equal_those_of_one(tmp_path: Path) -> 
         assert b.html.read_bytes() == a.html.read_bytes()
         assert [f.read_bytes() for f in b.figures] == [f.read_bytes() for f in a.figures]
         assert b.figures and all(str(f).startswith(str(two)) for f in b.figures)
+    # Each report is told as the workers write it, counted in the caller's process.
+    assert [line.split(":")[0] for line in lines] == [f"daily report {n} of 6" for n in range(1, 7)]
+    assert sorted(line.split(": ", 1)[1] for line in lines) == [str(p.html) for p in together]
 
 
 def test_the_replay_runs_on_the_callers_duckdb_threads(tmp_path: Path) -> None:
