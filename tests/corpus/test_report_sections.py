@@ -144,6 +144,7 @@ def test_template_notes_are_kept_in_the_oldest_report_only(home: Path) -> None:
         kept = {note.pattern for note in TEMPLATE_NOTES if any(note.match(x) for x in lines)}
         assert kept == ({n.pattern for n in TEMPLATE_NOTES} if day == days[0] else set()), day
         assert {"Headline metrics", "By platform and channel", "Funnels"} <= _sections(home, day)
+        assert any(line.startswith("The headline metrics over the 42 days") for line in lines)
 
 
 def test_a_report_without_its_notes_keeps_what_it_says_of_its_day() -> None:
