@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_corpus import CountingEmbedder
 
-from assets.corpus.report_sections import HISTORY_SECTIONS, daily_report_body
+from assets.corpus.report_sections import HISTORY_SECTIONS, TEMPLATE_NOTES, daily_report_body
 from assets.corpus.store import build_corpus, open_table
 from assets.reports.build import build_daily_report
 from pipelines import warehouse
@@ -123,3 +123,42 @@ def test_a_days_refresh_embeds_that_days_report_and_the_newest_history_only(home
     assert not _sections(home, second_day) & HISTORY_SECTIONS  # no longer the newest
     assert stats.removed > 0  # its history sections went
     assert _sections(home, new_day) >= {"Headline metrics", *HISTORY_SECTIONS}
+
+
+def test_every_template_note_matches_a_line_of_a_rendered_report(home: Path) -> None:
+    """The notes are the reports stage's wording: a reworded note shows up here."""
+    report = Settings(home=home).reports_dir / "daily" / f"{REPORT_DAYS[0].isoformat()}.md"
+    lines = report.read_text().splitlines()
+    for note in TEMPLATE_NOTES:
+        assert any(note.match(line) for line in lines), note.pattern
+
+
+def test_template_notes_are_kept_in_the_oldest_report_only(home: Path) -> None:
+    settings = Settings(home=home)
+    build_corpus(settings, embed_fn=CountingEmbedder())
+    days = sorted(
+        dt.date.fromisoformat(p.stem) for p in (settings.reports_dir / "daily").glob("*.md")
+    )
+    for day in days:
+        lines = [line for r in _report_chunks(home, day) for line in r["text"].splitlines()]
+        kept = {note.pattern for note in TEMPLATE_NOTES if any(note.match(x) for x in lines)}
+        assert kept == ({n.pattern for n in TEMPLATE_NOTES} if day == days[0] else set()), day
+        assert {"Headline metrics", "By platform and channel", "Funnels"} <= _sections(home, day)
+        assert any(line.startswith("The headline metrics over the 42 days") for line in lines)
+
+
+def test_a_report_without_its_notes_keeps_what_it_says_of_its_day() -> None:
+    report = (
+        "# Daily report 2026-03-12 (Thursday)\n\n## Headline metrics\n\n"
+        "All users, all platforms and channels (daily_metrics, dimension 'all'); "
+        "conversion = purchasers / active users.\n\n"
+        "| Metric | 2026-03-12 |\n| --- | --- |\n| Active users | 990 |\n\n"
+        "## Funnels\n\n"
+        'Funnel "checkout": users who entered on 2026-03-12 have until 2026-03-20 00:00 UTC '
+        "to finish (a 7.0 d window), so the later steps are still growing.\n"
+    )
+    body = daily_report_body(report, dt.date(2026, 3, 12), newest=False, notes=False)
+    assert "All users, all platforms" not in body
+    assert "| Active users | 990 |" in body
+    assert "users who entered on 2026-03-12 have until 2026-03-20" in body
+    assert daily_report_body(report, dt.date(2026, 3, 12), newest=False) == report

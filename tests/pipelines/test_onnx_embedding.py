@@ -39,13 +39,17 @@ def test_document_batches_give_the_vectors_of_one_text_at_a_time_and_of_torch() 
     assert ((documents * embedding.embed(texts)).sum(axis=1)).min() >= 0.999
 
 
-def test_a_large_build_embeds_with_torch_into_the_same_space(
+def test_runs_on_several_threads_give_the_vectors_of_one_thread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(onnx_embedding, "TORCH_FROM_TEXTS", 3)
-    large = onnx_embedding.embed_documents(TEXTS)  # 5 texts: the torch path
-    assert large.dtype == np.float32
-    assert np.abs(large - onnx_embedding.embed(TEXTS)).max() < 1e-5
+    """Batches run on worker threads at once: each must land in its own texts' rows."""
+    texts = [f"{n} users converted on day {n}" + " and more" * (n % 9) for n in range(23)]
+    monkeypatch.setattr(onnx_embedding, "worker_count", lambda: 1)
+    alone = onnx_embedding.embed_documents(texts)
+    monkeypatch.setattr(onnx_embedding, "worker_count", lambda: 3)
+    threaded = onnx_embedding.embed_documents(texts)
+    assert np.array_equal(alone, threaded)
+    assert ((threaded * embedding.embed(texts)).sum(axis=1)).min() >= 0.999
 
 
 def test_a_missing_export_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
