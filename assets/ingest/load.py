@@ -14,7 +14,8 @@ import tempfile
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -273,6 +274,8 @@ def _store_days(
         if staged:
             _parse_records(conn, sources, timezone)
             run_sql_file(conn, "staging/copy_days.sql", {"days": list(staged)})
+        if _appends(conn, days, staged):
+            return _append_days(conn, days, staged)
         results = []
         for day in days:
             if day not in staged:
@@ -284,6 +287,88 @@ def _store_days(
     finally:
         conn.execute("reset preserve_insertion_order")
     return results
+
+
+def _appends(
+    conn: duckdb.DuckDBPyConnection,
+    days: Sequence[dt.date],
+    staged: Mapping[dt.date, _StagedDay],
+) -> bool:
+    """Whether the days may be replaced together (append_days.sql): several are staged, they
+    come in calendar order, each once, and all after every arrival day the warehouse holds."""
+    if len(staged) < 2 or any(later <= earlier for earlier, later in pairwise(days)):
+        return False
+    latest = conn.execute(
+        "select greatest((select max(arrival_date) from event_copies), "
+        "(select max(arrival_date) from quarantine), (select max(arrival_date) from ingest_log))"
+    ).fetchall()[0][0]
+    return latest is None or latest < days[0]
+
+
+def _append_days(
+    conn: duckdb.DuckDBPyConnection,
+    days: Sequence[dt.date],
+    staged: Mapping[dt.date, _StagedDay],
+) -> list[IngestResult]:
+    """Replace the staged days of `days` (see _appends) in one transaction, as one load per
+    day in that order would; a day not staged (nothing arrived) holds nothing yet."""
+    loaded = [staged[day] for day in days if day in staged]
+    conn.execute("begin transaction")
+    try:
+        started = time.perf_counter()
+        run_sql_file(
+            conn,
+            "staging/append_days.sql",
+            {
+                "first_day": days[0],
+                "staged_days": [s.day for s in loaded],
+                "files": [s.files for s in loaded],
+                "unreadable_files": [s.unreadable for s in loaded],
+                "started_at": [s.started_at for s in loaded],
+                "finished_at": _utc_now(),
+            },
+        )
+        elapsed = time.perf_counter() - started
+        journal.record_load_days(conn, [s.day for s in loaded])
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    conn.execute("drop view if exists batch_copies")
+    by_day = _results(conn, [s.day for s in loaded])
+    # The batch resolves identities for all its days at once: each gets an equal share.
+    share = elapsed / len(loaded)
+    return [
+        replace(by_day[day], identity_seconds=share) if day in by_day else _kept_result(conn, day)
+        for day in days
+    ]
+
+
+def _results(
+    conn: duckdb.DuckDBPyConnection, days: Sequence[dt.date]
+) -> dict[dt.date, IngestResult]:
+    """The IngestResult of each of `days` from its latest ingest_log row."""
+    logged = conn.execute(
+        """
+        select arrival_date, files, records, loaded, quarantined, duplicates, unreadable_files
+        from ingest_log where list_contains($days, arrival_date)
+        qualify row_number() over (partition by arrival_date order by finished_at desc) = 1
+        """,
+        {"days": list(days)},
+    ).fetchall()
+    reasons: dict[dt.date, dict[str, int]] = {}
+    for day, reason, count in conn.execute(
+        "select arrival_date, reason, count(*) from quarantine "
+        "where list_contains($days, arrival_date) group by all",
+        {"days": list(days)},
+    ).fetchall():
+        reasons.setdefault(day, {})[reason] = count
+    return {
+        row[0]: IngestResult(
+            row[0], *row[1:], by_reason=dict(sorted(reasons.get(row[0], {}).items()))
+        )
+        for row in logged
+    }
 
 
 def _day_records(conn: duckdb.DuckDBPyConnection, day: dt.date, alone: bool) -> None:
