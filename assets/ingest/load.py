@@ -44,6 +44,9 @@ LARGEST_REVENUE = 1e15
 # a batch of bigger days ends at BATCH_RECORDS).
 BATCH_DAYS = 30
 BATCH_RECORDS = 2_000_000
+# Days after every stored one (a backfill) are replaced together (_append_days), which costs
+# about the same whatever the number of days: a batch of them may span a quarter.
+APPEND_BATCH_DAYS = 90
 # A range load commits each day, and DuckDB checkpoints whenever its write-ahead log passes
 # checkpoint_threshold (16 MB by default): every day or two of demo data, each time rewriting
 # the growing tables' last row groups (a fifth of a 30-day backfill's CPU went to commits).
@@ -139,10 +142,13 @@ def load_range(
     timezone: str = "UTC",
 ) -> list[IngestResult]:
     """Load (or re-load) arrival days in the order given, each as `load_partition` loads it:
-    the warehouse ends row for row as after one `load_partition` per day, and each day is
-    replaced in its own transaction. Cheaper than those calls: the schema is prepared once,
-    and the records of up to BATCH_DAYS days (BATCH_RECORDS records) are validated in one
-    pass, whose fixed cost (planning parse_records.sql) is otherwise paid per day."""
+    the warehouse ends row for row as after one `load_partition` per day. Cheaper than those
+    calls: the schema is prepared once, and the records of up to BATCH_DAYS days
+    (BATCH_RECORDS records) are validated in one pass, whose fixed cost (planning
+    parse_records.sql) is otherwise paid per day. Each day is replaced in its own
+    transaction, except days after every stored one (a backfill, a catch-up), which are
+    replaced together, up to APPEND_BATCH_DAYS in one transaction (append_days.sql): what a
+    crash loses is re-loaded by running the range again."""
     prepare_base_schema(conn)
     date_events_in(conn, timezone)
     sources = source_paths(aliases)
@@ -150,9 +156,10 @@ def load_range(
     remaining = list(days)
     if len(days) > 1:
         conn.execute(f"set checkpoint_threshold = '{RANGE_CHECKPOINT_THRESHOLD}'")
+    batch_days = APPEND_BATCH_DAYS if _after_stored(conn, days) else BATCH_DAYS
     try:
         while remaining:
-            batch, staged = _stage_batch(conn, landing_dir, remaining, sources)
+            batch, staged = _stage_batch(conn, landing_dir, remaining, sources, batch_days)
             results += _store_days(conn, batch, staged, sources, timezone)
             remaining = remaining[len(batch) :]
     finally:
@@ -166,14 +173,15 @@ def _stage_batch(
     landing_dir: Path,
     days: list[dt.date],
     sources: SourcePaths,
+    batch_days: int,
 ) -> tuple[list[dt.date], dict[dt.date, _StagedDay]]:
-    """Stage the files of the first days of `days` into raw_records: up to BATCH_DAYS days, and
+    """Stage the files of the first days of `days` into raw_records: up to `batch_days`, and
     no more once BATCH_RECORDS records are staged (a backfill of big days stays in memory).
     Returns those days and the ones staged (a day whose folder is empty or missing is not)."""
     run_sql_file(conn, "staging/raw_records.sql")
     batch: list[dt.date] = []
     staged: dict[dt.date, _StagedDay] = {}
-    for day in days[:BATCH_DAYS]:
+    for day in days[:batch_days]:
         if staged and _staged_records(conn) >= BATCH_RECORDS:
             break
         batch.append(day)
@@ -294,9 +302,15 @@ def _appends(
     days: Sequence[dt.date],
     staged: Mapping[dt.date, _StagedDay],
 ) -> bool:
-    """Whether the days may be replaced together (append_days.sql): several are staged, they
-    come in calendar order, each once, and all after every arrival day the warehouse holds."""
-    if len(staged) < 2 or any(later <= earlier for earlier, later in pairwise(days)):
+    """Whether the days may be replaced together (append_days.sql): several are staged, and
+    they come after the stored ones (_after_stored)."""
+    return len(staged) >= 2 and _after_stored(conn, days)
+
+
+def _after_stored(conn: duckdb.DuckDBPyConnection, days: Sequence[dt.date]) -> bool:
+    """Whether `days` come in calendar order, each once, and all after every arrival day the
+    warehouse holds."""
+    if any(later <= earlier for earlier, later in pairwise(days)):
         return False
     latest = conn.execute(
         "select greatest((select max(arrival_date) from event_copies), "

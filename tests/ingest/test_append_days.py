@@ -38,7 +38,7 @@ def together(monkeypatch: pytest.MonkeyPatch) -> list[list[dt.date]]:
 def test_days_after_the_stored_ones_equal_one_load_per_day_in_every_table(
     tmp_path: Path, seed: int, together: list[list[dt.date]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(load, "BATCH_DAYS", 4)  # the later days cross batches
+    monkeypatch.setattr(load, "APPEND_BATCH_DAYS", 4)  # the later days cross batches
     rng = random.Random(seed)
     landing = tmp_path / "landing" / "events"
     shared_ids: list[str] = []
