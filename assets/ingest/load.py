@@ -78,7 +78,8 @@ class IngestResult:
     duplicates: int
     unreadable_files: int
     by_reason: dict[str, int] = field(default_factory=dict)
-    identity_seconds: float = 0.0  # of the load, in resolve_identities.sql
+    # Of the load, in resolve_identities.sql (days replaced together: a share of append_days.sql).
+    identity_seconds: float = 0.0
     # Nothing arrived: what the day already holds from earlier loads, kept as it is.
     kept_events: int = 0
     kept_quarantined: int = 0
@@ -350,7 +351,8 @@ def _append_days(
         raise
     conn.execute("drop view if exists batch_copies")
     by_day = _results(conn, [s.day for s in loaded])
-    # The batch resolves identities for all its days at once: each gets an equal share.
+    # Identities are resolved inside the one pass that replaces the batch's days, not timed on
+    # their own: each day gets an equal share of that pass.
     share = elapsed / len(loaded)
     return [
         replace(by_day[day], identity_seconds=share) if day in by_day else _kept_result(conn, day)
