@@ -90,6 +90,13 @@ def record_load_day(conn: duckdb.DuckDBPyConnection, arrival_date: dt.date) -> N
         run_sql_file(conn, "journal/load_day.sql", {"arrival_date": arrival_date})
 
 
+def record_load_days(conn: duckdb.DuckDBPyConnection, days: Sequence[dt.date]) -> None:
+    """Journal what arrival days replaced together changed (sql/journal/load_days.sql); call it
+    in their transaction, after sql/staging/append_days.sql."""
+    if _journaling(conn):
+        run_sql_file(conn, "journal/load_days.sql", {"days": list(days)})
+
+
 def record_mart(
     conn: duckdb.DuckDBPyConnection, tables: Sequence[str], applied: int | None
 ) -> None:

@@ -14,7 +14,8 @@ import tempfile
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from pathlib import Path
 
 import duckdb
@@ -43,6 +44,9 @@ LARGEST_REVENUE = 1e15
 # a batch of bigger days ends at BATCH_RECORDS).
 BATCH_DAYS = 30
 BATCH_RECORDS = 2_000_000
+# Days after every stored one (a backfill) are replaced together (_append_days), which costs
+# about the same whatever the number of days: a batch of them may span a quarter.
+APPEND_BATCH_DAYS = 90
 # A range load commits each day, and DuckDB checkpoints whenever its write-ahead log passes
 # checkpoint_threshold (16 MB by default): every day or two of demo data, each time rewriting
 # the growing tables' last row groups (a fifth of a 30-day backfill's CPU went to commits).
@@ -74,7 +78,8 @@ class IngestResult:
     duplicates: int
     unreadable_files: int
     by_reason: dict[str, int] = field(default_factory=dict)
-    identity_seconds: float = 0.0  # of the load, in resolve_identities.sql
+    # Of the load, in resolve_identities.sql (days replaced together: a share of append_days.sql).
+    identity_seconds: float = 0.0
     # Nothing arrived: what the day already holds from earlier loads, kept as it is.
     kept_events: int = 0
     kept_quarantined: int = 0
@@ -138,10 +143,13 @@ def load_range(
     timezone: str = "UTC",
 ) -> list[IngestResult]:
     """Load (or re-load) arrival days in the order given, each as `load_partition` loads it:
-    the warehouse ends row for row as after one `load_partition` per day, and each day is
-    replaced in its own transaction. Cheaper than those calls: the schema is prepared once,
-    and the records of up to BATCH_DAYS days (BATCH_RECORDS records) are validated in one
-    pass, whose fixed cost (planning parse_records.sql) is otherwise paid per day."""
+    the warehouse ends row for row as after one `load_partition` per day. Cheaper than those
+    calls: the schema is prepared once, and the records of up to BATCH_DAYS days
+    (BATCH_RECORDS records) are validated in one pass, whose fixed cost (planning
+    parse_records.sql) is otherwise paid per day. Each day is replaced in its own
+    transaction, except days after every stored one (a backfill, a catch-up), which are
+    replaced together, up to APPEND_BATCH_DAYS in one transaction (append_days.sql): what a
+    crash loses is re-loaded by running the range again."""
     prepare_base_schema(conn)
     date_events_in(conn, timezone)
     sources = source_paths(aliases)
@@ -149,9 +157,10 @@ def load_range(
     remaining = list(days)
     if len(days) > 1:
         conn.execute(f"set checkpoint_threshold = '{RANGE_CHECKPOINT_THRESHOLD}'")
+    batch_days = APPEND_BATCH_DAYS if _after_stored(conn, days) else BATCH_DAYS
     try:
         while remaining:
-            batch, staged = _stage_batch(conn, landing_dir, remaining, sources)
+            batch, staged = _stage_batch(conn, landing_dir, remaining, sources, batch_days)
             results += _store_days(conn, batch, staged, sources, timezone)
             remaining = remaining[len(batch) :]
     finally:
@@ -165,14 +174,15 @@ def _stage_batch(
     landing_dir: Path,
     days: list[dt.date],
     sources: SourcePaths,
+    batch_days: int,
 ) -> tuple[list[dt.date], dict[dt.date, _StagedDay]]:
-    """Stage the files of the first days of `days` into raw_records: up to BATCH_DAYS days, and
+    """Stage the files of the first days of `days` into raw_records: up to `batch_days`, and
     no more once BATCH_RECORDS records are staged (a backfill of big days stays in memory).
     Returns those days and the ones staged (a day whose folder is empty or missing is not)."""
     run_sql_file(conn, "staging/raw_records.sql")
     batch: list[dt.date] = []
     staged: dict[dt.date, _StagedDay] = {}
-    for day in days[:BATCH_DAYS]:
+    for day in days[:batch_days]:
         if staged and _staged_records(conn) >= BATCH_RECORDS:
             break
         batch.append(day)
@@ -273,6 +283,8 @@ def _store_days(
         if staged:
             _parse_records(conn, sources, timezone)
             run_sql_file(conn, "staging/copy_days.sql", {"days": list(staged)})
+        if _appends(conn, days, staged):
+            return _append_days(conn, days, staged)
         results = []
         for day in days:
             if day not in staged:
@@ -284,6 +296,95 @@ def _store_days(
     finally:
         conn.execute("reset preserve_insertion_order")
     return results
+
+
+def _appends(
+    conn: duckdb.DuckDBPyConnection,
+    days: Sequence[dt.date],
+    staged: Mapping[dt.date, _StagedDay],
+) -> bool:
+    """Whether the days may be replaced together (append_days.sql): several are staged, and
+    they come after the stored ones (_after_stored)."""
+    return len(staged) >= 2 and _after_stored(conn, days)
+
+
+def _after_stored(conn: duckdb.DuckDBPyConnection, days: Sequence[dt.date]) -> bool:
+    """Whether `days` come in calendar order, each once, and all after every arrival day the
+    warehouse holds."""
+    if any(later <= earlier for earlier, later in pairwise(days)):
+        return False
+    latest = conn.execute(
+        "select greatest((select max(arrival_date) from event_copies), "
+        "(select max(arrival_date) from quarantine), (select max(arrival_date) from ingest_log))"
+    ).fetchall()[0][0]
+    return latest is None or latest < days[0]
+
+
+def _append_days(
+    conn: duckdb.DuckDBPyConnection,
+    days: Sequence[dt.date],
+    staged: Mapping[dt.date, _StagedDay],
+) -> list[IngestResult]:
+    """Replace the staged days of `days` (see _appends) in one transaction, as one load per
+    day in that order would; a day not staged (nothing arrived) holds nothing yet."""
+    loaded = [staged[day] for day in days if day in staged]
+    conn.execute("begin transaction")
+    try:
+        started = time.perf_counter()
+        run_sql_file(
+            conn,
+            "staging/append_days.sql",
+            {
+                "first_day": days[0],
+                "staged_days": [s.day for s in loaded],
+                "files": [s.files for s in loaded],
+                "unreadable_files": [s.unreadable for s in loaded],
+                "started_at": [s.started_at for s in loaded],
+                "finished_at": _utc_now(),
+            },
+        )
+        elapsed = time.perf_counter() - started
+        journal.record_load_days(conn, [s.day for s in loaded])
+        conn.execute("commit")
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    conn.execute("drop view if exists batch_copies")
+    by_day = _results(conn, [s.day for s in loaded])
+    # Identities are resolved inside the one pass that replaces the batch's days, not timed on
+    # their own: each day gets an equal share of that pass.
+    share = elapsed / len(loaded)
+    return [
+        replace(by_day[day], identity_seconds=share) if day in by_day else _kept_result(conn, day)
+        for day in days
+    ]
+
+
+def _results(
+    conn: duckdb.DuckDBPyConnection, days: Sequence[dt.date]
+) -> dict[dt.date, IngestResult]:
+    """The IngestResult of each of `days` from its latest ingest_log row."""
+    logged = conn.execute(
+        """
+        select arrival_date, files, records, loaded, quarantined, duplicates, unreadable_files
+        from ingest_log where list_contains($days, arrival_date)
+        qualify row_number() over (partition by arrival_date order by finished_at desc) = 1
+        """,
+        {"days": list(days)},
+    ).fetchall()
+    reasons: dict[dt.date, dict[str, int]] = {}
+    for day, reason, count in conn.execute(
+        "select arrival_date, reason, count(*) from quarantine "
+        "where list_contains($days, arrival_date) group by all",
+        {"days": list(days)},
+    ).fetchall():
+        reasons.setdefault(day, {})[reason] = count
+    return {
+        row[0]: IngestResult(
+            row[0], *row[1:], by_reason=dict(sorted(reasons.get(row[0], {}).items()))
+        )
+        for row in logged
+    }
 
 
 def _day_records(conn: duckdb.DuckDBPyConnection, day: dt.date, alone: bool) -> None:

@@ -101,6 +101,7 @@ def test_a_range_load_equals_one_load_per_day_in_every_table(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(load, "BATCH_DAYS", 7)
+    monkeypatch.setattr(load, "APPEND_BATCH_DAYS", 7)
     monkeypatch.setattr(load, "BATCH_RECORDS", 40)  # some batches end by records, not days
     rng = random.Random(seed)
     landing = tmp_path / "landing" / "events"
