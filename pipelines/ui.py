@@ -104,6 +104,10 @@ def run_ui(command: list[str], env: dict[str, str], cwd: Path) -> int:
     be signalled together: SIGINT first, as Ctrl-C in a terminal does, then SIGTERM and SIGKILL
     for whatever is still there after a grace period. Without this, `kill` of `eventpulse ui`
     left them running, schedules on and the port taken."""
+    # The signals that stop us must reach us (and dagster dev, which inherits the mask): a
+    # blocked signal is inherited from whoever started us, and Python's multiprocessing blocks
+    # SIGINT and SIGTERM in its thread while it starts a helper process.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
     # dagster dev gets SIGINT back at its default even when ours is ignored (a background job
     # of a script): stop_process_group asks it to shut down gracefully with SIGINT.
     process = subprocess.Popen(

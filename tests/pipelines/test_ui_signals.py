@@ -30,13 +30,16 @@ PARENT = textwrap.dedent(
 )
 
 
-def _start(tmp_path: Path, *ignored: str) -> tuple[subprocess.Popen, Path]:
+def _start(
+    tmp_path: Path, *ignored: str, blocked: frozenset[int] = frozenset()
+) -> tuple[subprocess.Popen, Path]:
     report = tmp_path / "child_sigint.txt"
     parent = subprocess.Popen(
         [sys.executable, "-c", PARENT, str(report), *ignored],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, blocked),
     )
     deadline = time.monotonic() + 60
     while not report.exists() or not report.read_text():
@@ -87,6 +90,20 @@ def test_an_ignored_sighup_stays_ignored_as_under_nohup(tmp_path: Path) -> None:
         time.sleep(1)
         assert parent.poll() is None
         assert _group_members(child) == [child]
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) == 130
+        assert _group_members(child) == []
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def test_sigterm_stops_it_even_when_its_starter_had_sigterm_blocked(tmp_path: Path) -> None:
+    """A blocked signal is inherited: started with SIGTERM blocked (as from a thread of
+    multiprocessing's that blocks it while starting a helper), `kill` must still stop it."""
+    parent, _ = _start(tmp_path, blocked=frozenset({signal.SIGTERM}))
+    try:
+        child = _child_pid(parent)
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=60) == 130
         assert _group_members(child) == []
