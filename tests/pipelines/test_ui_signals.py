@@ -39,7 +39,7 @@ def _start(
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, blocked),
+        preexec_fn=lambda: _as_from_a_terminal(blocked),
     )
     deadline = time.monotonic() + 60
     while not report.exists() or not report.read_text():
@@ -47,6 +47,15 @@ def _start(
         assert time.monotonic() < deadline, "the stand-in child did not start"
         time.sleep(0.1)
     return parent, report
+
+
+def _as_from_a_terminal(blocked: frozenset[int]) -> None:
+    """Signals at their defaults, as a shell gives them, whatever the test worker inherited
+    (a library of an earlier test in the same worker may have set SIGTERM to ignored); then
+    `blocked` blocked. The parent sets its own ignored ones."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _group_members(pgid: int) -> list[int]:
