@@ -157,8 +157,9 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Written by `python -m benchmarks.anomaly_tradeoffs` (part of `make bench`); method in the",
         "module docstring. NAB: the 20 real series of `anomaly_bench`, against the best simple",
-        "baseline (z3, raw IF) by F1. Quiet: false flags over the five artificialNoAnomaly series scored hourly. Demo",
-        "and synthetic: the worst of 5 seeds (hidden cases need P and R >= 0.8, AUC >= 0.9).",
+        "baseline (z3, raw IF) by F1. Quiet: false flags over the five artificialNoAnomaly",
+        "series scored hourly. Demo and synthetic: the worst of 5 seeds (hidden cases need P and",
+        "R >= 0.8, AUC >= 0.9).",
         "",
         "| variant | NAB better / tied / worse | quiet flags | demo worst P / R / AUC | "
         "synthetic worst P / R / AUC |",

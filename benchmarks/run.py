@@ -17,6 +17,7 @@ BENCHMARKS = [
     "funnel_bench",
     "anomaly_bench",
     "anomaly_tradeoffs",
+    "nab_variants",
     "anomaly_daily_bench",
     "rag_bench",
     "ask_bench",
