@@ -58,6 +58,12 @@ create or replace temp macro epoch_to_ts(v) as
         end as bigint
     )));
 
+-- A TIMESTAMPTZ as the UTC TIMESTAMP: its microseconds since the epoch are the same. The cast
+-- would convert through ICU's calendar (about 0.06 CPU s per 1M records); infinities, which
+-- make_timestamp does not take, still go that way.
+create or replace temp macro utc_timestamp(z) as
+    case when isfinite(z) then make_timestamp(epoch_us(z)) else try_cast(z as timestamp) end;
+
 -- The first present value among a field's sources in one list of values: `positions` lists
 -- their places (at most 12 a list, assets/ingest/fields.py MAX_SOURCES). Spelt out, not a
 -- lambda over the list: the positions are bound, so the unused slots fold away when the query
@@ -152,7 +158,9 @@ with docs as (
         *,
         case
             -- NULL for anything but a JSON object.
-            when read_error is null and raw_bytes <= 1048576 and starts_with(ltrim(raw), '{')
+            -- The first test spares ltrim's copy of every record that starts with its brace.
+            when read_error is null and raw_bytes <= 1048576
+                 and (starts_with(raw, '{') or starts_with(ltrim(raw), '{'))
                 then try(json_transform(raw, $record_spec))
         end as doc
     from raw_records
@@ -331,7 +339,7 @@ typed as (
                 and try_cast(time_text as double) is not null
                 and regexp_full_match(time_text, '-?[0-9]+(\.[0-9]+)?')
                 then epoch_to_ts(try_cast(time_text as double))
-            else try_cast(try_cast(time_text as timestamptz) as timestamp)
+            else utc_timestamp(try_cast(time_text as timestamptz))
         end as ts,
         case
             when revenue_kind in ('UBIGINT', 'BIGINT', 'DOUBLE')
