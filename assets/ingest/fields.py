@@ -132,6 +132,19 @@ GROUPS = (
     "vendor_properties",
 )
 KEY_GROUPS = ("record", "properties")  # read as struct fields: keys, not paths
+# The slots parse_records.sql's macro for each group has: a source beyond them would never be
+# read. The configured groups take MAX_SOURCES; the built-in ones what their names below need
+# (source_paths checks), since every slot costs planning time even when it folds away.
+GROUP_SLOTS = {
+    "configured_record_keys": MAX_SOURCES,  # first_key
+    "configured_record": MAX_SOURCES,  # first_present
+    "configured_properties": MAX_SOURCES,  # first_present
+    "record": 5,  # contract_key
+    "properties": 2,  # property_key
+    "vendor_record_keys": 3,  # vendor_key
+    "vendor_record": 6,  # vendor_value
+    "vendor_properties": 6,  # vendor_value
+}
 # Position groups whose entries live in another group's list (the record struct).
 LIST_OF = {"configured_record_keys": "record", "vendor_record_keys": "record"}
 
@@ -229,6 +242,15 @@ def source_paths(aliases: Mapping[str, Sequence[str]] | None = None) -> SourcePa
         field: {group: [1 + index for g, index in found if g == group] for group in GROUPS}
         for field, found in places.items()
     }
+    for field, groups_of_field in positions.items():
+        for group, found in groups_of_field.items():
+            if len(found) > GROUP_SLOTS[group]:
+                # Only the built-in names can get here (MAX_SOURCES bounds the configured ones):
+                # a name added to CONTRACT_SOURCES or VENDOR_SOURCES needs a slot in its macro.
+                raise ValueError(
+                    f"{field} has {len(found)} sources in group {group}, which parse_records.sql "
+                    f"reads {GROUP_SLOTS[group]} of: add slots to its macro and GROUP_SLOTS"
+                )
     names = {field: [name for name, _ in found] for field, found in lists.items()}
     return SourcePaths(groups, positions, names)
 

@@ -16,6 +16,7 @@ from (
             revenue, properties
         from event_copies
         where arrival_date = $arrival_date and kept
+          and event_id in (select event_id from events_before)
         union all
         select event_id, user_id, event, ts, event_date, platform, channel, campaign, country,
             revenue, properties
@@ -35,6 +36,13 @@ from (
     select b.user_id, b.event_date from differing where b.event_id is not null
     union
     select a.user_id, a.event_date from differing where a.event_id is not null
+    union
+    -- The day's kept copies of ids `events` did not hold: new rows, recorded without the
+    -- comparison (on a new day, every copy: only three of their columns are read).
+    select user_id, event_date
+    from event_copies
+    where arrival_date = $arrival_date and kept
+      and event_id not in (select event_id from events_before)
     union
     select user_id, event_date from reattributed_events
 );

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from assets.ingest.fields import json_path, source_lists
+from assets.ingest.fields import GROUP_SLOTS, MAX_SOURCES, json_path, source_lists, source_paths
 from assets.ingest.load import field_spelling, load_partition
 from assets.marts.cohorts import build_cohorts
 from assets.marts.sessions_users import build_sessions, build_users
@@ -195,3 +196,24 @@ def test_every_aliasable_field_has_its_sources_and_configured_names_come_first()
     assert [name for name, _ in lists["user_id"]][:2] == ["uid", "user_id"]
     assert [name for name, _ in lists["sent_id"]][0] == "uid"
     assert json_path('a."b') == '$."a"."\\"b"'
+
+
+def test_each_group_of_sources_fits_the_slots_of_the_macro_that_reads_it() -> None:
+    """parse_records.sql reads each group with a macro of a fixed number of slots: a source
+    beyond them would silently never be read."""
+    text = (
+        Path(__file__).resolve().parents[2] / "sql" / "staging" / "parse_records.sql"
+    ).read_text()
+    body = text[text.index("create or replace temp macro field_value(") :]
+    body = body[: body.index(");")]
+    for group, slots in GROUP_SLOTS.items():
+        macro = re.search(rf"(\w+)\(\w+, s\.{group}\)", body).group(1)
+        definition = text[text.index(f"create or replace temp macro {macro}(") :]
+        definition = definition[: definition.index(");")]
+        assert len(re.findall(r"positions\[\d+\]", definition)) == slots, group
+    # The most a configuration may give a field fits too, in every group.
+    names = [f"c{i}" for i in range(MAX_SOURCES)]
+    source_paths({"user_id": names, "timestamp": [f"{n}.x" for n in names]})
+    source_paths({"channel": [f"properties.{n}" for n in names]})
+    with pytest.raises(EventpulseError, match="at most 12"):
+        source_paths({"user_id": [*names, "one_more"]})
