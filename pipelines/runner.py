@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -137,6 +138,7 @@ def run_job(
     with warehouse.writer_lock(settings.home), _disk_full_is_one_sentence(job_name):
         # Under the writer lock: concurrent first runs would race creating the instance's DB.
         instance = dagster_instance(settings)
+        _freeze_imported_heap()
         free_abandoned_runs(instance)
         if writers:
             with warehouse.run_build(settings.home, locked=True):
@@ -146,6 +148,19 @@ def run_job(
         if readers:
             results.append(_execute(job, job_name, instance, tags, readers))
     return results
+
+
+def _freeze_imported_heap() -> None:
+    """Leave the objects alive now out of every later garbage collection (`gc.freeze`).
+
+    By now the process has imported Dagster, DuckDB, pandas, the project and opened the
+    instance: ~700,000 objects that live until the command ends. Each full collection during
+    the run walked all of them again, ~0.5 CPU s of a small run's ~5.5. Called once a process:
+    a second run of the same command (`eventpulse demo`) keeps the first run's objects
+    collectable.
+    """
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
 
 
 @contextlib.contextmanager

@@ -75,3 +75,29 @@ def test_a_scheduled_run_whose_process_is_gone_is_marked_failed(tmp_path: Path) 
     assert instance.get_run_by_id(alive).status == dg.DagsterRunStatus.STARTED
     assert storage.get_concurrency_run_ids() == set()
     instance.dispose()
+
+
+def test_a_run_freezes_the_heap_it_imported_once_and_what_comes_later_stays_collectable() -> None:
+    """In its own process: a freeze would keep this test session's objects forever."""
+    probe = (
+        "import gc, weakref\n"
+        "from pipelines.runner import _freeze_imported_heap\n"
+        "assert gc.get_freeze_count() == 0\n"
+        "_freeze_imported_heap()\n"
+        "first = gc.get_freeze_count()\n"
+        "class Node: pass\n"
+        "node = Node(); node.itself = node\n"  # a cycle made after the freeze
+        "gone = weakref.ref(node); del node\n"
+        "_freeze_imported_heap()\n"
+        "gc.collect()\n"
+        "print(first > 0, gc.get_freeze_count() == first, gone() is None)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path.cwd())},
+    )
+    assert done.stdout.split() == ["True", "True", "True"], done.stderr

@@ -1,5 +1,6 @@
 """A warm `eventpulse` for the kill tests (issue 19 acceptance): the project and its heavy
-libraries (Dagster, DuckDB, matplotlib, scikit-learn, LanceDB, the embedding model) are imported
+libraries (Dagster and its SQLite run storage, DuckDB, matplotlib, scikit-learn, LanceDB, the
+embedding model) are imported
 once; each request forks a real `eventpulse` command from here. The killed process is a whole
 `eventpulse run` (its own process group, kill -9 as from outside); only the seconds of imports
 are saved, which makes each of the twenty kill moments, and the run after it, cheap.
@@ -20,6 +21,7 @@ import sys
 
 
 def preload() -> None:
+    import dagster._core.storage.sqlite_storage  # noqa: F401
     import lancedb  # noqa: F401
     import matplotlib.pyplot  # noqa: F401
     import sklearn.ensemble  # noqa: F401
