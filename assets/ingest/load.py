@@ -53,11 +53,6 @@ APPEND_BATCH_DAYS = 90
 # The writer checkpoints before it publishes (pipelines/warehouse.py), so a range load lets
 # the log grow this far; bounded, since data not yet checkpointed is held in memory.
 RANGE_CHECKPOINT_THRESHOLD = "256MB"
-# The longest line a JSON-lines file is read with first (DuckDB's default), and the longest
-# read at all: a file is read again with the second only when it has a longer line than the
-# first (sql/staging/read_lines.sql says why).
-SCAN_LINE_SIZE = 2_000_000
-LARGEST_LINE_SIZE = 536_870_912
 STAGE_SQL = {
     "lines": "staging/stage_lines.sql",
     "csv": "staging/stage_csv.sql",
@@ -582,61 +577,9 @@ def _run_stage(
     if kind == "lines":
         # The reader takes the line ending spelt with backslashes, as in SQL text.
         params["new_line"] = "\\r" if _ends_lines_with_cr_alone(path) else "\\r\\n"
-        _read_lines(conn, path, params)
     run_sql_file(conn, STAGE_SQL[kind], params)
     if kind in REJECTED_SQL and conn.execute("select count(*) from reject_errors").fetchone()[0]:
         run_sql_file(conn, REJECTED_SQL[kind], params)
-
-
-def _read_lines(conn: duckdb.DuckDBPyConnection, path: Path, params: Mapping[str, object]) -> None:
-    """Read a JSON-lines file into file_lines (read_lines.sql): with SCAN_LINE_SIZE, which
-    lets both threads read it, and again with LARGEST_LINE_SIZE unless that read provably got
-    every line. A longer line is mostly rejected (LINE SIZE OVER MAXIMUM), but one longer than
-    about half the reader's buffer is dropped without a trace, so the lines read are checked
-    against the file (_read_whole). A gzip file, which one thread reads anyway, and a file the
-    first read fails on are read once, as before (the second read's error is the one reported).
-    """
-    if path.suffix.lower() != ".gz":
-        try:
-            run_sql_file(
-                conn, "staging/read_lines.sql", {**params, "max_line_size": SCAN_LINE_SIZE}
-            )
-            if _read_whole(conn, path, params["new_line"] == "\\r"):
-                return
-        except duckdb.Error:
-            pass
-    run_sql_file(conn, "staging/read_lines.sql", {**params, "max_line_size": LARGEST_LINE_SIZE})
-
-
-def _read_whole(conn: duckdb.DuckDBPyConnection, path: Path, cr_alone: bool) -> bool:
-    """Whether file_lines holds every line of `path` (an uncompressed file), with no reject.
-
-    By bytes: each line read is its text and one or two line-end bytes (three more for a BOM),
-    so a file larger than that lost a line. A lost line is longer than SCAN_LINE_SIZE, and the
-    bound overcounts the line ends by at most one byte a line: conclusive for files of fewer
-    lines than SCAN_LINE_SIZE. A file with more has its line ends counted instead.
-    """
-    rejects = conn.execute("select count(*) from reject_errors").fetchone()[0]
-    if rejects:
-        return False
-    lines, text_bytes = conn.execute(
-        "select count(*), coalesce(sum(strlen(line)), 0) from file_lines"
-    ).fetchone()
-    if path.stat().st_size > text_bytes + 2 * lines + 3:
-        return False
-    if lines < SCAN_LINE_SIZE - 8:
-        return True
-    return lines == _physical_lines(path, b"\r" if cr_alone else b"\n")
-
-
-def _physical_lines(path: Path, end: bytes) -> int:
-    """The lines of a file: its line-end bytes, and a last line without one."""
-    count, last = 0, b""
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 24):
-            count += chunk.count(end)
-            last = chunk[-1:]
-    return count + (last not in (b"", end))
 
 
 def _ends_lines_with_cr_alone(path: Path) -> bool:

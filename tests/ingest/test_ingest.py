@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from assets.ingest.assets import event_ids_are_unique, events, records_are_conserved
 from assets.ingest.load import (
-    _physical_lines,
     conservation_failures,
     duplicate_event_ids,
     forget_partition,
@@ -387,49 +386,6 @@ def test_blank_lines_bom_and_crlf(conn, landing):
         ("b", 3),
     ]
     assert result.records == 2
-
-
-def test_a_line_longer_than_the_first_read_allows_is_read_again_with_its_neighbours_numbered(
-    conn, landing
-):
-    """A file is read with DuckDB's default line size first (both threads read it) and again
-    with room for 512 MB lines when one is longer (load.py _read_lines): the second read's
-    lines, rejects and numbers are the file's, and nothing of the first read is left over."""
-    long_line = json.dumps(record(user="long", pad="x" * (3 << 20))).encode()
-    (folder(landing) / "a.jsonl").write_bytes(
-        json.dumps(record(user="a")).encode()
-        + b"\n\xff\xfe not utf-8\n"
-        + long_line
-        + b"\n\n"
-        + json.dumps(record(user="b")).encode()
-        + b"\n"
-    )
-    (folder(landing) / "b.jsonl").write_text(json.dumps(record(user="c")) + "\n")
-    result = load(conn, landing)
-    assert conn.execute("select user_id, line_no from events order by 1").fetchall() == [
-        ("a", 1),
-        ("b", 5),
-        ("c", 1),
-    ]
-    assert reasons(conn) == [("a.jsonl", 2, "malformed_record"), ("a.jsonl", 3, "oversized_record")]
-    raw_bytes = conn.execute(
-        "select strlen(raw) from quarantine where reason = 'oversized_record'"
-    ).fetchone()[0]
-    assert raw_bytes == 65536
-    assert result.records == 5
-
-
-def test_a_file_of_many_lines_is_checked_by_counting_its_line_ends(tmp_path):
-    """Past SCAN_LINE_SIZE lines the byte bound of _read_whole is not conclusive: the lines
-    read are compared with the line ends counted (a last line without one counts too)."""
-    for name, data, end, lines in [
-        ("lf.jsonl", b"a\nb\n\nc\n", b"\n", 4),
-        ("open.jsonl", b"a\r\nb", b"\n", 2),
-        ("mac.jsonl", b"a\rb\r", b"\r", 2),
-        ("empty.jsonl", b"", b"\n", 0),
-    ]:
-        (tmp_path / name).write_bytes(data)
-        assert _physical_lines(tmp_path / name, end) == lines, name
 
 
 EPOCH = 1773145800  # 2026-03-10T12:30:00Z, as epoch seconds
