@@ -22,11 +22,12 @@ from read_csv(
     strict_mode = false,
     hive_partitioning = false,
     store_rejects = true,
-    -- Two scan threads: a serial read was ~0.2 s of a 1M-record load's ~3 s with the other
-    -- core idle. The insert keeps the file's order (rowid = line), and peak memory with
-    -- huge lines stays what the serial scan took (one or four 100 MB lines: ~290 / ~890 MB
-    -- either way, tests/ingest/test_ingest.py checks the bound).
-    parallel = true,
+    -- One scan thread, deliberately: DuckDB 1.5's parallel reader, which splits a file by
+    -- buffers of 16 x max_line_size, dropped one ordinary line of a 1M-line, 150 MB file when
+    -- the buffers were 32 MB (benchmarks.ingest_bench's third identity day, session 12); with
+    -- room for 512 MB lines a file under 8 GB is one buffer anyway, so `false` costs nothing
+    -- (0.22-0.25 s for that file either way) and rules it out for larger files too.
+    parallel = false,
     max_line_size = 536870912
 );
 
