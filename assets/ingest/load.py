@@ -399,6 +399,7 @@ def _day_records(conn: duckdb.DuckDBPyConnection, day: dt.date, alone: bool) -> 
 
 
 def _parse_records(conn: duckdb.DuckDBPyConnection, sources: SourcePaths, timezone: str) -> None:
+    conn.execute(sources.configured_macros())
     run_sql_file(
         conn,
         "staging/parse_records.sql",

@@ -64,41 +64,12 @@ create or replace temp macro epoch_to_ts(v) as
 create or replace temp macro utc_timestamp(z) as
     case when isfinite(z) then make_timestamp(epoch_us(z)) else try_cast(z as timestamp) end;
 
--- The first present value among a field's sources in one list of values: `positions` lists
--- their places (at most 12 a list, assets/ingest/fields.py MAX_SOURCES). Spelt out, not a
--- lambda over the list: the positions are bound, so the unused slots fold away when the query
--- is planned.
-create or replace temp macro first_present(vals, positions) as coalesce(
-    present(vals[positions[1]]),
-    present(vals[positions[2]]),
-    present(vals[positions[3]]),
-    present(vals[positions[4]]),
-    present(vals[positions[5]]),
-    present(vals[positions[6]]),
-    present(vals[positions[7]]),
-    present(vals[positions[8]]),
-    present(vals[positions[9]]),
-    present(vals[positions[10]]),
-    present(vals[positions[11]]),
-    present(vals[positions[12]])
-);
-
--- The same among the fields of a struct read with json_transform (top-level keys, at most 12 a
--- field and group). json_transform reads JSON null as SQL NULL already.
-create or replace temp macro first_key(doc, positions) as coalesce(
-    struct_extract_at(doc, positions[1]),
-    struct_extract_at(doc, positions[2]),
-    struct_extract_at(doc, positions[3]),
-    struct_extract_at(doc, positions[4]),
-    struct_extract_at(doc, positions[5]),
-    struct_extract_at(doc, positions[6]),
-    struct_extract_at(doc, positions[7]),
-    struct_extract_at(doc, positions[8]),
-    struct_extract_at(doc, positions[9]),
-    struct_extract_at(doc, positions[10]),
-    struct_extract_at(doc, positions[11]),
-    struct_extract_at(doc, positions[12])
-);
+-- first_present(vals, positions) and first_key(doc, positions), the first present value among
+-- a field's configured sources in one list of values (or among the fields of a struct read with
+-- json_transform, which reads JSON null as SQL NULL already), are created before this file
+-- (assets/ingest/fields.py SourcePaths.configured_macros): spelt out, not a lambda over the
+-- list, so the unused slots fold away when the query is planned, with only as many slots as
+-- the configuration fills (at most MAX_SOURCES, 12), since each slot costs planning.
 
 -- The built-in groups hold fewer sources a field (the contract's and the vendors' names, fixed
 -- in assets/ingest/fields.py; GROUP_SLOTS there holds these counts, and source_paths fails

@@ -10,7 +10,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from assets.ingest.fields import GROUP_SLOTS, MAX_SOURCES, json_path, source_lists, source_paths
+from assets.ingest.fields import (
+    CONFIGURED_MACROS,
+    GROUP_SLOTS,
+    MAX_SOURCES,
+    json_path,
+    source_lists,
+    source_paths,
+)
 from assets.ingest.load import field_spelling, load_partition
 from assets.marts.cohorts import build_cohorts
 from assets.marts.sessions_users import build_sessions, build_users
@@ -206,14 +213,62 @@ def test_each_group_of_sources_fits_the_slots_of_the_macro_that_reads_it() -> No
     ).read_text()
     body = text[text.index("create or replace temp macro field_value(") :]
     body = body[: body.index(");")]
+    # The configured groups' macros are written per load, sized to the configuration: with the
+    # most names a configuration may give a field, in every configured group, they have
+    # MAX_SOURCES slots (each slot is one `positions[i]`, written once or, JSON null's test,
+    # twice).
+    names = [f"c{i}" for i in range(MAX_SOURCES)]
+    fullest = source_paths(
+        {
+            "user_id": names,
+            "timestamp": [f"{n}.x" for n in names],
+            "channel": [f"properties.{n}" for n in names],
+        }
+    )
+    sized = fullest.configured_macros()
     for group, slots in GROUP_SLOTS.items():
         macro = re.search(rf"(\w+)\(\w+, s\.{group}\)", body).group(1)
-        definition = text[text.index(f"create or replace temp macro {macro}(") :]
+        if macro in CONFIGURED_MACROS:
+            definition = sized[sized.index(f"create or replace temp macro {macro}(") :]
+        else:
+            definition = text[text.index(f"create or replace temp macro {macro}(") :]
         definition = definition[: definition.index(");")]
-        assert len(re.findall(r"positions\[\d+\]", definition)) == slots, group
-    # The most a configuration may give a field fits too, in every group.
-    names = [f"c{i}" for i in range(MAX_SOURCES)]
-    source_paths({"user_id": names, "timestamp": [f"{n}.x" for n in names]})
-    source_paths({"channel": [f"properties.{n}" for n in names]})
+        found = set(re.findall(r"positions\[(\d+)\]", definition))
+        assert found == {str(i) for i in range(1, slots + 1)}, group
+        assert all(len(fullest.positions[f][group]) <= slots for f in fullest.positions), group
     with pytest.raises(EventpulseError, match="at most 12"):
         source_paths({"user_id": [*names, "one_more"]})
+
+
+def test_the_last_of_the_most_configured_names_is_read_and_fewer_names_still_are(
+    conn, landing
+) -> None:
+    """The configured groups' macros have only the slots a configuration fills: the twelfth
+    name of a field is read (top-level, dotted, in the properties), and so is the second name
+    when no field has more."""
+    names = [f"c{i}" for i in range(MAX_SOURCES)]
+    land(
+        landing,
+        "a.jsonl",
+        jsonl(
+            {
+                "c11": "u1",
+                "n": {"c11": "2026-03-10T08:00:00Z"},
+                "event": "e",
+                "properties": {"c11": "web"},
+            }
+        ),
+    )
+    aliases = {
+        "user_id": names,
+        "timestamp": [f"n.{n}" for n in names],
+        "channel": [f"properties.{n}" for n in names],
+    }
+    load_partition(conn, landing, DAY, aliases)
+    row = conn.execute("select user_id, ts, channel from events").fetchall()
+    assert row == [("u1", dt.datetime(2026, 3, 10, 8), "web")]
+    land(landing, "a.jsonl", jsonl({"b": "u2", "event": "e", "n": {"b": "2026-03-10T09:00:00Z"}}))
+    load_partition(conn, landing, DAY, {"user_id": ["a", "b"], "timestamp": ["n.a", "n.b"]})
+    assert conn.execute("select user_id, ts from events").fetchall() == [
+        ("u2", dt.datetime(2026, 3, 10, 9))
+    ]
