@@ -76,15 +76,20 @@ def _child_pid(parent: subprocess.Popen) -> int:
     return int(children[0])
 
 
+def _sigterm_stops_the_group(parent: subprocess.Popen, child: int) -> None:
+    """SIGTERM to `eventpulse ui` ends it with 130 and leaves nothing of the child's group."""
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=60) == 130
+    assert _group_members(child) == []
+
+
 def test_sigterm_stops_the_child_group_and_the_child_may_be_interrupted(tmp_path: Path) -> None:
     parent, report = _start(tmp_path, "SIGINT")  # as a background job of a script starts it
     try:
         # dagster dev must be able to receive the SIGINT that asks it to shut down gracefully.
         assert report.read_text() == str(signal.default_int_handler)  # Python's, not ignored
         child = _child_pid(parent)
-        parent.send_signal(signal.SIGTERM)
-        assert parent.wait(timeout=60) == 130
-        assert _group_members(child) == []
+        _sigterm_stops_the_group(parent, child)
         assert "Stopping the Dagster UI" in (parent.stderr.read() if parent.stderr else "")
     finally:
         parent.kill()
@@ -99,9 +104,7 @@ def test_an_ignored_sighup_stays_ignored_as_under_nohup(tmp_path: Path) -> None:
         time.sleep(1)
         assert parent.poll() is None
         assert _group_members(child) == [child]
-        parent.send_signal(signal.SIGTERM)
-        assert parent.wait(timeout=60) == 130
-        assert _group_members(child) == []
+        _sigterm_stops_the_group(parent, child)
     finally:
         parent.kill()
         parent.wait()
@@ -113,9 +116,7 @@ def test_sigterm_stops_it_even_when_its_starter_had_sigterm_blocked(tmp_path: Pa
     parent, _ = _start(tmp_path, blocked=frozenset({signal.SIGTERM}))
     try:
         child = _child_pid(parent)
-        parent.send_signal(signal.SIGTERM)
-        assert parent.wait(timeout=60) == 130
-        assert _group_members(child) == []
+        _sigterm_stops_the_group(parent, child)
     finally:
         parent.kill()
         parent.wait()
