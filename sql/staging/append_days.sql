@@ -161,7 +161,9 @@ where c.rowid = r.copy_row;
 insert into event_copies by name
 select p.event_id, p.person as user_id, p.event, p.ts, p.event_date, p.platform, p.channel,
        p.campaign, p.country, p.revenue, p.properties, p.arrival_date, p.source_file,
-       p.line_no, p.raw, p.kept, k.user_key, p.distinct_id, p.anonymous_id, p.identified
+       p.line_no, p.raw, p.kept, k.user_key,
+       identified_sent_id(p.identified, p.distinct_id, p.person) as distinct_id, p.anonymous_id,
+       p.identified
 from (
     select
         c.*,

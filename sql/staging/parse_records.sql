@@ -116,9 +116,14 @@ create or replace temp macro field_value(
     first_present(configured_props, s.configured_properties),
     contract_key(doc, s.record),
     property_key(props_doc, s.properties),
-    vendor_key(vendor_keys, s.vendor_record_keys),
-    vendor_value(vendor_doc, s.vendor_record),
-    vendor_value(vendor_props, s.vendor_properties)
+    -- Inside a CASE: a record in the contract's shape (most) skips the vendor groups whole,
+    -- where each of their slots would be tried for every field it lacks (~0.08 CPU s of a
+    -- 1M-record load).
+    case when vendor_keys is not null then coalesce(
+        vendor_key(vendor_keys, s.vendor_record_keys),
+        vendor_value(vendor_doc, s.vendor_record),
+        vendor_value(vendor_props, s.vendor_properties)
+    ) end
 );
 
 -- An id as text: a JSON string (trimmed, '' is absent) or a whole number; NULL otherwise.

@@ -37,6 +37,8 @@ create table if not exists event_copies (
 -- CONTRACT §2 Identity: `user_id` above is the person. A copy whose record had no identified id
 -- (identified = false) belongs to the user its anonymous id is linked to, else to distinct_id,
 -- the id as sent; load_partition.sql re-attributes such copies when a link appears or changes.
+-- distinct_id is empty where the id as sent is the person's own (identified_sent_id in
+-- macros/identity.sql); `events` reads it back as user_id.
 -- Warehouses from before identity get the columns empty: their copies are taken as identified
 -- under the id they have, until their day is loaded again.
 alter table event_copies add column if not exists distinct_id varchar;
