@@ -26,37 +26,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.ingest_bench import DAY, RECORDS, write_events, write_mixpanel_events
+from benchmarks.ingest_bench import (
+    DAY,
+    ONE_LOAD,
+    RECORDS,
+    write_events,
+    write_mixpanel_events,
+)
 from benchmarks.ingest_range_bench import END, USERS, tables_equal
 from benchmarks.revisions import checkout, run_script
 from pipelines.demo import generate
 from pipelines.landing import landing_dates
 
 ROOT = Path(__file__).resolve().parent.parent
-# Run inside the checkout under test: only its own load_partition and warehouse are imported.
-ONE_LOAD = """
-import datetime as dt, json, resource, sys, time
-from pathlib import Path
-from assets.ingest import load
-from pipelines import warehouse
-landing, db = Path(sys.argv[1]), Path(sys.argv[2])
-days = [dt.date.fromisoformat(day) for day in sys.argv[3].split(",")]
-aliases = {"timestamp": ("event_date",), "revenue": ("dollar_value",)}
-conn = warehouse.connect(db)
-before = resource.getrusage(resource.RUSAGE_SELF)
-started = time.perf_counter()
-# One day as load_partition loads it (a revision from before load_range has only that).
-if len(days) == 1:
-    results = [load.load_partition(conn, landing, days[0], aliases)]
-else:
-    results = load.load_range(conn, landing, days, aliases)
-wall = time.perf_counter() - started
-after = resource.getrusage(resource.RUSAGE_SELF)
-cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-conn.close()
-print(json.dumps({"wall": wall, "cpu": cpu, "loaded": sum(r.loaded for r in results),
-                  "quarantined": sum(r.quarantined for r in results)}))
-"""
 
 
 def main() -> None:
