@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from filelock import FileLock
 
 from assets.ingest.load import conservation_failures, duplicate_event_ids
 from pipelines.demo import generate
@@ -42,11 +43,27 @@ TABLES = [
 ]
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder built by the first pytest-xdist worker that needs it and read by every worker
+    after it (the tests here are units of their own and run on either worker, conftest.py):
+    one demo generated and one uninterrupted run for the session, not one a worker. Whoever
+    reads it only copies or reads it; a test that writes works in its own copy."""
+    shared = tmp_path_factory.getbasetemp().parent  # common to the workers of one session
+    folder, done = shared / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed half-way
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def landing_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("landing-home")
-    generate(home, days=12, users=120, seed=11)
-    return home
+    return built_once(
+        tmp_path_factory, "landing-home", lambda home: generate(home, days=12, users=120, seed=11)
+    )
 
 
 def fresh_home(landing_home: Path, target: Path) -> Path:
@@ -101,9 +118,9 @@ KILLS = 20
 @pytest.fixture(scope="session")  # each test here may run on either worker (conftest.py)
 def tiny_home(tmp_path_factory) -> Path:
     """A few days and a few hundred records: each kill and the run after it stay cheap."""
-    home = tmp_path_factory.mktemp("tiny-home")
-    generate(home, days=3, users=30, seed=11)
-    return home
+    return built_once(
+        tmp_path_factory, "tiny-home", lambda home: generate(home, days=3, users=30, seed=11)
+    )
 
 
 @dataclasses.dataclass
@@ -117,10 +134,15 @@ class Uninterrupted:
 
 @pytest.fixture(scope="session")
 def uninterrupted(tiny_home, tmp_path_factory) -> Uninterrupted:
-    home = fresh_home(tiny_home, tmp_path_factory.mktemp("uninterrupted") / "home")
-    started = time.monotonic()
-    subprocess.run(cli(home, "run"), env=env_for(home), check=True, capture_output=True)
-    seconds = time.monotonic() - started
+    def run_once(folder: Path) -> None:
+        home = fresh_home(tiny_home, folder / "home")
+        started = time.monotonic()
+        subprocess.run(cli(home, "run"), env=env_for(home), check=True, capture_output=True)
+        (folder / "run_seconds").write_text(repr(time.monotonic() - started))
+
+    folder = built_once(tmp_path_factory, "uninterrupted", run_once)
+    home = folder / "home"
+    seconds = float((folder / "run_seconds").read_text())
     return Uninterrupted(snapshot(home), seconds, (home / "warehouse.duckdb").stat().st_size)
 
 

@@ -102,3 +102,7 @@ def serve() -> None:
 
 if __name__ == "__main__":
     serve()
+    # Every run it started has been waited for; tearing down the imported heap (Dagster, torch,
+    # LanceDB's runtime) one object at a time took 2 s at load 1, 5 s at load 4, for nothing.
+    sys.stdout.flush()
+    os._exit(0)
