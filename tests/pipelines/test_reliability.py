@@ -48,7 +48,10 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
     after it (the tests here are units of their own and run on either worker, conftest.py):
     one demo generated and one uninterrupted run for the session, not one a worker. Whoever
     reads it only copies or reads it; a test that writes works in its own copy."""
-    shared = tmp_path_factory.getbasetemp().parent  # common to the workers of one session
+    # Under pytest-xdist each worker's basetemp sits in the session's own folder; without it the
+    # parent is shared by every session, so a plain run keeps its builds in its own basetemp.
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     folder, done = shared / name, shared / f"{name}.done"
     with FileLock(str(shared / f"{name}.lock")):
         if not done.exists():
