@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from assets.anomalies.scoring import to_pandas
 from pipelines.errors import EventpulseError
@@ -67,6 +66,8 @@ def evaluate_anomalies(anomalies: Any, labels: Sequence[Mapping[str, Any]]) -> p
 
 
 def _evaluate(frame: pd.DataFrame, labels: list[Mapping[str, Any]], metric: str) -> dict:
+    from sklearn.metrics import roc_auc_score  # imported when needed, as in scoring.py
+
     positive = {(str(lb["date"])[:10], lb["dimension"], lb["segment"]) for lb in labels}
     incident_days = {cell[0] for cell in positive}
     cells = frame.groupby(["date", "dimension", "segment"]).agg(

@@ -49,7 +49,6 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from assets.anomalies.explain import drivers, explanations, segment_shares
-from assets.anomalies.forest import fit_forest
 from pipelines.errors import EventpulseError
 from pipelines.settings import DAILY_METRICS, METRIC_NAMES, AnomalySettings
 
@@ -556,6 +555,11 @@ def _forest_scores(
     The pool is in ROW_KEY order whichever run stored it: the forest's subsample, hence its
     scores, depend on the order of its training rows.
     """
+    # Imported here: scikit-learn (with SciPy) takes ~0.9 s to import, which every process that
+    # loads the definitions (each CLI command, each run's step processes) paid before any
+    # scoring; only a run that scores days needs it.
+    from assets.anomalies.forest import fit_forest
+
     pool = pd.concat(
         [
             earlier[[*ROW_KEY, *FEATURES, "history_days"]],
