@@ -37,7 +37,7 @@ from assets.ingest import load
 from pipelines import warehouse
 landing, db = Path(sys.argv[1]), Path(sys.argv[2])
 days = [dt.date.fromisoformat(day) for day in sys.argv[3].split(",")]
-aliases = {"timestamp": ("event_date",), "revenue": ("dollar_value",)}  # ALIASES
+aliases = json.loads(sys.argv[4])  # ALIASES
 conn = warehouse.connect(db)
 before = resource.getrusage(resource.RUSAGE_SELF)
 started = time.perf_counter()
@@ -190,12 +190,12 @@ def _throughput(home: Path) -> dict:
         db = home / f"warehouse-{run}.duckdb"
         if run:
             (home / f"warehouse-{run - 1}.duckdb").unlink()
-        loads.append(run_script(ROOT, ONE_LOAD, str(landing), str(db), DAY.isoformat()))
+        loads.append(_one_load(landing, db, DAY))
         print(
             f"[ingest_bench] run {run + 1}: read_json {reads[-1]}, ingest {loads[-1]}", flush=True
         )
-    reload = run_script(ROOT, ONE_LOAD, str(landing), str(db), DAY.isoformat())
-    mixpanel = run_script(ROOT, ONE_LOAD, str(landing), str(db), mixpanel_day.isoformat())
+    reload = _one_load(landing, db, DAY)
+    mixpanel = _one_load(landing, db, mixpanel_day)
     ingest_s = statistics.median(x["wall"] for x in loads)
     baseline_s = statistics.median(x["wall"] for x in reads)
     return {
@@ -224,6 +224,10 @@ def _throughput(home: Path) -> dict:
         "mixpanel_loaded": mixpanel["loaded"],
         "mixpanel_identity_seconds": round(mixpanel["identity_seconds"], 3),
     }
+
+
+def _one_load(landing: Path, db: Path, day: dt.date) -> dict:
+    return run_script(ROOT, ONE_LOAD, str(landing), str(db), day.isoformat(), json.dumps(ALIASES))
 
 
 def _identity(home: Path) -> list[dict]:

@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.ingest_bench import (
+    ALIASES,
     DAY,
     ONE_LOAD,
     RECORDS,
@@ -103,7 +104,7 @@ def compare(revision: str, runs: int, kind: str, scratch: Path, days: int = 90) 
 
 def _one_load(checkout: Path, landing: Path, days: list[dt.date], db: Path) -> dict:
     arrival_days = ",".join(day.isoformat() for day in days)
-    return run_script(checkout, ONE_LOAD, str(landing), str(db), arrival_days)
+    return run_script(checkout, ONE_LOAD, str(landing), str(db), arrival_days, json.dumps(ALIASES))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from (
         strict_mode = false,
         hive_partitioning = false,
         store_rejects = true,
-        -- One scan thread, deliberately: DuckDB 1.5's parallel reader, which splits a file
+        -- One scan thread, deliberately: DuckDB 2.0's parallel reader, which splits a file
         -- by buffers of 16 x max_line_size, dropped one ordinary line of a 1M-line, 150 MB
         -- file when the buffers were 32 MB (benchmarks.ingest_bench's third identity day,
         -- session 12); with room for 512 MB lines a file under 8 GB is one buffer anyway, so

@@ -6,7 +6,9 @@
 insert into user_keys select * from new_user_keys($staged);
 
 insert into event_copies by name
-select s.*, null as raw, true as kept, k.user_key, s.user_id as distinct_id, true as identified
+-- Identified, sent under their own id: distinct_id stays empty, as load_partition.sql stores
+-- such copies (identified_sent_id in macros/identity.sql); `events` reads it as user_id.
+select s.*, null as raw, true as kept, k.user_key, null as distinct_id, true as identified
 from query_table($staged) as s
 left join user_keys as k using (user_id)
 -- The generated order, so that the file's layout does not depend on the join.
