@@ -11,7 +11,9 @@ sentence (`stray_folders`) and skipped, never run through.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +29,16 @@ class StrayFolder:
 
     path: Path
     reason: str
+
+
+def files_fingerprint(folder: Path, files: Sequence[Path]) -> str:
+    """A hash of `files`' names (relative to `folder`), sizes and modification times: it
+    changes when a file is added, removed, replaced or written again, without reading any."""
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 def arrival_folder(landing_dir: Path, day: dt.date) -> Path:

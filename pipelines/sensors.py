@@ -28,7 +28,7 @@ import dagster as dg
 
 from pipelines.errors import EventpulseError
 from pipelines.jobs import pipeline_job
-from pipelines.landing import arrival_files, arrival_folders
+from pipelines.landing import arrival_files, arrival_folders, files_fingerprint
 from pipelines.partitions import DAILY
 from pipelines.resources import Warehouse
 from pipelines.schedules import automation_running
@@ -51,13 +51,9 @@ def scan_landing(landing_dir: Path) -> list[LandingFolder]:
 
 
 def _fingerprint(folder: Path, day: dt.date) -> LandingFolder:
-    digest = hashlib.sha256()
-    newest = 0.0
-    for path in arrival_files(folder):
-        stat = path.stat()
-        newest = max(newest, stat.st_mtime)
-        digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return LandingFolder(day, digest.hexdigest()[:16], newest)
+    files = arrival_files(folder)
+    newest = max((path.stat().st_mtime for path in files), default=0.0)
+    return LandingFolder(day, files_fingerprint(folder, files), newest)
 
 
 def changed_folders(

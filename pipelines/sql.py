@@ -17,6 +17,7 @@ schema, pipelines/warehouse.py). Outside that scope every call runs as before.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -47,6 +48,18 @@ def sql_text(name: str) -> str:
 def _read_text(path: str, mtime_ns: int, size: int) -> str:
     with open(path, encoding="utf-8") as file:
         return file.read()
+
+
+@functools.cache
+def code_fingerprint(*patterns: str) -> str:
+    """A hash of the project's files matching `patterns` (globs from the project root, e.g.
+    "sql/staging/*.sql"): what a stored result records of the code that made it, so that a new
+    version of that code makes it again. Read once per process."""
+    root = SQL_DIR.parent
+    digest = hashlib.sha256()
+    for path in sorted({p for pattern in patterns for p in root.glob(pattern)}):
+        digest.update(f"{path.relative_to(root).as_posix()}\0".encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def model_files(name: str) -> list[str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
+import hashlib
+import json
 import tempfile
 import time
 import zlib
@@ -22,8 +24,8 @@ import duckdb
 
 from assets.ingest.fields import SourcePaths, source_paths
 from pipelines import journal
-from pipelines.landing import arrival_files, arrival_folder
-from pipelines.sql import run_sql_file, sql_text
+from pipelines.landing import arrival_files, arrival_folder, files_fingerprint
+from pipelines.sql import code_fingerprint, run_sql_file, sql_text
 from pipelines.warehouse import prepare_base_schema
 
 FORMATS = {
@@ -58,6 +60,14 @@ STAGE_SQL = {
     "csv": "staging/stage_csv.sql",
     "parquet": "staging/stage_parquet.sql",
 }
+# The code that turns files into rows: a load records its hash (with the files' and the
+# aliases'), and a day whose hash is unchanged is not loaded again (_unchanged_days).
+INGEST_CODE = (
+    "sql/staging/*.sql",
+    "sql/macros/*.sql",
+    "assets/ingest/*.py",
+    "pipelines/landing.py",
+)
 # What the readers rejected (undecodable lines, CSV rows that do not match the header): run
 # only for a file that has any, since it renumbers the file's staged records.
 REJECTED_SQL = {
@@ -83,6 +93,8 @@ class IngestResult:
     # Nothing arrived: what the day already holds from earlier loads, kept as it is.
     kept_events: int = 0
     kept_quarantined: int = 0
+    # Its files, the aliases and the ingest code are those of its last load: not read again.
+    unchanged: bool = False
 
     @property
     def nothing_arrived(self) -> bool:
@@ -99,6 +111,12 @@ class IngestResult:
             return (
                 f"{self.arrival_date}: nothing arrived (no files under "
                 f"date={self.arrival_date}){kept}"
+            )
+        if self.unchanged:
+            return (
+                f"{self.arrival_date}: unchanged since its last load ({self.files} files, same "
+                f"names, sizes and times): kept its {self.loaded} events and "
+                f"{self.quarantined} quarantined records"
             )
         return (
             f"{self.arrival_date}: {self.records} records from {self.files} files -> "
@@ -122,17 +140,19 @@ def load_partition(
     day: dt.date,
     aliases: Mapping[str, Sequence[str]] | None = None,
     timezone: str = "UTC",
+    reload_unchanged: bool = False,
 ) -> IngestResult:
     """Load (or re-load) one arrival day; the day's rows are replaced atomically. `aliases`:
     more source names per record field (eventpulse.yaml `aliases`), tried first; `timezone`:
     the project zone that events' `event_date` is cut in (stored events are dated again when
-    it changed).
+    it changed). A day whose files, aliases and ingest code are those of its last load is not
+    read again (its load is logged with its rows as they are), unless `reload_unchanged`.
 
     A day whose folder is missing or empty is "nothing arrived" (CONTRACT §2): what earlier
     loads of it put in the warehouse stays (teams clean up landing files once ingested);
     `forget_partition` removes a day's data.
     """
-    return load_range(conn, landing_dir, [day], aliases, timezone)[0]
+    return load_range(conn, landing_dir, [day], aliases, timezone, reload_unchanged)[0]
 
 
 def load_range(
@@ -141,6 +161,7 @@ def load_range(
     days: Sequence[dt.date],
     aliases: Mapping[str, Sequence[str]] | None = None,
     timezone: str = "UTC",
+    reload_unchanged: bool = False,
 ) -> list[IngestResult]:
     """Load (or re-load) arrival days in the order given, each as `load_partition` loads it:
     the warehouse ends row for row as after one `load_partition` per day. Cheaper than those
@@ -153,20 +174,107 @@ def load_range(
     prepare_base_schema(conn)
     date_events_in(conn, timezone)
     sources = source_paths(aliases)
-    results: list[IngestResult] = []
-    remaining = list(days)
+    fingerprints = _load_fingerprints(landing_dir, days, sources)
+    unchanged = set() if reload_unchanged else _unchanged_days(conn, fingerprints)
     if len(days) > 1:
         conn.execute(f"set checkpoint_threshold = '{RANGE_CHECKPOINT_THRESHOLD}'")
-    batch_days = APPEND_BATCH_DAYS if _after_stored(conn, days) else BATCH_DAYS
+    results: list[IngestResult] = []
+    pending: list[dt.date] = []  # days to load together, each once
+
+    def load_pending() -> None:
+        results.extend(_load_days(conn, landing_dir, pending, sources, timezone, fingerprints))
+        if not reload_unchanged:
+            unchanged.update(day for day in pending if day in fingerprints)
+        pending.clear()
+
     try:
-        while remaining:
-            batch, staged = _stage_batch(conn, landing_dir, remaining, sources, batch_days)
-            results += _store_days(conn, batch, staged, sources, timezone)
-            remaining = remaining[len(batch) :]
+        # In the order given, as one load per day would: a day is skipped when, at its turn,
+        # its last load read what a load now would (a day given twice is loaded once).
+        for day in days:
+            if pending and (day in unchanged or day in pending):
+                load_pending()
+            if day in unchanged:
+                results.append(_log_unchanged(conn, day))
+            else:
+                pending.append(day)
+        if pending:
+            load_pending()
     finally:
         if len(days) > 1:
             conn.execute("reset checkpoint_threshold")
     return results
+
+
+def _load_days(
+    conn: duckdb.DuckDBPyConnection,
+    landing_dir: Path,
+    days: list[dt.date],
+    sources: SourcePaths,
+    timezone: str,
+    fingerprints: Mapping[dt.date, str],
+) -> list[IngestResult]:
+    results: list[IngestResult] = []
+    remaining = days
+    batch_days = APPEND_BATCH_DAYS if _after_stored(conn, days) else BATCH_DAYS
+    while remaining:
+        batch, staged = _stage_batch(
+            conn, landing_dir, remaining, sources, batch_days, fingerprints
+        )
+        results += _store_days(conn, batch, staged, sources, timezone)
+        remaining = remaining[len(batch) :]
+    return results
+
+
+def _load_fingerprints(
+    landing_dir: Path, days: Sequence[dt.date], sources: SourcePaths
+) -> dict[dt.date, str]:
+    """What a load of each day with files would read: its files (names, sizes, times), the
+    aliases and the ingest code, as one hash."""
+    settings = json.dumps(sources.parameters(), sort_keys=True, default=str)
+    common = f"{code_fingerprint(*INGEST_CODE)}\0{settings}\0{sources.configured_macros()}"
+    fingerprints = {}
+    for day in dict.fromkeys(days):
+        folder = arrival_folder(landing_dir, day)
+        if files := arrival_files(folder):
+            text = f"{common}\0{files_fingerprint(folder, files)}"
+            fingerprints[day] = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return fingerprints
+
+
+def _unchanged_days(conn: duckdb.DuckDBPyConnection, fingerprints: Mapping[dt.date, str]) -> set:
+    """The days whose latest load read what a load now would: loading them again would give
+    the same rows (the result does not depend on load order), so a re-run skips them."""
+    if not fingerprints:
+        return set()
+    stored = conn.execute(
+        "select arrival_date, fingerprint from load_fingerprints "
+        "where list_contains($days, arrival_date)",
+        {"days": list(fingerprints)},
+    ).fetchall()
+    return {day for day, fingerprint in stored if fingerprints.get(day) == fingerprint}
+
+
+def _log_unchanged(conn: duckdb.DuckDBPyConnection, day: dt.date) -> IngestResult:
+    """Log the load of an unchanged day (CONTRACT §3 ingest_log: a row per partition load) as
+    loading it again would: its files and records as last read, its rows as they are now (loads
+    of other days since may have taken or given back copies of its event ids)."""
+    conn.execute(
+        """
+        insert into ingest_log by name
+        with latest as (
+            select * from ingest_log where arrival_date = $day order by finished_at desc limit 1
+        )
+        select arrival_date, files, records, unreadable_files,
+            (select count(*) from events where arrival_date = $day) as loaded,
+            (select count(*) from quarantine where arrival_date = $day) as quarantined,
+            (select count(*) from quarantine
+              where arrival_date = $day and reason = 'duplicate_event_id') as duplicates,
+            $now as started_at, $now as finished_at
+        from latest
+        """,
+        {"day": day, "now": _utc_now()},
+    )
+    return replace(_results(conn, [day])[day], unchanged=True)
 
 
 def _stage_batch(
@@ -175,6 +283,7 @@ def _stage_batch(
     days: list[dt.date],
     sources: SourcePaths,
     batch_days: int,
+    fingerprints: Mapping[dt.date, str],
 ) -> tuple[list[dt.date], dict[dt.date, _StagedDay]]:
     """Stage the files of the first days of `days` into raw_records: up to `batch_days`, and
     no more once BATCH_RECORDS records are staged (a backfill of big days stays in memory).
@@ -190,7 +299,7 @@ def _stage_batch(
         files = arrival_files(folder)
         if files and day not in staged:
             named = [(path, path.relative_to(folder).as_posix()) for path in files]
-            staged[day] = _stage_day(conn, day, named, sources, folder)
+            staged[day] = _stage_day(conn, day, named, sources, folder, fingerprints.get(day))
     return batch, staged
 
 
@@ -238,6 +347,7 @@ class _StagedDay:
     files: int
     unreadable: int
     started_at: dt.datetime
+    fingerprint: str | None = None  # _load_fingerprints; None: forgotten, nothing to skip
 
 
 def _stage_day(
@@ -246,6 +356,7 @@ def _stage_day(
     files: list[tuple[Path, str]],
     sources: SourcePaths,
     folder: Path,
+    fingerprint: str | None,
 ) -> _StagedDay:
     """Append the records of `files` (path, name as stored in source_file), all under `folder`,
     to raw_records."""
@@ -264,7 +375,7 @@ def _stage_day(
             unreadable += 1
             continue
         unreadable += not _stage_file(conn, day, path, source_file, sources.top_level_names)
-    return _StagedDay(day, len(files), unreadable, started_at)
+    return _StagedDay(day, len(files), unreadable, started_at, fingerprint)
 
 
 def _store_days(
@@ -344,6 +455,7 @@ def _append_days(
             },
         )
         elapsed = time.perf_counter() - started
+        _remember_fingerprints(conn, loaded)
         journal.record_load_days(conn, [s.day for s in loaded])
         conn.execute("commit")
     except BaseException:
@@ -445,12 +557,25 @@ def _replace_day(
         identity_seconds = time.perf_counter() - identity_started
         # What the marts must update (their incremental builds read it).
         run_sql_file(conn, "staging/record_changes.sql", {"arrival_date": day, **window})
+        _remember_fingerprints(conn, [staged])
         journal.record_load_day(conn, day)
         conn.execute("commit")
     except BaseException:
         conn.execute("rollback")
         raise
     return identity_seconds
+
+
+def _remember_fingerprints(conn: duckdb.DuckDBPyConnection, loads: Sequence[_StagedDay]) -> None:
+    """What each load read (in its transaction): the next run skips the day while it is the
+    same. A forgotten day keeps none."""
+    conn.execute(
+        "delete from load_fingerprints where list_contains($days, arrival_date)",
+        {"days": [load.day for load in loads]},
+    )
+    remembered = [(load.day, load.fingerprint) for load in loads if load.fingerprint]
+    if remembered:
+        conn.executemany("insert into load_fingerprints values (?, ?)", remembered)
 
 
 def _kept_result(conn: duckdb.DuckDBPyConnection, day: dt.date) -> IngestResult:

@@ -17,6 +17,7 @@ from assets.reports.build import (
     build_reports_in_processes,
 )
 from assets.reports.sections import MART_TABLES
+from assets.reports.unchanged import report_inputs, write_changed_reports
 from pipelines.partitions import DAILY, WEEKLY, window_days
 from pipelines.progress import counted
 from pipelines.resources import Warehouse
@@ -63,7 +64,25 @@ def weekly_report(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg
 def _write_reports(
     context: dg.AssetExecutionContext, warehouse: Warehouse, kind: str, starts: list[dt.date]
 ) -> list[ReportPaths]:
-    """Write the reports, saying how far it got: a long backfill is never silent."""
+    """Write the reports whose inputs changed (unchanged.py), saying how far it got: a long
+    backfill is never silent. Returns every report's paths, oldest first."""
+    settings = warehouse.settings()
+    with warehouse.reader() as conn:
+        inputs = report_inputs(conn, settings)
+    reports, kept = write_changed_reports(
+        settings, kind, starts, inputs, lambda stale: _write_stale(context, warehouse, kind, stale)
+    )
+    if kept:
+        context.log.info(
+            f"{kept} of {len(reports)} {kind} reports are unchanged (written from the same data, "
+            "settings and code): kept as they are"
+        )
+    return reports
+
+
+def _write_stale(
+    context: dg.AssetExecutionContext, warehouse: Warehouse, kind: str, starts: list[dt.date]
+) -> list[ReportPaths]:
     settings = warehouse.settings()
     processes = _processes(len(starts))
     written: list[ReportPaths] = []

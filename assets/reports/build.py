@@ -80,8 +80,7 @@ def build_daily_reports(
 ) -> Iterator[ReportPaths]:
     """The daily reports of `days`, oldest first, each as of its day: one replay of the
     history (pipelines/as_of.py), so a backfill's reports cost about linearly in its length."""
-    periods = [Period("daily", day.isoformat(), day, day) for day in sorted(days)]
-    yield from _build_reports(conn, settings, periods)
+    yield from _build_reports(conn, settings, report_periods("daily", days))
 
 
 def build_weekly_report(
@@ -97,13 +96,21 @@ def build_weekly_reports(
 ) -> Iterator[ReportPaths]:
     """The weekly reports of the Monday weeks starting on or before each of `week_starts`,
     oldest first, each as of the week's last day."""
+    yield from _build_reports(conn, settings, report_periods("weekly", week_starts))
+
+
+def report_periods(kind: str, starts: Sequence[dt.date]) -> list[Period]:
+    """The periods of the `kind` ('daily' or 'weekly') reports of `starts`, oldest first: each
+    day, or the Monday week each start falls in (once)."""
+    if kind == "daily":
+        return [Period("daily", day.isoformat(), day, day) for day in sorted(starts)]
     periods = []
-    for monday in sorted({start - dt.timedelta(days=start.weekday()) for start in week_starts}):
+    for monday in sorted({start - dt.timedelta(days=start.weekday()) for start in starts}):
         year, week, _ = monday.isocalendar()
         periods.append(
             Period("weekly", f"{year}-W{week:02d}", monday, monday + dt.timedelta(days=6))
         )
-    yield from _build_reports(conn, settings, periods)
+    return periods
 
 
 def build_reports_in_processes(

@@ -116,6 +116,14 @@ create table if not exists ingest_log (
     unreadable_files integer not null default 0
 );
 
+-- Internal: what each arrival day's latest load read, as one hash of its files' names, sizes and
+-- modification times, the aliases and the ingest code (assets/ingest/load.py
+-- _load_fingerprints). A run does not load a day again while its hash is the same.
+create table if not exists load_fingerprints (
+    arrival_date date not null,
+    fingerprint varchar not null
+);
+
 -- Internal: what the loads changed in `events` since the marts last used it, so that sessions,
 -- users, daily_metrics and cohorts update only what changed (assets/marts/changes.py). One row
 -- per (person, event date) whose events a load added, removed or altered (a new event, a

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from assets.ingest import load as load_module
 from assets.ingest.assets import event_ids_are_unique, events, records_are_conserved
 from assets.ingest.load import (
     conservation_failures,
@@ -291,7 +292,7 @@ def test_reloads_and_reverse_order_give_identical_tables(tmp_path, landing):
         load(forward, landing, day)
     expected = _snapshot(forward)
     for day in [days[1], days[0], days[1]]:
-        load(forward, landing, day)
+        load_partition(forward, landing, day, reload_unchanged=True)  # read again, not skipped
     assert _snapshot(forward) == expected
     backward = warehouse.connect(tmp_path / "backward.duckdb")
     for day in reversed(days):
@@ -299,6 +300,56 @@ def test_reloads_and_reverse_order_give_identical_tables(tmp_path, landing):
     assert _snapshot(backward) == expected
     assert conservation_failures(backward) == []
     assert duplicate_event_ids(backward) == 0
+
+
+def test_an_unchanged_day_is_not_read_again_and_any_change_makes_it_read(
+    conn, landing, monkeypatch
+):
+    day_folder = folder(landing)
+    write_jsonl(day_folder / "a.jsonl", [record("u1"), record("u2", event_id="e2"), "{broken"])
+    first = load(conn, landing)
+    assert not first.unchanged and (first.loaded, first.quarantined) == (2, 1)
+
+    def never(*args, **kwargs):
+        raise AssertionError("an unchanged day's files were read")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(load_module, "_stage_day", never)
+        again = load(conn, landing)
+    assert again.unchanged and "unchanged since its last load" in again.summary()
+    assert (again.files, again.records, again.loaded, again.quarantined) == (1, 3, 2, 1)
+    logged = conn.execute(
+        "select files, records, loaded, quarantined, duplicates, unreadable_files "
+        "from ingest_log order by finished_at"
+    ).fetchall()
+    assert logged == [(1, 3, 2, 1, 0, 0)] * 2  # each run's load is logged, with the same counts
+
+    # A copy of e2 from an earlier arrival day, loaded later, is the one kept: the unchanged
+    # day's next load logs its rows as they are now, as reading it again would.
+    earlier = DAY - dt.timedelta(days=1)
+    write_jsonl(folder(landing, earlier) / "b.jsonl", [record("u2", event_id="e2")])
+    load(conn, landing, earlier)
+    after = load(conn, landing)
+    assert after.unchanged
+    assert (after.loaded, after.quarantined, after.duplicates) == (1, 2, 1)
+    # Every change to the files is read: content, a new file, a removed one.
+    write_jsonl(day_folder / "a.jsonl", [record("u1"), record("u3", event_id="e3")])
+    assert not load(conn, landing).unchanged
+    assert load(conn, landing).unchanged
+    write_jsonl(day_folder / "c.jsonl", [record("u4", event_id="e4")])
+    assert load(conn, landing).loaded == 3
+    (day_folder / "c.jsonl").unlink()
+    assert load(conn, landing).loaded == 2
+    # ...and so is a change of aliases (the same files read another way).
+    assert not load_partition(conn, landing, DAY, aliases={"user_id": ["who"]}).unchanged
+    assert load_partition(conn, landing, DAY, aliases={"user_id": ["who"]}).unchanged
+    # A forgotten day is read again by the next load.
+    forget_partition(conn, DAY)
+    assert conn.execute(
+        "select count(*) from events where arrival_date = $d", {"d": DAY}
+    ).fetchall() == [(0,)]
+    reloaded = load(conn, landing)
+    assert not reloaded.unchanged and reloaded.loaded == 2
 
 
 def _user_keys(conn) -> dict[str, int]:
@@ -321,7 +372,7 @@ def test_every_user_gets_one_key_that_reloads_never_change(tmp_path, landing):
     assert set(keys) == {"u0", "u1", "u2", "v0", "v1", "v2", "late"}
     assert sorted(keys.values()) == list(range(1, 8))
     for day in [days[1], days[0]]:
-        load(conn, landing, day)
+        load_partition(conn, landing, day, reload_unchanged=True)
     assert _user_keys(conn) == keys
     keyed = conn.execute("select event_id, user_id from keyed_events order by all").fetchall()
     assert keyed == conn.execute("select event_id, user_id from events order by all").fetchall()

@@ -33,6 +33,7 @@ TABLES = {
     "user_keys": "select * from user_keys",
     "mart_changes": "select * from mart_changes",
     "event_date_zone": "select * from event_date_zone",
+    "load_fingerprints": "select * from load_fingerprints",
 }
 # The days that have folders, and days between them that never get one (nothing arrived).
 EVERY_DAY = [DAYS[0] + dt.timedelta(days=n) for n in range((DAYS[-1] - DAYS[0]).days + 1)]
@@ -87,13 +88,22 @@ def load_both(
     ranged: duckdb.DuckDBPyConnection,
     landing: Path,
     days: list[dt.date],
+    reloaded: duckdb.DuckDBPyConnection | None = None,
 ) -> None:
-    expected = [load_partition(sequential, landing, day) for day in days]
-    results = load_range(ranged, landing, days)
+    """Load `days` one by one and as a range. With `reloaded`, both skip the days whose files
+    did not change, as runs do, and a third warehouse that reads every day again must end the
+    same; without, both read every day again."""
+    skip = reloaded is not None
+    expected = [load_partition(sequential, landing, day, reload_unchanged=not skip) for day in days]
+    results = load_range(ranged, landing, days, reload_unchanged=not skip)
     assert [r.summary() for r in results] == [r.summary() for r in expected]
     assert [r.by_reason for r in results] == [r.by_reason for r in expected]
     assert tables(ranged) == tables(sequential), f"after loading {days}"
     assert wrongly_kept(ranged) == []
+    if reloaded is not None:
+        for day in days:
+            load_partition(reloaded, landing, day, reload_unchanged=True)
+        assert tables(reloaded) == tables(sequential), f"skipped, then read again: {days}"
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -108,13 +118,15 @@ def test_a_range_load_equals_one_load_per_day_in_every_table(
     shared_ids: list[str] = []
     sequential = warehouse.connect(tmp_path / "sequential.duckdb")
     ranged = warehouse.connect(tmp_path / "ranged.duckdb")
+    # Even seeds skip unchanged days as runs do, against a warehouse that reads them again.
+    reloaded = warehouse.connect(tmp_path / "reloaded.duckdb") if seed % 2 == 0 else None
     try:
         for day in DAYS:
             land_day(landing, rng, day, shared_ids)
         # A first backfill of the later half, then the earlier half after it (out of order).
         middle = EVERY_DAY.index(DAYS[len(DAYS) // 2])
-        load_both(sequential, ranged, landing, EVERY_DAY[middle:])
-        load_both(sequential, ranged, landing, EVERY_DAY[:middle])
+        load_both(sequential, ranged, landing, EVERY_DAY[middle:], reloaded)
+        load_both(sequential, ranged, landing, EVERY_DAY[:middle], reloaded)
         for _ in range(4):
             # Re-sent days with other content, then a random range (re-runs included).
             for day in rng.sample(DAYS, 3):
@@ -123,13 +135,18 @@ def test_a_range_load_equals_one_load_per_day_in_every_table(
             days = EVERY_DAY[first : first + rng.randint(1, 12)]
             if rng.random() < 0.3:
                 days = list(reversed(days))  # a range given latest first
-            load_both(sequential, ranged, landing, days)
+            load_both(sequential, ranged, landing, days, reloaded)
     finally:
         sequential.close()
         ranged.close()
+        if reloaded is not None:
+            reloaded.close()
 
 
-def test_a_day_given_twice_in_a_range_is_loaded_twice_like_two_loads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("skip", [True, False], ids=["unchanged-skipped", "read-again"])
+def test_a_day_given_twice_in_a_range_is_loaded_twice_like_two_loads(
+    tmp_path: Path, skip: bool
+) -> None:
     rng = random.Random(7)
     landing = tmp_path / "landing" / "events"
     shared_ids: list[str] = []
@@ -137,12 +154,18 @@ def test_a_day_given_twice_in_a_range_is_loaded_twice_like_two_loads(tmp_path: P
         land_day(landing, rng, day, shared_ids)
     sequential = warehouse.connect(tmp_path / "sequential.duckdb")
     ranged = warehouse.connect(tmp_path / "ranged.duckdb")
+    reloaded = warehouse.connect(tmp_path / "reloaded.duckdb") if skip else None
     try:
-        load_both(sequential, ranged, landing, [DAYS[1], DAYS[0], DAYS[1], DAYS[2]])
+        days = [DAYS[1], DAYS[0], DAYS[1], DAYS[2]]
+        load_both(sequential, ranged, landing, days, reloaded)
         assert len(tables(ranged)["ingest_log"]) == 4
+        results = load_range(ranged, landing, days, reload_unchanged=not skip)
+        assert [r.unchanged for r in results] == [skip] * 4
     finally:
         sequential.close()
         ranged.close()
+        if reloaded is not None:
+            reloaded.close()
 
 
 def test_forgetting_a_day_after_a_range_load_equals_forgetting_it_after_daily_loads(

@@ -1,0 +1,160 @@
+"""Which reports a run may leave as they are: those written from the inputs it has now.
+
+A report is a function of its inputs: the warehouse's content, the settings and the code
+(build.py: it holds no generation time, so writing it again from the same inputs gives the same
+bytes). A run records, per report it wrote, one hash of those inputs in
+`<home>/.eventpulse/reports.json`, and writes again only the reports whose hash changed or
+whose files are gone: a re-run over unchanged data (90 demo days: ~45 s of reports) writes
+none. Any change anywhere (a day loaded with other files, a new day, an edited setting, a new
+eventpulse version) writes them all, as before: the hash is the whole warehouse's, not the
+part a report reads, so no report can be left behind by a change to something it reads.
+
+The entries of the reports a run is about to write are removed before it writes them: a run
+killed meanwhile leaves them unrecorded, and the next run writes them again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import duckdb
+
+from assets.reports.build import Period, ReportPaths, report_periods
+from pipelines.settings import Settings
+from pipelines.sql import code_fingerprint
+
+# What reports are made by: every model, stage and template (a change to any writes them all).
+REPORT_CODE = ("sql/**/*.sql", "assets/**/*.py", "assets/**/*.j2", "pipelines/**/*.py")
+# Tables that record how runs went, not what reports show; they change on every run (load
+# times, mart bookkeeping, publish generations, alert deliveries).
+BOOKKEEPING_TABLES = frozenset(
+    {
+        "ingest_log",
+        "mart_state",
+        "mart_changes",
+        "anomaly_state",
+        "publish_generation",
+        "publish_journal",
+        "alert_deliveries",
+    }
+)
+
+
+def report_inputs(conn: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+    """One hash of what every report is written from: the content of each table but the
+    bookkeeping ones (in any row order), the settings (but the alerts', which reports never
+    show, so that the webhook URL goes into nothing they keep) and the code."""
+    tables = conn.execute(
+        "select table_name from duckdb_tables() "
+        "where database_name = current_database() and schema_name = 'main' order by 1"
+    ).fetchall()
+    digest = hashlib.sha256(code_fingerprint(*REPORT_CODE).encode())
+    shown = {name: value for name, value in vars(settings).items() if name != "alerts"}
+    digest.update(repr(sorted(shown.items())).encode())
+    for (table,) in tables:
+        if table in BOOKKEEPING_TABLES:
+            continue
+        ((rows, content),) = conn.execute(
+            f'select count(*), sum(hash(t)) from "{table}" as t'
+        ).fetchall()
+        digest.update(f"{table}\0{rows}\0{content}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def write_changed_reports(
+    settings: Settings,
+    kind: str,
+    starts: Sequence[dt.date],
+    inputs: str,
+    write: Callable[[list[dt.date]], list[ReportPaths]],
+) -> tuple[list[ReportPaths], int]:
+    """The `kind` reports of `starts`, oldest first: those recorded as written from `inputs`
+    (report_inputs) with their files all there are kept, `write(their starts)` writes the
+    others (oldest first, one ReportPaths each). Returns every report's paths and how many
+    were kept."""
+    record = WrittenReports(settings)
+    periods = report_periods(kind, starts)
+    kept = {p.label: paths for p in periods if (paths := record.unchanged(p, inputs))}
+    stale = [p for p in periods if p.label not in kept]
+    record.forget(stale)
+    written = write([p.start for p in stale]) if stale else []
+    record.remember(stale, written, inputs)
+    by_label = kept | {p.label: paths for p, paths in zip(stale, written, strict=True)}
+    return [by_label[p.label] for p in periods], len(kept)
+
+
+@dataclass(frozen=True)
+class _Written:
+    inputs: str
+    has_data: bool
+    figures: tuple[str, ...]  # file names in the report's figures folder
+
+
+class WrittenReports:
+    """The record of the reports written and what from (`<home>/.eventpulse/reports.json`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.path = settings.home / ".eventpulse" / "reports.json"
+        try:
+            stored = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            stored = {}  # none yet, or unreadable: every report is written again
+        self.entries: dict[str, dict[str, _Written]] = {
+            kind: {
+                label: _Written(e["inputs"], e["has_data"], tuple(e["figures"]))
+                for label, e in labels.items()
+            }
+            for kind, labels in stored.items()
+            if isinstance(labels, dict)
+        }
+
+    def unchanged(self, period: Period, inputs: str) -> ReportPaths | None:
+        """The report's paths when it was written from `inputs` and its files are all there."""
+        entry = self.entries.get(period.kind, {}).get(period.label)
+        if entry is None or entry.inputs != inputs:
+            return None
+        paths = self._paths(period, entry)
+        files = (paths.markdown, paths.html, *paths.figures)
+        return paths if all(path.is_file() for path in files) else None
+
+    def forget(self, periods: Sequence[Period]) -> None:
+        """Unrecord the reports about to be written (saved at once)."""
+        for period in periods:
+            self.entries.get(period.kind, {}).pop(period.label, None)
+        self._save()
+
+    def remember(
+        self, periods: Sequence[Period], written: Sequence[ReportPaths], inputs: str
+    ) -> None:
+        """Record the reports just written from `inputs` (saved at once)."""
+        for period, paths in zip(periods, written, strict=True):
+            figures = tuple(path.name for path in paths.figures)
+            self.entries.setdefault(period.kind, {})[period.label] = _Written(
+                inputs, paths.has_data, figures
+            )
+        self._save()
+
+    def _paths(self, period: Period, entry: _Written) -> ReportPaths:
+        folder = self.settings.reports_dir / period.kind
+        return ReportPaths(
+            markdown=folder / f"{period.label}.md",
+            html=folder / f"{period.label}.html",
+            figures=tuple(folder / period.label / name for name in entry.figures),
+            has_data=entry.has_data,
+        )
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.tmp")
+        stored = {
+            kind: {label: asdict(entry) for label, entry in sorted(labels.items())}
+            for kind, labels in self.entries.items()
+        }
+        temporary.write_text(json.dumps(stored, indent=1))
+        os.replace(temporary, self.path)
