@@ -91,7 +91,8 @@ def run(
     Without options: every day that has a landing folder. A range runs as one Dagster run. A
     day whose folder is missing or empty keeps what earlier runs loaded (`forget` removes it);
     folders that are no arrival day (a bad date, after tomorrow, before start_date) are named
-    and skipped.
+    and skipped. A day whose files did not change since its last load (names, sizes, times)
+    is not read again, and reports whose data, settings and code did not change are kept.
     """
     settings = _settings()
     _report_stray_folders(settings)

@@ -31,13 +31,18 @@ class StrayFolder:
     reason: str
 
 
-def files_fingerprint(folder: Path, files: Sequence[Path]) -> str:
+def files_fingerprint(folder: Path, files: Sequence[Path], with_ctime: bool = False) -> str:
     """A hash of `files`' names (relative to `folder`), sizes and modification times: it
-    changes when a file is added, removed, replaced or written again, without reading any."""
+    changes when a file is added, removed, replaced or written again, without reading any.
+    `with_ctime`: their inode change times too, which no copy or `touch` can set back (a file
+    copied in with its old modification time, as `cp -p` does, still counts as changed)."""
     digest = hashlib.sha256()
     for path in files:
         stat = path.stat()
-        digest.update(f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        changed = f"\0{stat.st_ctime_ns}" if with_ctime else ""
+        digest.update(
+            f"{path.relative_to(folder)}\0{stat.st_size}\0{stat.st_mtime_ns}{changed}\n".encode()
+        )
     return digest.hexdigest()[:16]
 
 

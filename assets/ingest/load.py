@@ -213,6 +213,7 @@ def _load_days(
     timezone: str,
     fingerprints: Mapping[dt.date, str],
 ) -> list[IngestResult]:
+    """Load `days` (each once), batch by batch: their files are read and their rows replaced."""
     results: list[IngestResult] = []
     remaining = days
     batch_days = APPEND_BATCH_DAYS if _after_stored(conn, days) else BATCH_DAYS
@@ -228,15 +229,15 @@ def _load_days(
 def _load_fingerprints(
     landing_dir: Path, days: Sequence[dt.date], sources: SourcePaths
 ) -> dict[dt.date, str]:
-    """What a load of each day with files would read: its files (names, sizes, times), the
-    aliases and the ingest code, as one hash."""
+    """What a load of each day with files would read: its files (names, sizes, modification
+    and change times), the aliases and the ingest code, as one hash."""
     settings = json.dumps(sources.parameters(), sort_keys=True, default=str)
     common = f"{code_fingerprint(*INGEST_CODE)}\0{settings}\0{sources.configured_macros()}"
     fingerprints = {}
     for day in dict.fromkeys(days):
         folder = arrival_folder(landing_dir, day)
         if files := arrival_files(folder):
-            text = f"{common}\0{files_fingerprint(folder, files)}"
+            text = f"{common}\0{files_fingerprint(folder, files, with_ctime=True)}"
             fingerprints[day] = hashlib.sha256(text.encode()).hexdigest()[:32]
     return fingerprints
 

@@ -3,6 +3,8 @@
 import datetime as dt
 import gzip
 import json
+import os
+import shutil
 import subprocess
 import sys
 import unicodedata
@@ -303,7 +305,7 @@ def test_reloads_and_reverse_order_give_identical_tables(tmp_path, landing):
 
 
 def test_an_unchanged_day_is_not_read_again_and_any_change_makes_it_read(
-    conn, landing, monkeypatch
+    conn, landing, monkeypatch, tmp_path
 ):
     day_folder = folder(landing)
     write_jsonl(day_folder / "a.jsonl", [record("u1"), record("u2", event_id="e2"), "{broken"])
@@ -340,6 +342,16 @@ def test_an_unchanged_day_is_not_read_again_and_any_change_makes_it_read(
     assert load(conn, landing).loaded == 3
     (day_folder / "c.jsonl").unlink()
     assert load(conn, landing).loaded == 2
+    # A file copied in with the old one's size and modification time (as `cp -p` keeps them).
+    same_size = tmp_path / "a.jsonl"
+    write_jsonl(same_size, [record("u1"), record("u5", event_id="e5")])
+    old = (day_folder / "a.jsonl").stat()
+    assert same_size.stat().st_size == old.st_size
+    os.utime(same_size, ns=(old.st_atime_ns, old.st_mtime_ns))
+    shutil.copy2(same_size, day_folder / "a.jsonl")
+    assert (day_folder / "a.jsonl").stat().st_mtime_ns == old.st_mtime_ns
+    assert not load(conn, landing).unchanged
+    assert conn.execute("select count(*) from events where user_id = 'u5'").fetchall() == [(1,)]
     # ...and so is a change of aliases (the same files read another way).
     assert not load_partition(conn, landing, DAY, aliases={"user_id": ["who"]}).unchanged
     assert load_partition(conn, landing, DAY, aliases={"user_id": ["who"]}).unchanged
