@@ -285,6 +285,10 @@ def test_eventpulse_run_posts_each_incident_once(tmp_path: Path) -> None:
         )
         assert again.returncode == 0, again.stderr[-2000:]
         assert len(received) == len(incident_ids)  # the second run posted nothing
+        # Nothing changed: the day is not read again and its report is kept as it was.
+        said = again.stdout + again.stderr
+        assert f"{last_day}: unchanged since its last load" in said
+        assert "1 of 1 daily reports are unchanged" in said
     for text in (first.stdout + first.stderr, again.stdout + again.stderr):
         assert "secret-token" not in text
     for path in home.rglob("*"):
