@@ -25,6 +25,7 @@ BENCHMARKS = [
     "replay_step_bench",
     "report_backfill_bench",
     "daily_run_bench",
+    "rerun_bench",
     "backfill_bench",
     "corpus_bench",
     "publish_bench",

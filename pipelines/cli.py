@@ -457,6 +457,7 @@ def report(
 ) -> None:
     """(Re)write one day's report, or with --weekly its week's (Markdown + HTML + figures)."""
     from assets.reports.build import build_daily_report, build_weekly_report
+    from assets.reports.unchanged import writing_reports
     from pipelines import warehouse
 
     settings = _settings()
@@ -465,10 +466,12 @@ def report(
         if weekly:
             monday = day - dt.timedelta(days=day.weekday())
             _refuse_week_outside_data(conn, monday)
-            paths = build_weekly_report(conn, settings, monday)
+            with writing_reports(settings, "weekly", [monday]):
+                paths = build_weekly_report(conn, settings, monday)
         else:
             _refuse_day_outside_data(conn, day)
-            paths = build_daily_report(conn, settings, day)
+            with writing_reports(settings, "daily", [day]):
+                paths = build_daily_report(conn, settings, day)
     console.print(f"Wrote {paths.markdown} and {paths.html} ({len(paths.figures)} figures)")
 
 

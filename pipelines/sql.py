@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import os
 import re
 from collections.abc import Iterator
@@ -51,14 +52,21 @@ def _read_text(path: str, mtime_ns: int, size: int) -> str:
 
 
 @functools.cache
-def code_fingerprint(*patterns: str) -> str:
+def code_fingerprint(patterns: tuple[str, ...], libraries: tuple[str, ...] = ()) -> str:
     """A hash of the project's files matching `patterns` (globs from the project root, e.g.
-    "sql/staging/*.sql"): what a stored result records of the code that made it, so that a new
-    version of that code makes it again. Read once per process."""
+    "sql/staging/*.sql") and of the installed versions of `libraries` (distribution names):
+    what a stored result records of the code that made it, so that a new version of that code,
+    or an upgraded library, makes it again. Read once per process."""
     root = SQL_DIR.parent
     digest = hashlib.sha256()
     for path in sorted({p for pattern in patterns for p in root.glob(pattern)}):
         digest.update(f"{path.relative_to(root).as_posix()}\0".encode() + path.read_bytes())
+    for library in libraries:
+        try:
+            version = importlib.metadata.version(library)
+        except importlib.metadata.PackageNotFoundError:
+            version = "absent"
+        digest.update(f"{library}=={version}\n".encode())
     return digest.hexdigest()[:16]
 
 

@@ -60,14 +60,18 @@ STAGE_SQL = {
     "csv": "staging/stage_csv.sql",
     "parquet": "staging/stage_parquet.sql",
 }
-# The code that turns files into rows: a load records its hash (with the files' and the
-# aliases'), and a day whose hash is unchanged is not loaded again (_unchanged_days).
+# The code that turns files into rows, and the library that reads and validates them: a load
+# records their hash (with the files' and the aliases'), and a day whose hash is unchanged is
+# not loaded again (_unchanged_days).
 INGEST_CODE = (
     "sql/staging/*.sql",
     "sql/macros/*.sql",
     "assets/ingest/*.py",
     "pipelines/landing.py",
+    "pipelines/sql.py",
+    "pipelines/warehouse.py",
 )
+INGEST_LIBRARIES = ("duckdb",)
 # What the readers rejected (undecodable lines, CSV rows that do not match the header): run
 # only for a file that has any, since it renumbers the file's staged records.
 REJECTED_SQL = {
@@ -232,7 +236,8 @@ def _load_fingerprints(
     """What a load of each day with files would read: its files (names, sizes, modification
     and change times), the aliases and the ingest code, as one hash."""
     settings = json.dumps(sources.parameters(), sort_keys=True, default=str)
-    common = f"{code_fingerprint(*INGEST_CODE)}\0{settings}\0{sources.configured_macros()}"
+    code = code_fingerprint(INGEST_CODE, INGEST_LIBRARIES)
+    common = f"{code}\0{settings}\0{sources.configured_macros()}"
     fingerprints = {}
     for day in dict.fromkeys(days):
         folder = arrival_folder(landing_dir, day)
@@ -569,12 +574,16 @@ def _replace_day(
 
 def _remember_fingerprints(conn: duckdb.DuckDBPyConnection, loads: Sequence[_StagedDay]) -> None:
     """What each load read (in its transaction): the next run skips the day while it is the
-    same. A forgotten day keeps none."""
+    same. A forgotten day keeps none, and neither does a day with a file that could not be read:
+    the cause may pass (a file still being copied, too many open files, memory), and only
+    reading the day again would load it."""
     conn.execute(
         "delete from load_fingerprints where list_contains($days, arrival_date)",
         {"days": [load.day for load in loads]},
     )
-    remembered = [(load.day, load.fingerprint) for load in loads if load.fingerprint]
+    remembered = [
+        (load.day, load.fingerprint) for load in loads if load.fingerprint and not load.unreadable
+    ]
     if remembered:
         conn.executemany("insert into load_fingerprints values (?, ?)", remembered)
 

@@ -16,10 +16,12 @@ killed meanwhile leaves them unrecorded, and the next run writes them again.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import duckdb
@@ -28,8 +30,10 @@ from assets.reports.build import Period, ReportPaths, report_periods
 from pipelines.settings import Settings
 from pipelines.sql import code_fingerprint
 
-# What reports are made by: every model, stage and template (a change to any writes them all).
+# What reports are made by: every model, stage and template, and the libraries that replay the
+# marts, draw the figures and render the documents (a change to any writes them all).
 REPORT_CODE = ("sql/**/*.sql", "assets/**/*.py", "assets/**/*.j2", "pipelines/**/*.py")
+REPORT_LIBRARIES = ("duckdb", "matplotlib", "pillow", "numpy", "pandas", "jinja2", "tzdata")
 # Tables that record how runs went, not what reports show; they change on every run (load
 # times, mart bookkeeping, publish generations, alert deliveries).
 BOOKKEEPING_TABLES = frozenset(
@@ -49,18 +53,21 @@ def report_inputs(conn: duckdb.DuckDBPyConnection, settings: Settings) -> str:
     """One hash of what every report is written from: the content of each table but the
     bookkeeping ones (in any row order), the settings (but the alerts', which reports never
     show, so that the webhook URL goes into nothing they keep) and the code."""
-    tables = conn.execute(
-        "select table_name from duckdb_tables() "
-        "where database_name = current_database() and schema_name = 'main' order by 1"
+    columns = conn.execute(
+        "select table_name, list(column_name order by column_index) from duckdb_columns() "
+        "where database_name = current_database() and schema_name = 'main' "
+        "group by table_name order by table_name"
     ).fetchall()
-    digest = hashlib.sha256(code_fingerprint(*REPORT_CODE).encode())
+    digest = hashlib.sha256(code_fingerprint(REPORT_CODE, REPORT_LIBRARIES).encode())
     shown = {name: value for name, value in vars(settings).items() if name != "alerts"}
     digest.update(repr(sorted(shown.items())).encode())
-    for (table,) in tables:
+    for table, names in columns:
         if table in BOOKKEEPING_TABLES:
             continue
+        # Each column by name: a row alias would be a column of a table that had one.
+        row = ", ".join(f'"{name}"' for name in names)
         ((rows, content),) = conn.execute(
-            f'select count(*), sum(hash(t)) from "{table}" as t'
+            f'select count(*), sum(hash({row})) from "{table}"'
         ).fetchall()
         digest.update(f"{table}\0{rows}\0{content}\n".encode())
     return digest.hexdigest()[:32]
@@ -77,15 +84,40 @@ def write_changed_reports(
     (report_inputs) with their files all there are kept, `write(their starts)` writes the
     others (oldest first, one ReportPaths each). Returns every report's paths and how many
     were kept."""
-    record = WrittenReports(settings)
     periods = report_periods(kind, starts)
-    kept = {p.label: paths for p in periods if (paths := record.unchanged(p, inputs))}
-    stale = [p for p in periods if p.label not in kept]
-    record.forget(stale)
-    written = write([p.start for p in stale]) if stale else []
-    record.remember(stale, written, inputs)
+    with _locked(settings):
+        # Under the lock from the first read to the last save: another run writing reports
+        # meanwhile would otherwise save its older copy of the record over this one's.
+        record = WrittenReports(settings)
+        kept = {p.label: paths for p in periods if (paths := record.unchanged(p, inputs))}
+        stale = [p for p in periods if p.label not in kept]
+        record.forget(stale)
+        written = write([p.start for p in stale]) if stale else []
+        record.remember(stale, written, inputs)
     by_label = kept | {p.label: paths for p, paths in zip(stale, written, strict=True)}
     return [by_label[p.label] for p in periods], len(kept)
+
+
+@contextmanager
+def writing_reports(settings: Settings, kind: str, starts: Sequence[dt.date]) -> Iterator[None]:
+    """Around a write of reports outside a run (`eventpulse report`): their entries are
+    removed first, so that no run keeps a file written with other settings or code."""
+    with _locked(settings):
+        WrittenReports(settings).forget(report_periods(kind, starts))
+        yield
+
+
+@contextmanager
+def _locked(settings: Settings) -> Iterator[None]:
+    """One writer of reports and their record at a time (an advisory lock beside the record)."""
+    folder = settings.home / ".eventpulse"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "reports.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True)

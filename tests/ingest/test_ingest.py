@@ -364,6 +364,20 @@ def test_an_unchanged_day_is_not_read_again_and_any_change_makes_it_read(
     assert not reloaded.unchanged and reloaded.loaded == 2
 
 
+def test_a_day_with_an_unreadable_file_is_read_again_by_every_load(conn, landing):
+    """Its cause may pass (a file still being copied, too many open files): only reading the
+    day again would load it, so no load of it is taken as the last word."""
+    write_jsonl(folder(landing) / "a.jsonl", [record("u1")])
+    (folder(landing) / "notes.txt").write_text("not an event file\n")
+    first = load(conn, landing)
+    assert first.unreadable_files == 1 and first.loaded == 1
+    again = load(conn, landing)
+    assert not again.unchanged and (again.unreadable_files, again.loaded) == (1, 1)
+    (folder(landing) / "notes.txt").unlink()
+    assert not load(conn, landing).unchanged
+    assert load(conn, landing).unchanged
+
+
 def _user_keys(conn) -> dict[str, int]:
     """The user-key dictionary, after checking it is one distinct key per user and that every
     stored copy carries its user's key."""

@@ -13,7 +13,7 @@ from conftest import insert_events
 from test_as_of import FUNNEL, _build, _events
 
 from assets.reports.build import ReportPaths, build_reports
-from assets.reports.unchanged import report_inputs, write_changed_reports
+from assets.reports.unchanged import report_inputs, write_changed_reports, writing_reports
 from pipelines import warehouse
 from pipelines.settings import AlertSettings, Settings
 
@@ -132,3 +132,36 @@ def test_reports_of_a_run_killed_while_writing_them_are_written_by_the_next(home
     again, kept = runs.run(settings)
     assert kept == 0 and runs.written[-1] == DAYS
     assert _files(again) == files
+
+
+def test_a_report_written_outside_a_run_is_written_again_by_the_next_run(home: Path) -> None:
+    """`eventpulse report` with other settings (another config) leaves no entry a run trusts."""
+    settings = Settings(home=home, funnels=(FUNNEL,))
+    runs = Runs(home)
+    files = _files(runs.run(settings)[0])
+    euros = dataclasses.replace(settings, currency="EUR")
+    with writing_reports(euros, "daily", [DAYS[0]]), warehouse.reader(home) as conn:
+        (written,) = build_reports(conn, euros, "daily", [DAYS[0]])
+    assert "€" in written.markdown.read_text()
+    again, kept = runs.run(settings)
+    assert kept == 2 and runs.written[-1] == [DAYS[0]]
+    assert _files(again) == files
+
+
+def test_the_inputs_follow_every_column_of_every_table(home: Path) -> None:
+    settings = Settings(home=home, funnels=(FUNNEL,))
+    conn = warehouse.connect(warehouse.published_path(home))
+    try:
+        # A column named like a row alias would be must not hide the others.
+        conn.execute("create table notes (t integer, u integer)")
+        conn.execute("insert into notes values (1, 1)")
+        before = report_inputs(conn, settings)
+        conn.execute("update notes set u = 2")
+        assert report_inputs(conn, settings) != before
+        conn.execute("update notes set u = 1")
+        assert report_inputs(conn, settings) == before
+        conn.execute("insert into ingest_log select * from ingest_log limit 0")
+        conn.execute("create or replace table mart_state as select 1 as bookkeeping")
+        assert report_inputs(conn, settings) == before  # bookkeeping tables are left out
+    finally:
+        conn.close()
