@@ -52,14 +52,19 @@ BOOKKEEPING_TABLES = frozenset(
 def report_inputs(conn: duckdb.DuckDBPyConnection, settings: Settings) -> str:
     """One hash of what every report is written from: the content of each table but the
     bookkeeping ones (in any row order), the settings (but the alerts', which reports never
-    show, so that the webhook URL goes into nothing they keep) and the code."""
+    show, so that the webhook URL goes into nothing they keep, and the paths) and the code."""
     columns = conn.execute(
         "select table_name, list(column_name order by column_index) from duckdb_columns() "
         "where database_name = current_database() and schema_name = 'main' "
         "group by table_name order by table_name"
     ).fetchall()
     digest = hashlib.sha256(code_fingerprint(REPORT_CODE, REPORT_LIBRARIES).encode())
-    shown = {name: value for name, value in vars(settings).items() if name != "alerts"}
+    # Where the home and the config file are shows in no report: a moved home keeps them.
+    shown = {
+        name: value
+        for name, value in vars(settings).items()
+        if name not in ("alerts", "home", "config_path")
+    }
     digest.update(repr(sorted(shown.items())).encode())
     for table, names in columns:
         if table in BOOKKEEPING_TABLES:
