@@ -19,16 +19,13 @@ from __future__ import annotations
 import argparse
 import filecmp
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks.daily_run_bench import PROJECT_DIR, write_run_results
-from benchmarks.revisions import checkout, describe
+from benchmarks.revisions import checkout, describe, timed_process
 
 CACHE = Path(
     os.environ.get("EVENTPULSE_BENCH_CACHE", "/work/benchcache/eventpulse-daily-run-bench")
@@ -83,19 +80,9 @@ def write_all(home: Path, code: Path) -> dict:
     """Every daily report of `home`'s history written by the project's files in `code`."""
     env = {**os.environ, "PYTHONPATH": str(code), "HF_HUB_OFFLINE": "1"}
     load = os.getloadavg()[0]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", WRITE_ALL, str(home), str(PROCESSES)],
-        cwd=code,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
+    done, wall, cpu = timed_process(
+        [sys.executable, "-c", WRITE_ALL, str(home), str(PROCESSES)], code, env
     )
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
         "reports": int(done.stdout.split()[-1]),
         "processes": PROCESSES,

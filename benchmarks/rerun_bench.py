@@ -18,19 +18,16 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
 
 from assets.reports.unchanged import BOOKKEEPING_TABLES
-from benchmarks.revisions import checkout, describe
+from benchmarks.revisions import checkout, describe, timed_process
 from pipelines.demo import generate
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -88,18 +85,7 @@ def _run(code: Path, home: Path) -> dict[str, float]:
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
     }
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run"],
-        cwd=code,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    _, wall, cpu = timed_process([sys.executable, "-m", "pipelines.cli", "run"], code, env)
     return {"wall": round(wall, 1), "cpu": round(cpu, 1)}
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,3 +56,19 @@ def run_script(code: Path, script: str, *args: str, cwd: Path | None = None) -> 
         text=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def timed_process(
+    command: Sequence[str], cwd: Path, env: Mapping[str, str]
+) -> tuple[subprocess.CompletedProcess, float, float]:
+    """Run `command` to its end (it must succeed); returns it with its wall seconds and the CPU
+    seconds (user + system) of it and its children."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(
+        list(command), cwd=cwd, env=dict(env), check=True, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return done, wall, cpu
