@@ -235,9 +235,9 @@ def _load_fingerprints(
 ) -> dict[dt.date, str]:
     """What a load of each day with files would read: its files (names, sizes, modification
     and change times), the aliases and the ingest code, as one hash."""
+    # The parameters hold every alias's place (the configured macros are made from them).
     settings = json.dumps(sources.parameters(), sort_keys=True, default=str)
-    code = code_fingerprint(INGEST_CODE, INGEST_LIBRARIES)
-    common = f"{code}\0{settings}\0{sources.configured_macros()}"
+    common = f"{code_fingerprint(INGEST_CODE, INGEST_LIBRARIES)}\0{settings}"
     fingerprints = {}
     for day in dict.fromkeys(days):
         folder = arrival_folder(landing_dir, day)
@@ -247,7 +247,9 @@ def _load_fingerprints(
     return fingerprints
 
 
-def _unchanged_days(conn: duckdb.DuckDBPyConnection, fingerprints: Mapping[dt.date, str]) -> set:
+def _unchanged_days(
+    conn: duckdb.DuckDBPyConnection, fingerprints: Mapping[dt.date, str]
+) -> set[dt.date]:
     """The days whose latest load read what a load now would: loading them again would give
     the same rows (the result does not depend on load order), so a re-run skips them."""
     if not fingerprints:
