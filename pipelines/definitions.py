@@ -17,6 +17,7 @@ from pipelines.resources import Corpus, Embedder, Warehouse
 from pipelines.schedules import SCHEDULES
 from pipelines.sensors import SENSORS
 from pipelines.settings import config_file, project_settings
+from pipelines.warehouse import WRITER_TAGS
 
 STAGES = [ingest, sessions_users, metrics, funnels, retention, cohorts, anomalies, reports, corpus]
 
@@ -26,7 +27,13 @@ STAGES = [ingest, sessions_users, metrics, funnels, retention, cohorts, anomalie
 # the project does not import: preloaded too, they cost ~0.5 CPU s once, not in every step.
 STEP_PROCESS_PRELOAD = ["pipelines.definitions", "dagster._core.storage.sqlite_storage"]
 executor = dg.multiprocess_executor.configured(
-    {"start_method": {"forkserver": {"preload_modules": STEP_PROCESS_PRELOAD}}}
+    {
+        "start_method": {"forkserver": {"preload_modules": STEP_PROCESS_PRELOAD}},
+        # One warehouse writer at a time within a run (pipelines/warehouse.py WRITER_TAGS).
+        "tag_concurrency_limits": [
+            {"key": key, "value": value, "limit": 1} for key, value in WRITER_TAGS.items()
+        ],
+    }
 )
 
 _config = config_file()

@@ -17,17 +17,17 @@ from pathlib import Path
 
 from pipelines.schedules import AUTOMATION_ENV
 from pipelines.settings import Settings
+from pipelines.warehouse import WRITER_POOL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = PROJECT_ROOT / "workspace.yaml"
-WAREHOUSE_POOL = "warehouse"
 CONFIG_MARKER = "# Written by eventpulse"
 
 INSTANCE_CONFIG = f"""{CONFIG_MARKER} (`eventpulse ui`). Remove this line to keep your own edits:
 # eventpulse rewrites this file only while the line is here.
 concurrency:
   pools:
-    # Every asset that writes warehouse.duckdb has pool="{WAREHOUSE_POOL}": one step at a time.
+    # Every asset that writes warehouse.duckdb has pool="{WRITER_POOL}": one step at a time.
     default_limit: 1
   runs:
     # The run queue: backfills, schedules and sensor runs wait their turn.

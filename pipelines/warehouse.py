@@ -58,6 +58,14 @@ from pipelines.sql import first_time, run_sql_file
 RUN_BUILD_ENV = "EVENTPULSE_RUN_BUILD"
 LOCK_WAIT_SECONDS = float(os.environ.get("EVENTPULSE_LOCK_WAIT_SECONDS", 1800))
 CONNECTION_CONFIG = {"python_enable_replacements": False}
+# In Dagster, every asset that writes this file is in the WRITER_POOL pool, to which the instance
+# config of `eventpulse ui` gives one slot (one such step at a time across runs), and carries
+# WRITER_TAGS, which the project's executor lets one step at a time have within a run
+# (pipelines/definitions.py). Without that limit a run's second writer would claim the slot
+# and be refused: Dagster re-tries a refused claim only after a second or more, its run worker
+# spinning on a core meanwhile (~1.8 s of an 11 s scheduled run on a tiny home).
+WRITER_POOL = "warehouse"
+WRITER_TAGS = {"eventpulse/writes": "warehouse"}
 # Under .build/: the previous published file (a hard link) and the identity of both files.
 STANDBY = "standby.duckdb"
 FILES = "files.json"

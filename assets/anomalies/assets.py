@@ -36,6 +36,7 @@ from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import AnomalySettings, Settings
 from pipelines.sql import run_sql_file
+from pipelines.warehouse import WRITER_POOL, WRITER_TAGS
 
 PREVIEW_ROWS = 20
 # A full scoring (first run, other settings, another scorer version) starts every table afresh,
@@ -145,7 +146,8 @@ def charts_dir(settings: Settings) -> Path:
     group_name="anomalies",
     kinds={"duckdb", "python"},
     deps=["daily_metrics"],
-    pool="warehouse",
+    pool=WRITER_POOL,
+    op_tags=WRITER_TAGS,
 )
 def anomalies(warehouse: Warehouse) -> dg.MaterializeResult:
     """Every day, metric and segment of daily_metrics scored for anomalies: value, expected
@@ -188,7 +190,8 @@ def anomalies(warehouse: Warehouse) -> dg.MaterializeResult:
     group_name="anomalies",
     kinds={"duckdb", "python"},
     deps=[anomalies],
-    pool="warehouse",
+    pool=WRITER_POOL,
+    op_tags=WRITER_TAGS,
 )
 def anomaly_evaluation(warehouse: Warehouse) -> dg.MaterializeResult:
     """Precision, recall, F1 and ROC AUC of the anomalies against labelled incidents

@@ -15,6 +15,7 @@ from pipelines.landing import stray_folders
 from pipelines.partitions import DAILY, window_days
 from pipelines.previews import markdown_rows
 from pipelines.resources import Warehouse
+from pipelines.warehouse import WRITER_POOL, WRITER_TAGS
 
 
 @dg.asset(
@@ -22,7 +23,8 @@ from pipelines.resources import Warehouse
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingest",
     kinds={"duckdb"},
-    pool="warehouse",
+    pool=WRITER_POOL,
+    op_tags=WRITER_TAGS,
 )
 def events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Clean, deduplicated product events, loaded by arrival day from

@@ -18,6 +18,7 @@ from assets.marts.dimensions import (
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
+from pipelines.warehouse import WRITER_POOL, WRITER_TAGS
 
 DAILY_METRICS = MartModels(
     "daily_metrics",
@@ -73,7 +74,11 @@ def active_user_mismatches(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
 
 
 @dg.asset(
-    group_name="marts", kinds={"duckdb"}, deps=["events", "users", "sessions"], pool="warehouse"
+    group_name="marts",
+    kinds={"duckdb"},
+    deps=["events", "users", "sessions"],
+    pool=WRITER_POOL,
+    op_tags=WRITER_TAGS,
 )
 def daily_metrics(warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per day and segment (all / each configured dimension's values): active and new users, sessions,

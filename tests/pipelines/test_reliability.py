@@ -5,6 +5,7 @@ warehouse while a run writes it."""
 import contextlib
 import dataclasses
 import datetime as dt
+import itertools
 import json
 import os
 import random
@@ -23,8 +24,10 @@ import pytest
 from filelock import FileLock
 
 from assets.ingest.load import conservation_failures, duplicate_event_ids
+from pipelines.definitions import defs
 from pipelines.demo import generate
 from pipelines.ui import write_instance_config
+from pipelines.warehouse import WRITER_POOL
 
 pytestmark = pytest.mark.slow
 
@@ -273,11 +276,36 @@ def test_kill_9_at_20_moments_of_the_schedules_run_each_next_run_equals_an_unint
     assert snapshot(home) == expected
     # Like the runs killed below: over a complete warehouse and corpus.
     scheduled_seconds = timed_run(eventpulse, "schedule", tick, bound)
+    assert_writers_took_turns_unblocked(home / "dagster")
     for moment in kill_moments(random.Random(6), scheduled_seconds):
         kill_at(eventpulse, "schedule", tick, moment)
         assert_consistent(home)
         timed_run(eventpulse, "run", PLAIN_RUN, bound)
         assert snapshot(home) == expected, f"after a kill at {moment:.1f} s"
+
+
+def assert_writers_took_turns_unblocked(dagster_home: Path) -> None:
+    """In every scheduled run of the instance, the warehouse writers ran one at a time, and none waited
+    for the pool: the executor held the second back (pipelines/warehouse.py WRITER_TAGS), so
+    Dagster never refused a claim, which it re-tries only a second or more later."""
+    import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
+
+    writers = {a.op.name for a in defs.assets if a.op.pool == WRITER_POOL}
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dagster_home))) as instance:
+        runs = [r for r in instance.get_runs() if "dagster/schedule_name" in r.tags]
+        assert runs
+        for run in runs:
+            spans: dict[str, list[float]] = {}
+            for entry in instance.all_logs(run.run_id):
+                assert "blocked by limit for pool" not in entry.user_message, entry.user_message
+                if entry.is_dagster_event and entry.step_key in writers:
+                    kind = entry.dagster_event.event_type_value
+                    if kind in ("STEP_START", "STEP_SUCCESS"):
+                        spans.setdefault(entry.step_key, []).append(entry.timestamp)
+            assert set(spans) == writers and all(len(s) == 2 for s in spans.values()), spans
+            ordered = sorted(spans.values())
+            assert all(a[1] <= b[0] for a, b in itertools.pairwise(ordered)), spans
 
 
 def plain_run_finishes(home: Path, run_seconds: float) -> None:
