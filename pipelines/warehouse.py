@@ -66,6 +66,8 @@ CONNECTION_CONFIG = {"python_enable_replacements": False}
 # spinning on a core meanwhile (~1.8 s of an 11 s scheduled run on a tiny home).
 WRITER_POOL = "warehouse"
 WRITER_TAGS = {"eventpulse/writes": "warehouse"}
+# The keyword arguments of every asset that writes the warehouse: `@dg.asset(..., **WRITER_ASSET)`.
+WRITER_ASSET = {"pool": WRITER_POOL, "op_tags": WRITER_TAGS}
 # Under .build/: the previous published file (a hard link) and the identity of both files.
 STANDBY = "standby.duckdb"
 FILES = "files.json"

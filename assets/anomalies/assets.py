@@ -36,7 +36,7 @@ from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import AnomalySettings, Settings
 from pipelines.sql import run_sql_file
-from pipelines.warehouse import WRITER_POOL, WRITER_TAGS
+from pipelines.warehouse import WRITER_ASSET
 
 PREVIEW_ROWS = 20
 # A full scoring (first run, other settings, another scorer version) starts every table afresh,
@@ -143,11 +143,7 @@ def charts_dir(settings: Settings) -> Path:
 
 
 @dg.asset(
-    group_name="anomalies",
-    kinds={"duckdb", "python"},
-    deps=["daily_metrics"],
-    pool=WRITER_POOL,
-    op_tags=WRITER_TAGS,
+    group_name="anomalies", kinds={"duckdb", "python"}, deps=["daily_metrics"], **WRITER_ASSET
 )
 def anomalies(warehouse: Warehouse) -> dg.MaterializeResult:
     """Every day, metric and segment of daily_metrics scored for anomalies: value, expected
@@ -186,13 +182,7 @@ def anomalies(warehouse: Warehouse) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(
-    group_name="anomalies",
-    kinds={"duckdb", "python"},
-    deps=[anomalies],
-    pool=WRITER_POOL,
-    op_tags=WRITER_TAGS,
-)
+@dg.asset(group_name="anomalies", kinds={"duckdb", "python"}, deps=[anomalies], **WRITER_ASSET)
 def anomaly_evaluation(warehouse: Warehouse) -> dg.MaterializeResult:
     """Precision, recall, F1 and ROC AUC of the anomalies against labelled incidents
     (demo_labels.json), overall and per metric, at the (date, dimension, segment) level.

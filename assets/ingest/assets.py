@@ -15,7 +15,7 @@ from pipelines.landing import stray_folders
 from pipelines.partitions import DAILY, window_days
 from pipelines.previews import markdown_rows
 from pipelines.resources import Warehouse
-from pipelines.warehouse import WRITER_POOL, WRITER_TAGS
+from pipelines.warehouse import WRITER_ASSET
 
 
 @dg.asset(
@@ -23,8 +23,7 @@ from pipelines.warehouse import WRITER_POOL, WRITER_TAGS
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name="ingest",
     kinds={"duckdb"},
-    pool=WRITER_POOL,
-    op_tags=WRITER_TAGS,
+    **WRITER_ASSET,
 )
 def events(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
     """Clean, deduplicated product events, loaded by arrival day from

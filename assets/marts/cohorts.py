@@ -16,7 +16,7 @@ from assets.marts.dimensions import needs_event_fields, segment_params
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import DEFAULT_DIMENSIONS, Settings
-from pipelines.warehouse import WRITER_POOL, WRITER_TAGS
+from pipelines.warehouse import WRITER_ASSET
 
 COHORTS = MartModels(
     "cohorts",
@@ -125,13 +125,7 @@ def cohort_size_mismatches(
     ).fetchall()
 
 
-@dg.asset(
-    group_name="marts",
-    kinds={"duckdb"},
-    deps=["events", "users"],
-    pool=WRITER_POOL,
-    op_tags=WRITER_TAGS,
-)
+@dg.asset(group_name="marts", kinds={"duckdb"}, deps=["events", "users"], **WRITER_ASSET)
 def cohorts(warehouse: Warehouse) -> dg.MaterializeResult:
     """Weekly and monthly acquisition cohorts by all / each configured dimension's acquisition
     value: active users, retention and churn rate, revenue, cumulative revenue and LTV per

@@ -61,7 +61,7 @@ from pipelines.previews import markdown_rows
 from pipelines.resources import Warehouse
 from pipelines.settings import LIFTED_FILTER_COLUMNS, Funnel, Settings, StepFilter
 from pipelines.sql import run_sql_file
-from pipelines.warehouse import WRITER_POOL, WRITER_TAGS, prepare_base_schema
+from pipelines.warehouse import WRITER_ASSET, prepare_base_schema
 
 TABLES = ("funnel_steps", "funnel_daily", "funnel_user_attempts")
 _MODELS = "intermediate/funnels"
@@ -308,8 +308,7 @@ def _row_count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
             ),
         ),
     ],
-    pool=WRITER_POOL,
-    op_tags=WRITER_TAGS,
+    **WRITER_ASSET,
 )
 def funnel_marts(warehouse: Warehouse) -> Iterator[dg.MaterializeResult]:
     """Every configured funnel (ordered, strict or unordered) from `events`: the furthest step of

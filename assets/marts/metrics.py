@@ -18,7 +18,7 @@ from assets.marts.dimensions import (
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
-from pipelines.warehouse import WRITER_POOL, WRITER_TAGS
+from pipelines.warehouse import WRITER_ASSET
 
 DAILY_METRICS = MartModels(
     "daily_metrics",
@@ -74,11 +74,7 @@ def active_user_mismatches(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
 
 
 @dg.asset(
-    group_name="marts",
-    kinds={"duckdb"},
-    deps=["events", "users", "sessions"],
-    pool=WRITER_POOL,
-    op_tags=WRITER_TAGS,
+    group_name="marts", kinds={"duckdb"}, deps=["events", "users", "sessions"], **WRITER_ASSET
 )
 def daily_metrics(warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per day and segment (all / each configured dimension's values): active and new users, sessions,

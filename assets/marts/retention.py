@@ -23,7 +23,7 @@ from assets.marts.changes import MartModels, Refresh, refresh_mart
 from pipelines.charts import new_figure, png_base64, save_png
 from pipelines.resources import Warehouse
 from pipelines.settings import DEFAULT_RETENTION, RetentionDefinition
-from pipelines.warehouse import WRITER_POOL, WRITER_TAGS
+from pipelines.warehouse import WRITER_ASSET
 
 CHART_PERIODS = 12  # weekly periods drawn in the chart and the preview
 RETENTION = MartModels(
@@ -186,13 +186,7 @@ def draw_weekly_curve(curve: list[tuple[int, float, float]], path: Path) -> byte
     return save_png(figure, path, stamp_software=True)
 
 
-@dg.asset(
-    group_name="marts",
-    kinds={"duckdb"},
-    deps=["events", "users"],
-    pool=WRITER_POOL,
-    op_tags=WRITER_TAGS,
-)
+@dg.asset(group_name="marts", kinds={"duckdb"}, deps=["events", "users"], **WRITER_ASSET)
 def retention(warehouse: Warehouse) -> dg.MaterializeResult:
     """Retention by calendar cohort of the first event (or of a definition's start_event): day
     (periods 0..30), week (Monday weeks, 0..12) and month (0..12), modes `exact` and

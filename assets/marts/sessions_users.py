@@ -13,7 +13,7 @@ from assets.marts.changes import MartModels, Refresh, refresh_mart
 from pipelines.previews import markdown_table
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
-from pipelines.warehouse import WRITER_POOL, WRITER_TAGS
+from pipelines.warehouse import WRITER_ASSET
 
 SESSIONS = MartModels(
     "sessions", ("marts/sessions.sql",), ("marts/sessions_update.sql",), ("sessions",)
@@ -54,9 +54,7 @@ def _user_params(settings: Settings) -> dict:
     return {"conversion_event": settings.conversion_event}
 
 
-@dg.asset(
-    group_name="marts", kinds={"duckdb"}, deps=["events"], pool=WRITER_POOL, op_tags=WRITER_TAGS
-)
+@dg.asset(group_name="marts", kinds={"duckdb"}, deps=["events"], **WRITER_ASSET)
 def sessions(warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per session: a gap longer than `session_gap_seconds` (default 1800) between a
     user's events starts a new one; platform and channel of the session's first event
@@ -92,13 +90,7 @@ def sessions(warehouse: Warehouse) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(
-    group_name="marts",
-    kinds={"duckdb"},
-    deps=["events", sessions],
-    pool=WRITER_POOL,
-    op_tags=WRITER_TAGS,
-)
+@dg.asset(group_name="marts", kinds={"duckdb"}, deps=["events", sessions], **WRITER_ASSET)
 def users(warehouse: Warehouse) -> dg.MaterializeResult:
     """One row per user: first and last seen, acquisition platform/channel/campaign (of the first
     event), events, sessions, purchases (conversion events) and revenue (CONTRACT §3 users)."""
