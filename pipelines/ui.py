@@ -117,8 +117,13 @@ def run_ui(command: list[str], env: dict[str, str], cwd: Path) -> int:
     def stop_children(signum: int, frame: object) -> None:
         raise _Stop(signum)
 
-    # An ignored signal stays ignored: `nohup eventpulse ui` must survive its terminal closing.
-    wanted = [s for s in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) != signal.SIG_IGN]
+    # An ignored SIGHUP stays ignored: `nohup eventpulse ui` must survive its terminal closing.
+    # SIGTERM is always ours: nobody ignores `kill` on purpose, but an ignored one is inherited
+    # by accident (Dagster run in-process maps SIGTERM to the SIGINT handler, and a background
+    # job of a script has SIGINT ignored), and `kill` would then leave the UI running.
+    wanted = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+        wanted.append(signal.SIGHUP)
     previous = {sig: signal.signal(sig, stop_children) for sig in wanted}
     try:
         return process.wait()

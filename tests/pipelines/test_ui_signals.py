@@ -110,6 +110,18 @@ def test_an_ignored_sighup_stays_ignored_as_under_nohup(tmp_path: Path) -> None:
         parent.wait()
 
 
+def test_sigterm_stops_it_even_when_its_starter_ignored_sigterm(tmp_path: Path) -> None:
+    """An ignored SIGTERM is inherited by accident: Dagster run in-process maps SIGTERM to the
+    SIGINT handler, ignored in a background job of a script. `kill` must still stop it."""
+    parent, report = _start(tmp_path, "SIGINT", "SIGTERM")
+    try:
+        child = _child_pid(parent)
+        _sigterm_stops_the_group(parent, child)
+    finally:
+        parent.kill()
+        parent.wait()
+
+
 def test_sigterm_stops_it_even_when_its_starter_had_sigterm_blocked(tmp_path: Path) -> None:
     """A blocked signal is inherited: started with SIGTERM blocked (as from a thread of
     multiprocessing's that blocks it while starting a helper), `kill` must still stop it."""
