@@ -17,6 +17,11 @@ noise floor):
 - `cusum`: the largest sum of (z from expected - 0.5) over the last 1..3 days, in the direction
   of today's deviation, when today is at least 1.5 robust units out (a windowed CUSUM, so a
   daily run needs no state).
+- the forest's score itself, beside the robust level: a strong forest score lets a level shift
+  through below the extreme-level line.
+- a run's next day (`carry`): the day after a flag, in the same direction, needs only a lower
+  line from expected (and the forest's score at least some value), since the incident it
+  continues is already established.
 
 A variant adds flags (`add`: unusual and far by its own test) and/or keeps only flags that
 pass a guard (`guard`); added rows still need the scorer's relative-change rule, its warm-up
@@ -57,6 +62,7 @@ class Variant:
     name: str
     add: Mask | None = None
     guard: Mask | None = None
+    carry: tuple[float, float] | None = None  # (|z from expected|, forest score) the next day
 
 
 def _same_sign(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -112,6 +118,23 @@ def drift(line: float, forest: float = 0.0) -> Mask:
     return mask
 
 
+def forest_level(forest: float, level: float, expected: float) -> Mask:
+    """Unusual and far when the forest's score, the level deviation and the deviation from
+    expected (the same way) each reach their line."""
+
+    def mask(f: pd.DataFrame) -> np.ndarray:
+        z_level, z_expected = f["f_z_level"].to_numpy(), f["f_z_expected"].to_numpy()
+        return (
+            (f["history_days"].to_numpy() >= HISTORY)
+            & (f["forest_score"].to_numpy() >= forest)
+            & (np.abs(z_level) >= level)
+            & (np.abs(z_expected) >= expected)
+            & _same_sign(z_level, z_expected)
+        )
+
+    return mask
+
+
 def either(*masks: Mask) -> Mask:
     return lambda f: np.logical_or.reduce([m(f) for m in masks])
 
@@ -134,6 +157,14 @@ VARIANTS = [
     ),
     Variant("windowed CUSUM >= 5.5", add=drift(5.5)),
     Variant("windowed CUSUM >= 6.5, forest >= 0.55", add=drift(6.5, 0.55)),
+    Variant("forest 0.62 + level 4.0 + expected 2.5", add=forest_level(0.62, 4.0, 2.5)),
+    Variant("a run's next day: expected 2.25, forest 0.6", carry=(2.25, 0.6)),
+    Variant("a run's next day: expected 2.0, forest 0.5", carry=(2.0, 0.5)),
+    Variant(
+        "forest 0.62 + level 4.0 + expected 2.5, and a run's next day at 2.25 / 0.6",
+        add=forest_level(0.62, 4.0, 2.5),
+        carry=(2.25, 0.6),
+    ),
 ]
 
 
@@ -215,16 +246,36 @@ def decide(case: tuple, variant: Variant) -> pd.DataFrame:
     kept = ["spike", "dip"] if settings.directions == "both" else [settings.directions]
     eligible = (out["direction"].isin(kept) & out["flaggable"]).to_numpy()
     candidate = out["unusual"].to_numpy() & eligible
+    business = out["metric"].isin(list(scoring.METRIC_NAMES)).to_numpy()
+    min_change = np.where(business, scoring.MIN_RELATIVE_CHANGE, 0.0)
+    relative = np.abs(np.nan_to_num(out["relative_change"].to_numpy(), nan=np.inf))
+    material = eligible & (relative >= min_change)
     if variant.add is not None:
-        business = out["metric"].isin(list(scoring.METRIC_NAMES)).to_numpy()
-        min_change = np.where(business, scoring.MIN_RELATIVE_CHANGE, 0.0)
-        relative = np.abs(np.nan_to_num(out["relative_change"].to_numpy(), nan=np.inf))
-        candidate |= variant.add(out) & eligible & (relative >= min_change)
+        candidate |= variant.add(out) & material
     if variant.guard is not None:
         candidate &= variant.guard(out)
+    if variant.carry is not None:
+        candidate |= _next_day(out, candidate, *variant.carry) & material
     out["run_day"] = scoring._run_days(out, candidate, earlier)
     out["is_anomaly"] = candidate & (out["run_day"] <= scoring.MAX_RUN_DAYS)
     return out
+
+
+def _next_day(
+    out: pd.DataFrame, candidate: np.ndarray, expected: float, forest: float
+) -> np.ndarray:
+    """Rows whose series' previous row is a candidate in the same direction and that are
+    `expected` robust units out with a forest score of at least `forest`."""
+    rows = out[scoring.SERIES_KEY].assign(candidate=candidate, direction=out["direction"])
+    previous = rows.groupby(scoring.SERIES_KEY, sort=False)[["candidate", "direction"]].shift(1)
+    follows = previous["candidate"].eq(True).to_numpy() & (
+        previous["direction"].to_numpy() == out["direction"].to_numpy()
+    )
+    return (
+        follows
+        & (np.abs(out["f_z_expected"].to_numpy()) >= expected)
+        & (out["forest_score"].to_numpy() >= forest)
+    )
 
 
 def evaluate(cases: dict[str, Any], variant: Variant) -> dict[str, Any]:
