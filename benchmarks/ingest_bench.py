@@ -31,13 +31,18 @@ DAY = dt.date(2026, 3, 10)
 ALIASES = {"timestamp": ("event_date",), "revenue": ("dollar_value",)}
 # Run inside the checkout under test: only its own load_partition and warehouse are imported.
 ONE_LOAD = """
-import datetime as dt, json, resource, sys, time
+import datetime as dt, inspect, json, resource, sys, time
 from pathlib import Path
 from assets.ingest import load
 from pipelines import warehouse
 landing, db = Path(sys.argv[1]), Path(sys.argv[2])
 days = [dt.date.fromisoformat(day) for day in sys.argv[3].split(",")]
-aliases = json.loads(sys.argv[4])  # ALIASES
+# ALIASES; a revision from before `aliases` (issue 13) loads without them.
+aliases = json.loads(sys.argv[4])
+if "aliases" not in inspect.signature(load.load_partition).parameters:
+    aliases = ()
+else:
+    aliases = (aliases,)
 # "reload": read the day again even when its files did not change (a revision from before
 # unchanged days were skipped reads them anyway, and has no such parameter).
 forced = {"reload_unchanged": True} if sys.argv[5:] == ["reload"] else {}
@@ -46,9 +51,9 @@ before = resource.getrusage(resource.RUSAGE_SELF)
 started = time.perf_counter()
 # One day as load_partition loads it (a revision from before load_range has only that).
 if len(days) == 1:
-    results = [load.load_partition(conn, landing, days[0], aliases, **forced)]
+    results = [load.load_partition(conn, landing, days[0], *aliases, **forced)]
 else:
-    results = load.load_range(conn, landing, days, aliases, **forced)
+    results = load.load_range(conn, landing, days, *aliases, **forced)
 wall = time.perf_counter() - started
 after = resource.getrusage(resource.RUSAGE_SELF)
 cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
