@@ -12,6 +12,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 # The parent runs run_ui on a child that reports its SIGINT disposition, then sleeps.
 PARENT = textwrap.dedent(
     """
@@ -110,22 +112,18 @@ def test_an_ignored_sighup_stays_ignored_as_under_nohup(tmp_path: Path) -> None:
         parent.wait()
 
 
-def test_sigterm_stops_it_even_when_its_starter_ignored_sigterm(tmp_path: Path) -> None:
-    """An ignored SIGTERM is inherited by accident: Dagster run in-process maps SIGTERM to the
-    SIGINT handler, ignored in a background job of a script. `kill` must still stop it."""
-    parent, report = _start(tmp_path, "SIGINT", "SIGTERM")
-    try:
-        child = _child_pid(parent)
-        _sigterm_stops_the_group(parent, child)
-    finally:
-        parent.kill()
-        parent.wait()
-
-
-def test_sigterm_stops_it_even_when_its_starter_had_sigterm_blocked(tmp_path: Path) -> None:
-    """A blocked signal is inherited: started with SIGTERM blocked (as from a thread of
-    multiprocessing's that blocks it while starting a helper), `kill` must still stop it."""
-    parent, _ = _start(tmp_path, blocked=frozenset({signal.SIGTERM}))
+@pytest.mark.parametrize(
+    ("ignored", "blocked"),
+    [(("SIGINT", "SIGTERM"), frozenset()), ((), frozenset({signal.SIGTERM}))],
+    ids=["ignored", "blocked"],
+)
+def test_sigterm_stops_it_whatever_its_starter_did_with_sigterm(
+    tmp_path: Path, ignored: tuple[str, ...], blocked: frozenset[int]
+) -> None:
+    """Both are inherited, by accident: an ignored SIGTERM (Dagster run in-process maps SIGTERM
+    to the SIGINT handler, ignored in a background job of a script), a blocked one (a thread of
+    multiprocessing's blocks it while starting a helper). `kill` must still stop it."""
+    parent, _ = _start(tmp_path, *ignored, blocked=blocked)
     try:
         child = _child_pid(parent)
         _sigterm_stops_the_group(parent, child)
