@@ -111,7 +111,7 @@ def run_ui(command: list[str], env: dict[str, str], cwd: Path) -> int:
     # dagster dev gets SIGINT back at its default even when ours is ignored (a background job
     # of a script): stop_process_group asks it to shut down gracefully with SIGINT.
     process = subprocess.Popen(
-        command, env=env, cwd=cwd, start_new_session=True, preexec_fn=_default_sigint
+        command, env=env, cwd=cwd, start_new_session=True, preexec_fn=default_sigint
     )
 
     def stop_children(signum: int, frame: object) -> None:
@@ -136,7 +136,9 @@ def run_ui(command: list[str], env: dict[str, str], cwd: Path) -> int:
             signal.signal(sig, handler)
 
 
-def _default_sigint() -> None:
+def default_sigint() -> None:
+    """For `preexec_fn`: SIGINT at its default in the child, even when ours is ignored, so
+    `stop_process_group` can ask `dagster dev` to shut down gracefully."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 

@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -38,7 +37,14 @@ from pipelines.resources import Warehouse
 from pipelines.schedules import AUTOMATION_ENV, daily_pipeline_schedule, weekly_report_schedule
 from pipelines.sensors import SETTLE_SECONDS, LandingFolder, changed_folders, landing_sensor
 from pipelines.settings import load_settings
-from pipelines.ui import PROJECT_ROOT, ui_command, ui_env, write_instance_config
+from pipelines.ui import (
+    PROJECT_ROOT,
+    default_sigint,
+    stop_process_group,
+    ui_command,
+    ui_env,
+    write_instance_config,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The flags that work on this machine: no sandbox as root, and no background networking (the
@@ -122,6 +128,10 @@ def dagster(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> Iterato
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: webserver, daemon, code server
+            # As `eventpulse ui` starts it: dagster dev maps SIGTERM to its SIGINT handler, so
+            # one inherited ignored (a suite run in the background of a script) would leave it
+            # deaf to both, and the teardown would wait out its timeout.
+            preexec_fn=default_sigint,
         )
     server = DagsterDev(f"http://127.0.0.1:{port}", process, log, home, root / "screenshots")
     server.shots.mkdir()
@@ -129,7 +139,7 @@ def dagster(tmp_path_factory: pytest.TempPathFactory, chromium: Path) -> Iterato
         wait_for_code_location(server)
         yield server
     finally:
-        stop(process)
+        stop_process_group(process)  # as `eventpulse ui` stops it: SIGINT, then TERM, KILL
 
 
 @pytest.fixture(scope="module")
@@ -592,18 +602,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop `dagster dev` and the processes it started (its own process group)."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
 
 
 @contextlib.contextmanager

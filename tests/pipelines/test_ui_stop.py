@@ -15,15 +15,12 @@ from pathlib import Path
 import pytest
 
 from pipelines.schedules import AUTOMATION_ENV
+from pipelines.ui import default_sigint
 
 pytestmark = pytest.mark.slow
 
 STARTUP_SECONDS = 300  # dagster dev on two busy cores
 STOP_SECONDS = 90
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _free_port() -> int:
@@ -96,7 +93,7 @@ def test_signal_to_eventpulse_ui_stops_webserver_and_daemon(
         start_new_session=True,  # the test can always clean up the whole tree
         # As from a terminal: a suite started in the background of a non-interactive shell
         # inherits an ignored SIGINT, and an ignored Ctrl-C stays ignored (Unix convention).
-        preexec_fn=_default_sigint,
+        preexec_fn=default_sigint,
     )
     started: set[int] = set()
     try:
