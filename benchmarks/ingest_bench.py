@@ -37,12 +37,9 @@ from assets.ingest import load
 from pipelines import warehouse
 landing, db = Path(sys.argv[1]), Path(sys.argv[2])
 days = [dt.date.fromisoformat(day) for day in sys.argv[3].split(",")]
-# ALIASES; a revision from before `aliases` (issue 13) loads without them.
-aliases = json.loads(sys.argv[4])
-if "aliases" not in inspect.signature(load.load_partition).parameters:
-    aliases = ()
-else:
-    aliases = (aliases,)
+# ALIASES, as the one optional argument; a revision from before `aliases` (issue 13) has none.
+takes_aliases = "aliases" in inspect.signature(load.load_partition).parameters
+aliases = (json.loads(sys.argv[4]),) if takes_aliases else ()
 # "reload": read the day again even when its files did not change (a revision from before
 # unchanged days were skipped reads them anyway, and has no such parameter).
 forced = {"reload_unchanged": True} if sys.argv[5:] == ["reload"] else {}
