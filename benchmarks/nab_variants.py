@@ -257,7 +257,7 @@ def decide(case: tuple, variant: Variant) -> pd.DataFrame:
         candidate &= variant.guard(out)
     if variant.carry is not None:
         candidate |= _next_day(out, candidate, *variant.carry) & material
-    out["run_day"] = scoring._run_days(out, candidate, earlier)
+    out["run_day"], candidate = scoring._run_days(out, candidate, out["continues"], earlier)
     out["is_anomaly"] = candidate & (out["run_day"] <= scoring.MAX_RUN_DAYS)
     return out
 

@@ -34,7 +34,7 @@ from assets.anomalies.scoring import (
 from pipelines.settings import AnomalySettings
 
 # Bump when scoring changes: rows stored by another version are scored again.
-SCORER_VERSION = 5
+SCORER_VERSION = 6
 # Days of metrics before a day that its features read: the baseline's weekday factors reach
 # 5 weeks back, the spread of its residuals 4 weeks more (63 days); 14 weeks leave room for
 # a rate series with days without users (those days are not rows of the series).

@@ -22,6 +22,7 @@ from assets.anomalies.scoring import (
     MAX_RUN_DAYS,
     MIN_ABS_Z,
     SPREAD_DAYS,
+    STRONG_LEVEL_Z,
     _baseline,
     level_score,
     score_series,
@@ -142,8 +143,9 @@ def test_a_moderate_deviation_needs_the_forest(quiet_forest: None) -> None:
 def test_flags_follow_the_rule_row_by_row() -> None:
     """Every row: flagged exactly when it is unusual (the forest's line, or an extreme level
     deviation in the direction of its deviation from expected), far enough from expected
-    (EXTREME_EXPECTED_Z for an extreme one, else MIN_ABS_Z), old enough, and among the first
-    MAX_RUN_DAYS of its run."""
+    (EXTREME_EXPECTED_Z for an extreme one, a strong one the forest agrees with, or the day
+    after a candidate in its direction that the forest finds unusual; else MIN_ABS_Z), old
+    enough, and among the first MAX_RUN_DAYS of its run."""
     rng = np.random.default_rng(9)
     series = []
     for seed in range(3):
@@ -152,20 +154,27 @@ def test_flags_follow_the_rule_row_by_row() -> None:
         series.append(_plain_series(y).assign(segment=f"s{seed}"))
     scored = score_series(pd.concat(series, ignore_index=True))
     settings = AnomalySettings()
+    # The row before each row in its series: was it a candidate (run day > 0), which way.
+    before = scored.groupby(["segment"], sort=False)[["run_day", "direction"]].shift(1)
+    scored["after_candidate"] = (before["run_day"].fillna(0) > 0) & (
+        before["direction"] == scored["direction"]
+    )
     extremes = 0
     for row in scored.itertuples(index=False):
         level_z = row.f_z_level if row.history_days >= LEVEL_HISTORY_DAYS else 0.0
-        extreme = abs(level_z) >= EXTREME_LEVEL_Z and math.copysign(1, level_z) == math.copysign(
-            1, row.f_z_expected
-        )
+        same_way = math.copysign(1, level_z) == math.copysign(1, row.f_z_expected)
+        extreme = abs(level_z) >= EXTREME_LEVEL_Z and same_way
         # `score` is the larger of the forest's and the level score: where the level score is
         # the larger, the forest's is known only to be at most `score`.
         forest_known = row.score > _reference_level_score(level_z) or row.score < row.threshold
         if not (extreme or forest_known):
             continue
         forest = not math.isnan(row.threshold) and row.score >= row.threshold
-        # An extreme level deviation needs EXTREME_EXPECTED_Z from expected, the rest MIN_ABS_Z.
-        far = abs(row.f_z_expected) >= (EXTREME_EXPECTED_Z if extreme else MIN_ABS_Z)
+        # A level shift (extreme, or strong with the forest) and a run's next day the forest
+        # finds unusual need EXTREME_EXPECTED_Z from expected, the rest MIN_ABS_Z.
+        shift = extreme or (forest and abs(level_z) >= STRONG_LEVEL_Z and same_way)
+        lower = shift or (forest and row.after_candidate)
+        far = abs(row.f_z_expected) >= (EXTREME_EXPECTED_Z if lower else MIN_ABS_Z)
         if row.history_days < settings.min_history_days:
             assert not row.is_anomaly  # the warm-up
             continue

@@ -3,8 +3,9 @@ by row against a small pure-Python reference, and the warm-up on whole series.
 
 The decision reads only a row's own features, so hand-made feature rows (each its own series,
 so no run of days) test every branch: the forest's line, the extreme level deviation and the
-3.25 / 2.5 sd it needs from expected, the order value, the relative-change rule, and the
-warm-up (`min_history_days`), before which nothing is flagged however far out."""
+3.25 / 2.5 sd it needs from expected, the strong level deviation the forest agrees with, the
+order value, the relative-change rule, and the warm-up (`min_history_days`), before which
+nothing is flagged however far out."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from assets.anomalies.scoring import (
     EXTREME_EXPECTED_Z,
     EXTREME_LEVEL_Z,
     LEVEL_HISTORY_DAYS,
+    MAX_RUN_DAYS,
     MIN_ABS_Z,
     MIN_RELATIVE_CHANGE,
     ORDER_VALUE_Z,
+    STRONG_LEVEL_Z,
     score_series,
 )
 from pipelines.settings import AnomalySettings
@@ -39,7 +42,14 @@ def _same_sign(a: float, b: float) -> bool:
 
 
 def _reference(row: dict, min_history: int) -> tuple[bool, float]:
-    """(is_anomaly, score) of one row as the docstring states the rule."""
+    """(is_anomaly, score) of one row as the docstring states the rule, for a row with no
+    row before it in its series."""
+    candidate, _, score = _row_rules(row, min_history)
+    return candidate, score
+
+
+def _row_rules(row: dict, min_history: int) -> tuple[bool, bool, float]:
+    """(candidate on its own, candidate if the row before it is one in its direction, score)."""
     history, ze, zl = row["history_days"], row["f_z_expected"], row["f_z_level"]
     judged = history >= min_history
     level_z = zl if history >= LEVEL_HISTORY_DAYS else 0.0
@@ -47,20 +57,23 @@ def _reference(row: dict, min_history: int) -> tuple[bool, float]:
     order_z = 0.0 if math.isnan(row["order_value_z"]) else row["order_value_z"]
     order_value = abs(order_z) >= ORDER_VALUE_Z and _same_sign(order_z, ze)
     forest = row["score"] >= row["threshold"]
+    # a level shift: extreme, or strong with the forest agreeing
+    shift = extreme or (forest and abs(level_z) >= STRONG_LEVEL_Z and _same_sign(level_z, ze))
     unusual = forest or extreme or order_value
-    far = abs(ze) >= MIN_ABS_Z or order_value or (extreme and abs(ze) >= EXTREME_EXPECTED_Z)
+    far = abs(ze) >= MIN_ABS_Z or order_value or (shift and abs(ze) >= EXTREME_EXPECTED_Z)
     relative = row["value"] / row["expected"] - 1
     changed = abs(relative) >= (MIN_RELATIVE_CHANGE if row["metric"] == "active_users" else 0.0)
-    flagged = judged and unusual and far and changed
+    candidate = judged and unusual and far and changed
+    continues = judged and forest and abs(ze) >= EXTREME_EXPECTED_Z and changed
     score = max(
         row["score"],
         _reference_line_score(level_z, EXTREME_LEVEL_Z),
         _reference_line_score(order_z, ORDER_VALUE_Z),
     )
-    return flagged, score
+    return candidate, continues, score
 
 
-def _feature_rows(seed: int, rows: int = 600) -> pd.DataFrame:
+def _feature_rows(seed: int, rows: int = 2000) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     ze = rng.normal(0, 3.5, rows)
     expected = rng.uniform(50, 150, rows)
@@ -90,7 +103,7 @@ def test_the_flag_decision_matches_the_reference_row_by_row(seed: int) -> None:
     features = _feature_rows(seed)
     settings = AnomalySettings()
     decided = scoring._flag(features.copy(), settings, scoring._empty_earlier(features))
-    branches = {"young": 0, "shift": 0, "order": 0}
+    branches = {"young": 0, "shift": 0, "strong": 0, "order": 0}
     for row, got_flag, got_score in zip(
         features.to_dict("records"), decided["is_anomaly"], decided["score"], strict=True
     ):
@@ -101,11 +114,74 @@ def test_the_flag_decision_matches_the_reference_row_by_row(seed: int) -> None:
             branches["young"] += 1  # far out, too young: the reference says not flagged
         if want_flag and EXTREME_EXPECTED_Z <= abs(row["f_z_expected"]) < MIN_ABS_Z:
             branches["shift"] += 1
+            if abs(row["f_z_level"]) < EXTREME_LEVEL_Z:
+                branches["strong"] += 1
         if want_flag and abs(row["f_z_expected"]) < EXTREME_EXPECTED_Z:
             branches["order"] += 1
     # every new branch of the rule is exercised, and each flagged row scores at the line or more
     assert min(branches.values()) > 0, branches
     assert (decided.loc[decided["is_anomaly"], "score"] >= AUTO_SCORE_LINE).all()
+
+
+def _reference_runs(rows: list[dict], min_history: int) -> list[tuple[bool, int]]:
+    """(is_anomaly, run_day) of one series' rows in date order: a run counts consecutive
+    candidates in one direction; a row that only `continues` is a candidate after a candidate
+    in its direction; the first MAX_RUN_DAYS of a run are flagged."""
+    decided, length, previous = [], 0, None
+    for row in rows:
+        candidate, continues, _ = _row_rules(row, min_history)
+        direction = "spike" if row["value"] >= row["expected"] else "dip"
+        candidate = candidate or (continues and direction == previous)
+        length = length + 1 if candidate and direction == previous else int(candidate)
+        previous = direction if candidate else None
+        decided.append((candidate and length <= MAX_RUN_DAYS, length))
+    return decided
+
+
+def _feature_series(seed: int, series: int = 60, days: int = 30) -> pd.DataFrame:
+    """Hand-made feature rows, `days` in a row for each of `series` series: runs of days far
+    from expected in one direction, each day's features drawn as in `_feature_rows`."""
+    frames = []
+    for number in range(series):
+        rows = _feature_rows(seed * 1000 + number, days)
+        # runs: the sign of the deviation stays for a few days at a time
+        sign = np.repeat(np.random.default_rng(number).choice([-1, 1], days), 3)[:days]
+        for column in ("f_z_expected", "f_z_level"):
+            rows[column] = np.abs(rows[column]) * sign
+        rows["value"] = rows["expected"] * (1 + rows["f_z_expected"] * 0.06)
+        rows["history_days"] = np.arange(days) + 5
+        rows["metric_date"] = pd.date_range("2026-03-02", periods=days, freq="D")
+        rows["segment"] = f"s{number}"
+        rows["metric"] = rows["metric"].iloc[0]
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True).sort_values(scoring.ROW_KEY, ignore_index=True)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_runs_and_the_day_after_a_candidate_match_the_reference(seed: int) -> None:
+    """Whole series: run days, the lower line for a run's next day, the run limit; and the
+    same when the second half is decided in a later run that continues the stored runs."""
+    features = _feature_series(seed)
+    settings = AnomalySettings()
+    decided = scoring._flag(features.copy(), settings, scoring._empty_earlier(features))
+    carried = 0
+    for _, rows in features.groupby("segment", sort=False):
+        want = _reference_runs(rows.to_dict("records"), settings.min_history_days)
+        got = decided.loc[rows.index]
+        assert list(zip(got["is_anomaly"], got["run_day"], strict=True)) == want
+        alone = [_row_rules(row, settings.min_history_days)[0] for row in rows.to_dict("records")]
+        carried += int((got["run_day"].to_numpy() > 0).sum() - sum(alone))
+    assert carried > 0 and decided["is_anomaly"].any()
+    # A later run continues the runs of the rows stored before it.
+    split = pd.Timestamp("2026-03-17")
+    first = features[features["metric_date"] < split]
+    earlier = scoring._flag(first.copy(), settings, scoring._empty_earlier(first))
+    later = scoring._flag(
+        features[features["metric_date"] >= split].reset_index(drop=True), settings, earlier
+    )
+    columns = ["metric_date", "segment", "is_anomaly", "run_day"]
+    whole = decided.loc[decided["metric_date"] >= split, columns].reset_index(drop=True)
+    pd.testing.assert_frame_equal(later[columns], whole)
 
 
 def _plain_series(values: np.ndarray) -> pd.DataFrame:
