@@ -6,7 +6,7 @@ benchmarks/results/anomaly_tradeoffs.md and .json.
 The data of `benchmarks.anomaly_bench` (20 NAB real series by day, the artificialNoAnomaly series
 by hour, the demo and the synthetic generator, 5 seeds each) is scored once; then each variant
 of the flag lines (`MIN_ABS_Z`, `AUTO_SCORE_LINE`, `EXTREME_LEVEL_Z`, `ORDER_VALUE_Z`,
-`EXTREME_EXPECTED_Z` of `assets.anomalies.scoring`) decides the flags again from the
+`EXTREME_EXPECTED_Z`, `STRONG_LEVEL_Z`, `NEXT_DAY_Z` of `assets.anomalies.scoring`) decides the flags again from the
 same features and forest scores (the lines do not change either). Per variant: NAB series
 better / tied / worse than the best simple baseline (rolling z-score, raw IsolationForest) by
 F1 (their F1 from benchmarks/results/anomaly_bench.json, which `anomaly_bench` writes first in
@@ -47,6 +47,14 @@ VARIANTS: dict[str, dict[str, float]] = {
     "without the order-value rule": {"ORDER_VALUE_Z": math.inf},
     "extreme level needs 3.25 sd from expected (not 2.5)": {"EXTREME_EXPECTED_Z": 3.25},
     "extreme level needs 2.0 sd from expected": {"EXTREME_EXPECTED_Z": 2.0},
+    # the scorer-6 components
+    "no strong-level rule (scorer 5)": {"STRONG_LEVEL_Z": math.inf},
+    "strong level at 4.0": {"STRONG_LEVEL_Z": 4.0},
+    "strong level at 4.5": {"STRONG_LEVEL_Z": 4.5},
+    "no next-day rule (scorer 5)": {"NEXT_DAY_Z": math.inf},
+    "next day at 2.25 sd": {"NEXT_DAY_Z": 2.25},
+    "next day at 2.0 sd": {"NEXT_DAY_Z": 2.0},
+    "neither (scorer 5)": {"STRONG_LEVEL_Z": math.inf, "NEXT_DAY_Z": math.inf},
 }
 BASELINES = bench.SIMPLE_BASELINES
 

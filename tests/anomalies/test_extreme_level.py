@@ -21,6 +21,7 @@ from assets.anomalies.scoring import (
     LEVEL_HISTORY_DAYS,
     MAX_RUN_DAYS,
     MIN_ABS_Z,
+    NEXT_DAY_Z,
     SPREAD_DAYS,
     STRONG_LEVEL_Z,
     _baseline,
@@ -170,11 +171,13 @@ def test_flags_follow_the_rule_row_by_row() -> None:
         if not (extreme or forest_known):
             continue
         forest = not math.isnan(row.threshold) and row.score >= row.threshold
-        # A level shift (extreme, or strong with the forest) and a run's next day the forest
-        # finds unusual need EXTREME_EXPECTED_Z from expected, the rest MIN_ABS_Z.
+        # A level shift (extreme, or strong with the forest) needs EXTREME_EXPECTED_Z from
+        # expected, a run's next day the forest finds unusual NEXT_DAY_Z, the rest MIN_ABS_Z.
         shift = extreme or (forest and abs(level_z) >= STRONG_LEVEL_Z and same_way)
-        lower = shift or (forest and row.after_candidate)
-        far = abs(row.f_z_expected) >= (EXTREME_EXPECTED_Z if lower else MIN_ABS_Z)
+        line = EXTREME_EXPECTED_Z if shift else MIN_ABS_Z
+        if forest and row.after_candidate:
+            line = min(line, NEXT_DAY_Z)
+        far = abs(row.f_z_expected) >= line
         if row.history_days < settings.min_history_days:
             assert not row.is_anomaly  # the warm-up
             continue

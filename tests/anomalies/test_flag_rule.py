@@ -24,6 +24,7 @@ from assets.anomalies.scoring import (
     MAX_RUN_DAYS,
     MIN_ABS_Z,
     MIN_RELATIVE_CHANGE,
+    NEXT_DAY_Z,
     ORDER_VALUE_Z,
     STRONG_LEVEL_Z,
     score_series,
@@ -64,7 +65,7 @@ def _row_rules(row: dict, min_history: int) -> tuple[bool, bool, float]:
     relative = row["value"] / row["expected"] - 1
     changed = abs(relative) >= (MIN_RELATIVE_CHANGE if row["metric"] == "active_users" else 0.0)
     candidate = judged and unusual and far and changed
-    continues = judged and forest and abs(ze) >= EXTREME_EXPECTED_Z and changed
+    continues = judged and forest and abs(ze) >= NEXT_DAY_Z and changed
     score = max(
         row["score"],
         _reference_line_score(level_z, EXTREME_LEVEL_Z),
