@@ -83,7 +83,7 @@ def test_the_step_count_is_the_number_of_steps_dagster_plans() -> None:
     from pipelines.definitions import defs
     from pipelines.runner import _split_published_readers, _step_count
 
-    job = defs.get_job_def("pipeline")
+    job = defs.resolve_job_def("pipeline")
     for selection in _split_published_readers(job):
         planned = create_execution_plan(job.get_subset(asset_selection=set(selection)))
         assert _step_count(job, selection) == len(planned.step_keys_to_execute)
