@@ -35,9 +35,8 @@ How a day is judged, in the order the code runs:
    needs only STRONG_LEVEL_Z from the level to be far enough at EXTREME_EXPECTED_Z from
    expected, and the day after a candidate day (same series, same direction) that the forest
    finds unusual is a candidate at NEXT_DAY_Z: a run continues on less evidence than it starts
-   on. `score` is the
-   largest of the forest's score, `level_score` and `order_value_score`, each reaching
-   AUTO_SCORE_LINE at its line.
+   on. `score` is the largest of the forest's score, `level_score` and `order_value_score`,
+   each reaching AUTO_SCORE_LINE at its line.
 
 Defaults were tuned on demo-generator data and NAB (benchmarks/anomaly_bench.py).
 """
