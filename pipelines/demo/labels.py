@@ -98,11 +98,7 @@ def honest_labels(
     labels = []
     for anomaly in anomalies:
         for day in anomaly.days:
-            weeks = [
-                k
-                for k in (-3, -2, -1, 1, 2, 3)
-                if 0 <= day + 7 * k < calendar.days and day + 7 * k not in unusual
-            ]
+            weeks = _clean_weeks(day, calendar.days, unusual)
             if len(weeks) < 2:
                 continue
             for dimension, segment, metric in _candidates(anomaly.kind):
@@ -118,6 +114,22 @@ def honest_labels(
                         }
                     )
     return sorted(labels, key=lambda r: (r["date"], r["dimension"], r["segment"], r["metric"]))
+
+
+def _clean_weeks(day: int, days: int, unusual: set[int]) -> list[int]:
+    """The same weekdays within three weeks of `day` (k weeks away) that no anomaly touched;
+    when fewer than two are, the nearest clean ones further out make two: an anomaly on the
+    last days whose earlier same weekdays are anomalies too is still labelled."""
+
+    def clean(k: int) -> bool:
+        return 0 <= day + 7 * k < days and day + 7 * k not in unusual
+
+    weeks = [k for k in (-3, -2, -1, 1, 2, 3) if clean(k)]
+    further = (k for distance in range(4, days // 7 + 1) for k in (-distance, distance))
+    while len(weeks) < 2 and (k := next(further, None)) is not None:
+        if clean(k):
+            weeks.append(k)
+    return sorted(weeks)
 
 
 def _expected(history: np.ndarray, weeks: np.ndarray) -> tuple[float, float]:

@@ -27,6 +27,8 @@ import pytest
 
 from pipelines.demo import GenerateSummary, generate, plan_anomalies, shop
 from pipelines.demo.files import _time_columns, _time_text
+from pipelines.demo.labels import honest_labels
+from pipelines.demo.plan import Anomaly, Calendar
 from pipelines.errors import EventpulseError
 from pipelines.settings import METRIC_NAMES
 
@@ -281,6 +283,23 @@ def test_changelog_explains_every_labelled_date(demo: tuple[Path, GenerateSummar
     for label in labels:
         assert label["date"] in changelog
     assert "Incident" in changelog and "release" in changelog
+
+
+def test_a_last_day_anomaly_after_anomalies_on_its_weekday_is_still_labelled() -> None:
+    """The crash on day 86 of 90: its same weekdays a week and two weeks before (79, 72) are
+    anomalies and none follows, so the clean same weekdays within three weeks are one (65);
+    the labeller looks further out (58) instead of leaving a real incident unlabelled."""
+    days, crash = 90, 86
+    grid = np.random.default_rng(3).poisson(100.0, (days, len(METRIC_NAMES))).astype(float)
+    grid[:, METRIC_NAMES.index("conversion_rate")] = 0.05
+    metrics = {segment: grid.copy() for segment in shop.SEGMENTS}
+    ios = metrics[("platform", "ios")]
+    ios[crash, [METRIC_NAMES.index(m) for m in ("active_users", "sessions", "events")]] = 40.0
+    anomalies = [Anomaly("outage", (72,)), Anomaly("revenue_spike", (79,)), Anomaly("crash", (86,))]
+    labels = honest_labels(Calendar(dt.date(2026, 1, 1), days), metrics, anomalies)
+    crash_date = str(dt.date(2026, 1, 1) + dt.timedelta(days=crash))
+    crashed = {(lb["segment"], lb["metric"]) for lb in labels if lb["date"] == crash_date}
+    assert crashed >= {("ios", "active_users"), ("ios", "sessions"), ("ios", "events")}
 
 
 def test_anomalies_leave_three_weeks_of_history_at_the_default_length() -> None:
