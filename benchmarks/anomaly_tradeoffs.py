@@ -6,8 +6,8 @@ benchmarks/results/anomaly_tradeoffs.md and .json.
 The data of `benchmarks.anomaly_bench` (20 NAB real series by day, the artificialNoAnomaly series
 by hour, the demo and the synthetic generator, 5 seeds each) is scored once; then each variant
 of the flag lines (`MIN_ABS_Z`, `AUTO_SCORE_LINE`, `EXTREME_LEVEL_Z`, `ORDER_VALUE_Z`,
-`EXTREME_EXPECTED_Z`, `STRONG_LEVEL_Z`, `NEXT_DAY_Z` of `assets.anomalies.scoring`) decides the flags again from the
-same features and forest scores (the lines do not change either). Per variant: NAB series
+`EXTREME_EXPECTED_Z`, `STRONG_LEVEL_Z`, `NEXT_DAY_Z` of `assets.anomalies.scoring`) decides
+the flags again from the same features and forest scores (the lines do not change either). Per variant: NAB series
 better / tied / worse than the best simple baseline (rolling z-score, raw IsolationForest) by
 F1 (their F1 from benchmarks/results/anomaly_bench.json, which `anomaly_bench` writes first in
 `make bench`),

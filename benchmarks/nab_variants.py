@@ -19,9 +19,10 @@ noise floor):
   daily run needs no state).
 - the forest's score itself, beside the robust level: a strong forest score lets a level shift
   through below the extreme-level line.
-- a run's next day (`carry`): the day after a flag, in the same direction, needs only a lower
-  line from expected (and the forest's score at least some value), since the incident it
-  continues is already established.
+- a run's next day (`carry`): the day after a candidate, in the same direction, needs only a
+  lower line from expected (and the forest's score at least some value), since the incident
+  it continues is already established: the scorer's own next-day rule (`NEXT_DAY_Z`, through
+  its `_run_days`) at other lines.
 
 A variant adds flags (`add`: unusual and far by its own test) and/or keeps only flags that
 pass a guard (`guard`); added rows still need the scorer's relative-change rule, its warm-up
@@ -255,28 +256,17 @@ def decide(case: tuple, variant: Variant) -> pd.DataFrame:
         candidate |= variant.add(out) & material
     if variant.guard is not None:
         candidate &= variant.guard(out)
-    if variant.carry is not None:
-        candidate |= _next_day(out, candidate, *variant.carry) & material
-    out["run_day"], candidate = scoring._run_days(out, candidate, out["continues"], earlier)
+    continues = out["continues"].to_numpy()
+    if variant.carry is not None:  # the scorer's own next-day rule, at other lines
+        expected, forest = variant.carry
+        continues = continues | (
+            (np.abs(out["f_z_expected"].to_numpy()) >= expected)
+            & (out["forest_score"].to_numpy() >= forest)
+            & material
+        )
+    out["run_day"], candidate = scoring._run_days(out, candidate, continues, earlier)
     out["is_anomaly"] = candidate & (out["run_day"] <= scoring.MAX_RUN_DAYS)
     return out
-
-
-def _next_day(
-    out: pd.DataFrame, candidate: np.ndarray, expected: float, forest: float
-) -> np.ndarray:
-    """Rows whose series' previous row is a candidate in the same direction and that are
-    `expected` robust units out with a forest score of at least `forest`."""
-    rows = out[scoring.SERIES_KEY].assign(candidate=candidate, direction=out["direction"])
-    previous = rows.groupby(scoring.SERIES_KEY, sort=False)[["candidate", "direction"]].shift(1)
-    follows = previous["candidate"].eq(True).to_numpy() & (
-        previous["direction"].to_numpy() == out["direction"].to_numpy()
-    )
-    return (
-        follows
-        & (np.abs(out["f_z_expected"].to_numpy()) >= expected)
-        & (out["forest_score"].to_numpy() >= forest)
-    )
 
 
 def evaluate(cases: dict[str, Any], variant: Variant) -> dict[str, Any]:
@@ -323,7 +313,8 @@ def markdown(results: dict[str, Any]) -> str:
         )
         lines.append(
             f"| {name} | {nab['better']} / {nab['tied']} / {nab['worse']} | {below} | "
-            f"{row['nab_f1'][AMBIENT]:.2f} | {row['quiet_flags']} | {demo['precision']:.2f} / {demo['recall']:.2f} | "
+            f"{row['nab_f1'][AMBIENT]:.2f} | {row['quiet_flags']} | "
+            f"{demo['precision']:.2f} / {demo['recall']:.2f} | "
             f"{synthetic['precision']:.2f} / {synthetic['recall']:.2f} |"
         )
     lines += ["", f"Run time: {results['seconds']:.0f} s.", ""]
